@@ -1,0 +1,266 @@
+//! Configuration: the TOML file a team writes for its POC, read strictly.
+//!
+//! Reading happens in two steps. Serde types (`raw`) mirror the file with
+//! `deny_unknown_fields` everywhere and validated newtypes for durations,
+//! cron expressions, time zones and patterns, so the TOML parser points at a
+//! bad value itself. Then [`validate`](validate::validate) resolves
+//! references (vendors, channels, calendars, scenarios), secrets and paths,
+//! collecting *every* problem with its location before giving up.
+
+pub mod diag;
+pub mod raw;
+pub mod secret;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::calendar::Calendar;
+use crate::classify::ClassifyOverrides;
+use crate::duration::Dur;
+use crate::model::{ChannelKind, Priority, PromiseMeasure};
+use crate::scenario::Scenario;
+pub use diag::{Diagnostic, Diagnostics, SourceFile};
+pub use secret::{Secret, SecretSource};
+
+/// Turns a TOML parse or type error into a located diagnostic.
+pub fn toml_diagnostic(file: &SourceFile, err: &toml::de::Error) -> Diagnostic {
+    let message = err.message().trim().to_string();
+    match err.span() {
+        Some(span) => Diagnostic::at(file, span, message),
+        None => Diagnostic::in_file(file, message),
+    }
+}
+
+/// A validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it was read from, for messages and relative paths.
+    pub file: SourceFile,
+    pub daemon: Daemon,
+    pub calendars: BTreeMap<String, Arc<Calendar>>,
+    pub vendors: BTreeMap<String, Vendor>,
+    /// Scenarios used by schedules, by id.
+    pub scenarios: BTreeMap<String, Arc<Scenario>>,
+    pub schedules: Vec<Schedule>,
+    pub simulator: Option<SimulatorSettings>,
+    /// Things that are legal but probably not what was meant.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Daemon {
+    pub listen: SocketAddr,
+    /// Where the SQLite store lives (resolved against the config file's directory).
+    pub data_dir: PathBuf,
+    /// Where scenario files live (resolved against the config file's directory).
+    pub probes_dir: PathBuf,
+    /// Do everything but send: probes are planned, rendered and logged, then skipped.
+    pub dry_run: bool,
+    /// Fires missed while the daemon was down are still run if at most this late.
+    pub misfire_grace: Dur,
+    /// How long shutdown waits for in-flight channel calls.
+    pub shutdown_grace: Dur,
+}
+
+/// A vendor whose support is measured.
+#[derive(Clone, Debug)]
+pub struct Vendor {
+    pub id: String,
+    pub name: String,
+    pub promises: BTreeMap<Priority, Promise>,
+    pub channels: BTreeMap<String, ChannelSpec>,
+    pub caps: Caps,
+    pub classify: ClassifyOverrides,
+}
+
+/// What a vendor promised for one priority.
+#[derive(Clone, Debug)]
+pub struct Promise {
+    pub targets: BTreeMap<PromiseMeasure, Dur>,
+    pub calendar: Arc<Calendar>,
+}
+
+/// One way to reach a vendor's support.
+#[derive(Clone, Debug)]
+pub struct ChannelSpec {
+    /// The user's name for it (`tickets`), unique within the vendor.
+    pub id: String,
+    pub kind: ChannelKind,
+    /// How often each open probe is polled.
+    pub poll_interval: Dur,
+    /// The least time between two requests to this channel, whatever the number of open probes.
+    pub min_request_interval: Dur,
+    /// Per-request timeout.
+    pub timeout: Dur,
+    pub settings: ChannelSettings,
+}
+
+#[derive(Clone, Debug)]
+pub enum ChannelSettings {
+    Zendesk(ZendeskSettings),
+}
+
+#[derive(Clone, Debug)]
+pub struct ZendeskSettings {
+    /// `https://example.zendesk.com` (no `/api/v2`).
+    pub base_url: reqwest::Url,
+    pub auth: ZendeskAuth,
+    /// Send the probe's priority as Zendesk's priority field (urgent/high/normal/low).
+    pub set_priority: bool,
+    /// How many pages of "my requests" crash recovery scans for a reference.
+    pub recovery_pages: u32,
+}
+
+#[derive(Clone, Debug)]
+pub enum ZendeskAuth {
+    /// `email/token:TOKEN` Basic auth (an API token, impersonating the requester).
+    Token { email: String, token: Secret, source: SecretSource },
+    /// `email:password` Basic auth.
+    Password { email: String, password: Secret, source: SecretSource },
+    /// OAuth bearer token.
+    Bearer { token: Secret, source: SecretSource },
+}
+
+/// Responsible-probing limits for one vendor.
+#[derive(Clone, Debug, Default)]
+pub struct Caps {
+    /// At most this many probes waiting on the vendor at once.
+    pub max_open: Option<u32>,
+    /// At most this many probes opened in any 24 hours.
+    pub max_per_day: Option<u32>,
+    /// No new probes; those in flight are still followed to the end.
+    pub paused: bool,
+    /// Absolute quiet periods (e.g. the vendor's release freeze).
+    pub quiet: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Weekly quiet hours, as a calendar whose open hours are quiet.
+    pub quiet_weekly: Option<Arc<Calendar>>,
+}
+
+impl Caps {
+    /// Whether `t` falls in a quiet period.
+    pub fn is_quiet(&self, t: DateTime<Utc>) -> bool {
+        self.quiet.iter().any(|(a, b)| *a <= t && t < *b) || self.quiet_weekly.as_ref().is_some_and(|c| c.is_open(t))
+    }
+}
+
+/// A probe target: one channel of one vendor.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Target {
+    pub vendor: String,
+    pub channel: String,
+}
+
+/// When a scenario runs, and against which targets.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    /// Position in the file, for messages.
+    pub index: usize,
+    pub scenario: Arc<Scenario>,
+    pub targets: Vec<Target>,
+    pub cron: cron::Schedule,
+    pub cron_text: String,
+    pub timezone: Tz,
+    /// Each fire is delayed by a random amount up to this, so probes do not arrive on the dot.
+    pub jitter: Dur,
+    /// The scenario's give-up time, or the schedule's override.
+    pub give_up_after: Dur,
+    /// Overrides every follow-up's delay (the demo uses it to compress time).
+    pub follow_up_delay: Option<Dur>,
+}
+
+impl Schedule {
+    /// A stable key for one target of this schedule, used for the fire cursor
+    /// and the idempotency of scheduled slots across restarts.
+    pub fn target_key(&self, target: &Target) -> String {
+        format!(
+            "{}|{}|{}|{}|{}",
+            self.scenario.id,
+            target.vendor,
+            target.channel,
+            self.cron_text,
+            self.timezone.name()
+        )
+    }
+}
+
+/// The simulated vendors (see `simulator`).
+#[derive(Clone, Debug)]
+pub struct SimulatorSettings {
+    pub listen: SocketAddr,
+    pub vendors: BTreeMap<String, crate::simulator::Profile>,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, Diagnostics> {
+        Config::load_with_env(path, &|name| std::env::var(name).ok())
+    }
+
+    /// As [`load`](Self::load), with an explicit environment (for tests).
+    pub fn load_with_env(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Diagnostics> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Diagnostics(vec![Diagnostic::plain(format!("cannot read config {}: {e}", path.display()))]))?;
+        Config::parse(&SourceFile::new(path, text), env)
+    }
+
+    pub fn parse(file: &SourceFile, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Diagnostics> {
+        let raw: raw::RawConfig = toml::from_str(&file.text).map_err(|e| Diagnostics(vec![toml_diagnostic(file, &e)]))?;
+        validate::validate(file, raw, env).map_err(Diagnostics)
+    }
+
+    /// Loads a scenario that no schedule uses (for `once`).
+    pub fn scenario(&self, id: &str) -> Result<Arc<Scenario>, Diagnostics> {
+        if let Some(s) = self.scenarios.get(id) {
+            return Ok(s.clone());
+        }
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(Diagnostics(vec![Diagnostic::plain(format!(
+                "`{id}` is not a scenario id (letters, digits, `-` and `_`)"
+            ))]));
+        }
+        Scenario::load(&self.daemon.probes_dir, id).map(Arc::new).map_err(Diagnostics)
+    }
+
+    pub fn vendor(&self, id: &str) -> Option<&Vendor> {
+        self.vendors.get(id)
+    }
+
+    /// The channel of a vendor by id or by kind.
+    pub fn channel(&self, vendor: &str, channel: &str) -> Option<&ChannelSpec> {
+        let v = self.vendors.get(vendor)?;
+        v.channels.get(channel).or_else(|| v.channels.values().find(|c| c.kind.as_str() == channel))
+    }
+
+    /// The calendar a probe's business clock runs on: its promise's, or 24x7.
+    pub fn promise(&self, vendor: &str, priority: Priority) -> Option<&Promise> {
+        self.vendors.get(vendor)?.promises.get(&priority)
+    }
+
+    /// Every configured promise target in seconds, for histogram buckets.
+    pub fn promise_targets_secs(&self) -> Vec<f64> {
+        let mut v: Vec<f64> = self
+            .vendors
+            .values()
+            .flat_map(|v| v.promises.values())
+            .flat_map(|p| p.targets.values())
+            .map(|d| d.as_secs_f64())
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v.dedup();
+        v
+    }
+}
+
+pub(crate) fn resolve_path(config_file: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    let base = config_file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    base.join(p)
+}

@@ -1,0 +1,330 @@
+//! Serde mirror of the config file. Every table denies unknown keys; every
+//! value that can be checked alone is a validated newtype, so the TOML parser
+//! reports it with its location. See the README's configuration reference.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::classify::ClassifyOverrides;
+use crate::duration::Dur;
+use crate::model::Priority;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub daemon: RawDaemon,
+    #[serde(default)]
+    pub calendars: BTreeMap<Spanned<String>, RawCalendar>,
+    #[serde(default)]
+    pub vendors: BTreeMap<Spanned<String>, RawVendor>,
+    #[serde(default)]
+    pub schedules: Vec<RawSchedule>,
+    pub simulator: Option<RawSimulator>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default = "default_probes_dir")]
+    pub probes_dir: PathBuf,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default = "default_misfire_grace")]
+    pub misfire_grace: Dur,
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace: Dur,
+}
+
+impl Default for RawDaemon {
+    fn default() -> Self {
+        RawDaemon {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            probes_dir: default_probes_dir(),
+            dry_run: false,
+            misfire_grace: default_misfire_grace(),
+            shutdown_grace: default_shutdown_grace(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9897))
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_probes_dir() -> PathBuf {
+    PathBuf::from("probes")
+}
+fn default_misfire_grace() -> Dur {
+    Dur::from_secs(300)
+}
+fn default_shutdown_grace() -> Dur {
+    Dur::from_secs(10)
+}
+
+/// An IANA time zone name, checked on read.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(try_from = "String")]
+pub struct TzName(pub Tz);
+
+impl TryFrom<String> for TzName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Tz::from_str(&s)
+            .map(TzName)
+            .map_err(|_| format!("unknown time zone `{s}` (expected an IANA name such as `Asia/Shanghai` or `UTC`)"))
+    }
+}
+
+/// A 6- or 7-field cron expression (`sec min hour day month weekday [year]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(try_from = "String")]
+pub struct CronExpr {
+    pub schedule: cron::Schedule,
+    pub text: String,
+}
+
+impl TryFrom<String> for CronExpr {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let fields = s.split_whitespace().count();
+        if fields == 5 {
+            return Err(format!(
+                "cron `{s}` has 5 fields; supportprobe uses 6 (sec min hour day month weekday), e.g. `0 {s}`"
+            ));
+        }
+        if !(6..=7).contains(&fields) {
+            return Err(format!(
+                "cron `{s}` has {fields} fields; expected 6 (sec min hour day month weekday) or 7 (with year)"
+            ));
+        }
+        let schedule = cron::Schedule::from_str(&s).map_err(|e| format!("invalid cron `{s}`: {e}"))?;
+        Ok(CronExpr { schedule, text: s })
+    }
+}
+
+/// A URL with an http or https scheme.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(try_from = "String")]
+pub struct HttpUrl(pub reqwest::Url);
+
+impl TryFrom<String> for HttpUrl {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let url = reqwest::Url::parse(&s).map_err(|e| format!("invalid URL `{s}`: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("URL `{s}` must start with https:// (or http:// for local tests)"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("put credentials in the token/password keys, not in the URL".into());
+        }
+        Ok(HttpUrl(url))
+    }
+}
+
+/// A fraction between 0 and 1.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(try_from = "f64")]
+pub struct Share(pub f64);
+
+impl TryFrom<f64> for Share {
+    type Error = String;
+    fn try_from(v: f64) -> Result<Self, String> {
+        if (0.0..=1.0).contains(&v) { Ok(Share(v)) } else { Err(format!("{v} is not a share between 0.0 and 1.0")) }
+    }
+}
+
+/// A delay that is either fixed (`"5s"`) or uniform over a range (`"3s..8s"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct DurRange {
+    pub min: Dur,
+    pub max: Dur,
+}
+
+impl TryFrom<String> for DurRange {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let (min, max) = match s.split_once("..") {
+            Some((a, b)) => (a.parse::<Dur>(), b.parse::<Dur>()),
+            None => (s.parse::<Dur>(), s.parse::<Dur>()),
+        };
+        let (min, max) = (min.map_err(|e| e.to_string())?, max.map_err(|e| e.to_string())?);
+        if max < min {
+            return Err(format!("range `{s}` ends before it starts"));
+        }
+        Ok(DurRange { min, max })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCalendar {
+    pub timezone: TzName,
+    /// `mon-fri = "09:00-18:00"`; keys are weekday sets, values time ranges.
+    #[serde(default)]
+    pub weekly: BTreeMap<Spanned<String>, Spanned<String>>,
+    /// `"2026-10-01..2026-10-07"` or single dates.
+    #[serde(default)]
+    pub holidays: Vec<Spanned<String>>,
+    /// Make-up working days: `"2026-10-10" = "09:00-18:00"`.
+    #[serde(default)]
+    pub workdays: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVendor {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub promise: BTreeMap<Priority, RawPromise>,
+    #[serde(default)]
+    pub channels: BTreeMap<Spanned<String>, Spanned<RawChannel>>,
+    #[serde(default)]
+    pub caps: RawCaps,
+    #[serde(default)]
+    pub classify: ClassifyOverrides,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPromise {
+    pub first_response: Option<Dur>,
+    pub next_reply: Option<Dur>,
+    pub resolution: Option<Dur>,
+    pub calendar: Option<Spanned<String>>,
+}
+
+/// A channel table: shared settings plus exactly one kind table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChannel {
+    pub poll_interval: Option<Dur>,
+    pub min_request_interval: Option<Dur>,
+    pub timeout: Option<Dur>,
+    pub zendesk: Option<Spanned<RawZendesk>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawZendesk {
+    pub base_url: HttpUrl,
+    pub email: Option<String>,
+    pub token: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<PathBuf>>,
+    pub password: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<PathBuf>>,
+    pub oauth_token: Option<Spanned<String>>,
+    pub oauth_token_file: Option<Spanned<PathBuf>>,
+    #[serde(default = "yes")]
+    pub set_priority: bool,
+    #[serde(default = "default_recovery_pages")]
+    pub recovery_pages: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_recovery_pages() -> u32 {
+    3
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCaps {
+    pub max_open: Option<u32>,
+    pub max_per_day: Option<u32>,
+    #[serde(default)]
+    pub paused: bool,
+    /// Time zone for `quiet` and `quiet_weekly` (default UTC).
+    pub timezone: Option<TzName>,
+    /// `"2026-12-24..2026-12-26"` (whole days) or `"2026-12-24T18:00..2026-12-25T09:00"`.
+    #[serde(default)]
+    pub quiet: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub quiet_weekly: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    pub scenario: Spanned<String>,
+    /// Vendor ids, or `["*"]` for all.
+    pub vendors: Spanned<Vec<Spanned<String>>>,
+    /// Channel ids or kinds; all channels of each vendor when absent.
+    pub channels: Option<Vec<Spanned<String>>>,
+    pub cron: CronExpr,
+    pub timezone: Option<TzName>,
+    pub jitter: Option<Dur>,
+    pub give_up_after: Option<Dur>,
+    pub follow_up_delay: Option<Dur>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSimulator {
+    pub listen: SocketAddr,
+    #[serde(default)]
+    pub vendors: BTreeMap<Spanned<String>, RawSimVendor>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSimVendor {
+    /// Credentials the simulated Zendesk accepts (any when absent).
+    pub token: Option<String>,
+    /// `en` or `zh`: the language of its canned replies.
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// Delay of the automatic acknowledgement; none when absent.
+    pub auto_ack: Option<Dur>,
+    #[serde(default)]
+    pub bot_turns: u32,
+    #[serde(default = "default_bot_delay")]
+    pub bot_delay: Dur,
+    pub human_delay: DurRange,
+    /// Delay from the first human reply to solving the ticket; never solves when absent.
+    pub resolution_delay: Option<DurRange>,
+    #[serde(default)]
+    pub never_answer: Share,
+    /// Calendar its people work on (24x7 when absent).
+    pub hours: Option<Spanned<String>>,
+    /// Priorities answered outside `hours` too.
+    #[serde(default)]
+    pub on_call: Vec<Priority>,
+    /// Names of its support engineers; replies rotate among them on handoff.
+    #[serde(default)]
+    pub agents: Vec<String>,
+    #[serde(default)]
+    pub handoff_share: Share,
+    pub rate_limit_per_minute: Option<u32>,
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_language() -> String {
+    "en".into()
+}
+fn default_bot_delay() -> Dur {
+    Dur::from_secs(5)
+}
+fn default_page_size() -> u32 {
+    100
+}

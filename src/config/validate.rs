@@ -1,0 +1,564 @@
+//! Second step of reading a config: resolve every reference and secret,
+//! collecting all problems (with locations) instead of stopping at the first.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use toml::Spanned;
+
+use super::raw::{RawCalendar, RawCaps, RawChannel, RawConfig, RawSimVendor, RawZendesk};
+use super::secret::{Secret, SecretSource, expand};
+use super::*;
+use crate::calendar::{self, Window};
+use crate::model::PromiseMeasure;
+
+const BUILTIN_ALWAYS: &str = "24x7";
+
+struct Ctx<'a> {
+    file: &'a SourceFile,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    errors: Vec<Diagnostic>,
+    warnings: Vec<String>,
+}
+
+impl Ctx<'_> {
+    fn err<T>(&mut self, spanned: &Spanned<T>, message: impl Into<String>) {
+        self.errors.push(Diagnostic::at(self.file, spanned.span(), message));
+    }
+
+    fn err_span(&mut self, span: std::ops::Range<usize>, message: impl Into<String>) {
+        self.errors.push(Diagnostic::at(self.file, span, message));
+    }
+}
+
+fn is_id(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn known(names: impl Iterator<Item = impl AsRef<str>>) -> String {
+    let v: Vec<String> = names.map(|n| n.as_ref().to_string()).collect();
+    if v.is_empty() { "none defined".to_string() } else { format!("defined: {}", v.join(", ")) }
+}
+
+pub(super) fn validate(
+    file: &SourceFile,
+    raw: RawConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, Vec<Diagnostic>> {
+    let mut cx = Ctx { file, env, errors: Vec::new(), warnings: Vec::new() };
+
+    let daemon = Daemon {
+        listen: raw.daemon.listen,
+        data_dir: resolve_path(&file.path, &raw.daemon.data_dir),
+        probes_dir: resolve_path(&file.path, &raw.daemon.probes_dir),
+        dry_run: raw.daemon.dry_run,
+        misfire_grace: raw.daemon.misfire_grace,
+        shutdown_grace: raw.daemon.shutdown_grace,
+    };
+
+    // Calendars first: promises and simulator profiles refer to them.
+    let mut calendars: BTreeMap<String, Arc<Calendar>> = BTreeMap::new();
+    calendars.insert(BUILTIN_ALWAYS.into(), Arc::new(Calendar::always(BUILTIN_ALWAYS)));
+    for (name, rc) in &raw.calendars {
+        if name.get_ref() == BUILTIN_ALWAYS {
+            cx.err(name, "`24x7` is built in and cannot be redefined");
+            continue;
+        }
+        if !is_id(name.get_ref()) {
+            cx.err(name, "calendar names use letters, digits, `-` and `_`");
+            continue;
+        }
+        if let Some(cal) = calendar_from(&mut cx, name, rc) {
+            calendars.insert(name.get_ref().clone(), Arc::new(cal));
+        }
+    }
+
+    let calendar_ref = |cx: &mut Ctx<'_>, name: &Spanned<String>| -> Option<Arc<Calendar>> {
+        match calendars.get(name.get_ref()) {
+            Some(c) => Some(c.clone()),
+            None => {
+                cx.err(name, format!("unknown calendar `{}` ({})", name.get_ref(), known(calendars.keys())));
+                None
+            }
+        }
+    };
+
+    let mut vendors = BTreeMap::new();
+    for (id, rv) in raw.vendors {
+        if !is_id(id.get_ref()) {
+            cx.err(&id, "vendor ids use letters, digits, `-` and `_` (they become metric labels)");
+            continue;
+        }
+        let mut promises = BTreeMap::new();
+        for (priority, rp) in &rv.promise {
+            let calendar = match &rp.calendar {
+                Some(name) => calendar_ref(&mut cx, name),
+                None => calendars.get(BUILTIN_ALWAYS).cloned(),
+            };
+            let mut targets = BTreeMap::new();
+            for (m, d) in [
+                (PromiseMeasure::FirstResponse, rp.first_response),
+                (PromiseMeasure::NextReply, rp.next_reply),
+                (PromiseMeasure::Resolution, rp.resolution),
+            ] {
+                if let Some(d) = d {
+                    targets.insert(m, d);
+                }
+            }
+            if let Some(calendar) = calendar {
+                promises.insert(*priority, Promise { targets, calendar });
+            }
+        }
+        let mut channels = BTreeMap::new();
+        let mut kinds_seen: BTreeMap<ChannelKind, String> = BTreeMap::new();
+        for (cid, rc) in &rv.channels {
+            if !is_id(cid.get_ref()) {
+                cx.err(cid, "channel ids use letters, digits, `-` and `_`");
+                continue;
+            }
+            let Some(spec) = channel_from(&mut cx, cid, rc) else { continue };
+            if let Some(other) = kinds_seen.insert(spec.kind, cid.get_ref().clone()) {
+                cx.err(
+                    cid,
+                    format!(
+                        "vendor `{}` already has a {} channel (`{other}`); the `channel` metric label is the kind, so each vendor has at most one channel per kind",
+                        id.get_ref(),
+                        spec.kind
+                    ),
+                );
+                continue;
+            }
+            channels.insert(cid.get_ref().clone(), spec);
+        }
+        let caps = caps_from(&mut cx, &rv.caps);
+        let vid = id.into_inner();
+        vendors.insert(
+            vid.clone(),
+            Vendor {
+                name: rv.name.unwrap_or_else(|| vid.clone()),
+                id: vid,
+                promises,
+                channels,
+                caps,
+                classify: rv.classify,
+            },
+        );
+    }
+
+    // Schedules, and the scenarios they use.
+    let mut scenarios: BTreeMap<String, Arc<Scenario>> = BTreeMap::new();
+    let mut failed_scenarios: BTreeSet<String> = BTreeSet::new();
+    let mut schedules = Vec::new();
+    for (index, rs) in raw.schedules.into_iter().enumerate() {
+        if !rs.enabled {
+            continue;
+        }
+        let sid = rs.scenario.get_ref().clone();
+        let scenario = if let Some(s) = scenarios.get(&sid) {
+            Some(s.clone())
+        } else if failed_scenarios.contains(&sid) {
+            None
+        } else if !is_id(&sid) {
+            cx.err(&rs.scenario, "scenario ids are file names in the probes directory: letters, digits, `-` and `_`");
+            None
+        } else if !daemon.probes_dir.join(format!("{sid}.toml")).is_file() {
+            cx.err(
+                &rs.scenario,
+                format!("unknown scenario `{sid}`: no file {}", daemon.probes_dir.join(format!("{sid}.toml")).display()),
+            );
+            failed_scenarios.insert(sid.clone());
+            None
+        } else {
+            match Scenario::load(&daemon.probes_dir, &sid) {
+                Ok(s) => {
+                    let s = Arc::new(s);
+                    scenarios.insert(sid.clone(), s.clone());
+                    Some(s)
+                }
+                Err(mut errs) => {
+                    cx.errors.append(&mut errs);
+                    failed_scenarios.insert(sid.clone());
+                    None
+                }
+            }
+        };
+
+        let all_vendors = rs.vendors.get_ref().iter().any(|v| v.get_ref() == "*");
+        let vendor_ids: Vec<Spanned<String>> = if all_vendors {
+            vendors.keys().map(|k| Spanned::new(rs.vendors.span(), k.clone())).collect()
+        } else {
+            rs.vendors.get_ref().clone()
+        };
+        if vendor_ids.is_empty() {
+            cx.err(&rs.vendors, "a schedule needs at least one vendor (or `[\"*\"]` for all)");
+        }
+        let mut targets = Vec::new();
+        for v in &vendor_ids {
+            let Some(vendor) = vendors.get(v.get_ref()) else {
+                cx.err(v, format!("unknown vendor `{}` ({})", v.get_ref(), known(vendors.keys())));
+                continue;
+            };
+            match &rs.channels {
+                None => {
+                    if vendor.channels.is_empty() && !all_vendors {
+                        cx.err(v, format!("vendor `{}` has no channels to probe", vendor.id));
+                    }
+                    for c in vendor.channels.keys() {
+                        targets.push(Target { vendor: vendor.id.clone(), channel: c.clone() });
+                    }
+                }
+                Some(list) => {
+                    for c in list {
+                        let found = vendor
+                            .channels
+                            .values()
+                            .find(|spec| spec.id == *c.get_ref() || spec.kind.as_str() == c.get_ref());
+                        match found {
+                            Some(spec) => targets.push(Target { vendor: vendor.id.clone(), channel: spec.id.clone() }),
+                            None if all_vendors => {}
+                            None => cx.err(
+                                c,
+                                format!(
+                                    "vendor `{}` has no channel `{}` ({})",
+                                    vendor.id,
+                                    c.get_ref(),
+                                    known(vendor.channels.keys())
+                                ),
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+        targets.sort();
+        targets.dedup();
+        let Some(scenario) = scenario else { continue };
+        let give_up_after = rs.give_up_after.unwrap_or(scenario.give_up_after);
+        for t in &targets {
+            let Some(promise) = vendors.get(&t.vendor).and_then(|v| v.promises.get(&scenario.priority)) else {
+                cx.warnings.push(format!(
+                    "vendor `{}` has no promise for {} (scenario `{}`): figures are measured but not judged",
+                    t.vendor, scenario.priority, scenario.id
+                ));
+                continue;
+            };
+            for (m, d) in &promise.targets {
+                if *m != PromiseMeasure::NextReply && give_up_after < *d {
+                    cx.warnings.push(format!(
+                        "schedule #{} gives up after {give_up_after}, before vendor `{}`'s {} {m} promise of {d}: expired probes count as breaches",
+                        index + 1,
+                        t.vendor,
+                        scenario.priority
+                    ));
+                }
+            }
+        }
+        schedules.push(Schedule {
+            index,
+            scenario,
+            targets,
+            cron: rs.cron.schedule,
+            cron_text: rs.cron.text,
+            timezone: rs.timezone.map_or(chrono_tz::UTC, |t| t.0),
+            jitter: rs.jitter.unwrap_or(Dur::ZERO),
+            give_up_after,
+            follow_up_delay: rs.follow_up_delay,
+        });
+    }
+
+    let simulator = raw.simulator.map(|rs| {
+        let mut vendors = BTreeMap::new();
+        for (id, rv) in rs.vendors {
+            if !is_id(id.get_ref()) {
+                cx.err(&id, "simulated vendor ids use letters, digits, `-` and `_` (they are URL path segments)");
+                continue;
+            }
+            let hours = match &rv.hours {
+                Some(name) => calendar_ref(&mut cx, name),
+                None => calendars.get(BUILTIN_ALWAYS).cloned(),
+            };
+            if let Some(hours) = hours {
+                vendors.insert(id.get_ref().clone(), profile_from(&mut cx, id.get_ref(), rv, hours));
+            }
+        }
+        SimulatorSettings { listen: rs.listen, vendors }
+    });
+
+    if !cx.errors.is_empty() {
+        return Err(cx.errors);
+    }
+    Ok(Config {
+        file: file.clone(),
+        daemon,
+        calendars,
+        vendors,
+        scenarios,
+        schedules,
+        simulator,
+        warnings: cx.warnings,
+    })
+}
+
+fn weekly_from(
+    cx: &mut Ctx<'_>,
+    table: &BTreeMap<Spanned<String>, Spanned<String>>,
+) -> [Vec<Window>; 7] {
+    let mut weekly: [Vec<Window>; 7] = Default::default();
+    for (days, hours) in table {
+        let d = calendar::parse_days(days.get_ref());
+        let w = calendar::parse_windows(hours.get_ref());
+        match (d, w) {
+            (Ok(days_list), Ok(windows)) => {
+                for day in days_list {
+                    let slot = &mut weekly[day.num_days_from_monday() as usize];
+                    if !slot.is_empty() {
+                        cx.err(days, format!("{day} is given hours twice"));
+                    }
+                    slot.clone_from(&windows);
+                }
+            }
+            (d, w) => {
+                if let Err(e) = d {
+                    cx.err(days, e);
+                }
+                if let Err(e) = w {
+                    cx.err(hours, e);
+                }
+            }
+        }
+    }
+    weekly
+}
+
+fn calendar_from(cx: &mut Ctx<'_>, name: &Spanned<String>, rc: &RawCalendar) -> Option<Calendar> {
+    let before = cx.errors.len();
+    let weekly = weekly_from(cx, &rc.weekly);
+    let mut holidays = BTreeSet::new();
+    for h in &rc.holidays {
+        match calendar::parse_date_range(h.get_ref()) {
+            Ok((a, b)) => holidays.extend(a.iter_days().take_while(|d| *d <= b)),
+            Err(e) => cx.err(h, e),
+        }
+    }
+    let mut workdays = BTreeMap::new();
+    for (date, hours) in &rc.workdays {
+        let d = NaiveDate::parse_from_str(date.get_ref(), "%Y-%m-%d");
+        let w = calendar::parse_windows(hours.get_ref());
+        match (d, w) {
+            (Ok(d), Ok(w)) => {
+                workdays.insert(d, w);
+            }
+            (d, w) => {
+                if d.is_err() {
+                    cx.err(date, format!("`{}` is not a date (expected YYYY-MM-DD)", date.get_ref()));
+                }
+                if let Err(e) = w {
+                    cx.err(hours, e);
+                }
+            }
+        }
+    }
+    if cx.errors.len() > before {
+        return None;
+    }
+    match Calendar::weekly(name.get_ref(), rc.timezone.0, weekly, holidays, workdays) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            cx.err(name, format!("calendar `{}` {e}", name.get_ref()));
+            None
+        }
+    }
+}
+
+fn secret_from(
+    cx: &mut Ctx<'_>,
+    value: &Option<Spanned<String>>,
+    file: &Option<Spanned<PathBuf>>,
+    key: &str,
+) -> Option<(Secret, SecretSource)> {
+    match (value, file) {
+        (Some(_), Some(f)) => {
+            cx.err(f, format!("set either `{key}` or `{key}_file`, not both"));
+            None
+        }
+        (Some(v), None) => match expand(v.get_ref(), cx.env) {
+            Ok((s, src)) => Some((Secret::new(s), src)),
+            Err(e) => {
+                cx.err(v, e);
+                None
+            }
+        },
+        (None, Some(f)) => {
+            let path = resolve_path(&cx.file.path, f.get_ref());
+            match std::fs::read_to_string(&path) {
+                Ok(s) if !s.trim().is_empty() => {
+                    Some((Secret::new(s.trim_end_matches(['\n', '\r'])), SecretSource::File(path.display().to_string())))
+                }
+                Ok(_) => {
+                    cx.err(f, format!("secret file {} is empty", path.display()));
+                    None
+                }
+                Err(e) => {
+                    cx.err(f, format!("cannot read secret file {}: {e}", path.display()));
+                    None
+                }
+            }
+        }
+        (None, None) => None,
+    }
+}
+
+fn zendesk_from(cx: &mut Ctx<'_>, rz: &Spanned<RawZendesk>) -> Option<ZendeskSettings> {
+    let z = rz.get_ref();
+    let given = [
+        z.token.is_some() || z.token_file.is_some(),
+        z.password.is_some() || z.password_file.is_some(),
+        z.oauth_token.is_some() || z.oauth_token_file.is_some(),
+    ];
+    match given.iter().filter(|g| **g).count() {
+        0 => {
+            cx.err(rz, "zendesk: credentials missing: set `token` (with `email`), `password` (with `email`) or `oauth_token`");
+            return None;
+        }
+        1 => {}
+        _ => {
+            cx.err(rz, "zendesk: give exactly one of token, password or oauth_token");
+            return None;
+        }
+    }
+    // A secret that fails to resolve has recorded its own located error.
+    let token = secret_from(cx, &z.token, &z.token_file, "token");
+    let password = secret_from(cx, &z.password, &z.password_file, "password");
+    let oauth = secret_from(cx, &z.oauth_token, &z.oauth_token_file, "oauth_token");
+    let need_email = |cx: &mut Ctx<'_>| -> Option<String> {
+        match &z.email {
+            Some(e) if e.contains('@') => Some(e.clone()),
+            Some(e) => {
+                cx.err(rz, format!("zendesk: `email = \"{e}\"` is not an email address"));
+                None
+            }
+            None => {
+                cx.err(rz, "zendesk: token and password authentication need `email` (the requester's address)");
+                None
+            }
+        }
+    };
+    let auth = if let Some((token, source)) = token {
+        ZendeskAuth::Token { email: need_email(cx)?, token, source }
+    } else if let Some((password, source)) = password {
+        ZendeskAuth::Password { email: need_email(cx)?, password, source }
+    } else {
+        let (token, source) = oauth?;
+        ZendeskAuth::Bearer { token, source }
+    };
+    Some(ZendeskSettings {
+        base_url: z.base_url.0.clone(),
+        auth,
+        set_priority: z.set_priority,
+        recovery_pages: z.recovery_pages.max(1),
+    })
+}
+
+fn channel_from(cx: &mut Ctx<'_>, id: &Spanned<String>, rc: &Spanned<RawChannel>) -> Option<ChannelSpec> {
+    let c = rc.get_ref();
+    let kinds: Vec<&str> = [c.zendesk.as_ref().map(|_| "zendesk")].into_iter().flatten().collect();
+    if kinds.len() != 1 {
+        let what = if kinds.is_empty() { "no kind table".to_string() } else { format!("several kinds ({})", kinds.join(", ")) };
+        cx.err(
+            id,
+            format!(
+                "channel `{}` has {what}; add exactly one, e.g. `[vendors.<vendor>.channels.{}.zendesk]` (kinds: {})",
+                id.get_ref(),
+                id.get_ref(),
+                ChannelKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        );
+        return None;
+    }
+    let (kind, settings) = if let Some(z) = &c.zendesk {
+        (ChannelKind::Zendesk, ChannelSettings::Zendesk(zendesk_from(cx, z)?))
+    } else {
+        return None;
+    };
+    let poll_interval = c.poll_interval.unwrap_or(Dur::from_secs(60));
+    if poll_interval < Dur::from_millis(100) {
+        cx.err_span(rc.span(), "poll_interval must be at least 100ms");
+    }
+    Some(ChannelSpec {
+        id: id.get_ref().clone(),
+        kind,
+        poll_interval,
+        min_request_interval: c.min_request_interval.unwrap_or(Dur::from_secs(1)),
+        timeout: c.timeout.unwrap_or(Dur::from_secs(30)),
+        settings,
+    })
+}
+
+fn parse_local(s: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
+        .ok()
+        .or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| d.and_time(NaiveTime::MIN)))
+}
+
+fn caps_from(cx: &mut Ctx<'_>, rc: &RawCaps) -> Caps {
+    let tz: Tz = rc.timezone.map_or(chrono_tz::UTC, |t| t.0);
+    let mut quiet = Vec::new();
+    for q in &rc.quiet {
+        let s = q.get_ref();
+        let Some((a, b)) = s.split_once("..") else {
+            cx.err(q, format!("`{s}` is not a range (expected `2026-12-24..2026-12-26` or `2026-12-24T18:00..2026-12-25T09:00`)"));
+            continue;
+        };
+        let whole_days = !a.contains('T') && !b.contains('T');
+        match (parse_local(a.trim()), parse_local(b.trim())) {
+            (Some(start), Some(end)) => {
+                let end = if whole_days { end + chrono::Duration::days(1) } else { end };
+                let to_utc = |n: NaiveDateTime| tz.from_local_datetime(&n).earliest().map(|t| t.with_timezone(&Utc));
+                match (to_utc(start), to_utc(end)) {
+                    (Some(s2), Some(e2)) if e2 > s2 => quiet.push((s2, e2)),
+                    _ => cx.err(q, format!("quiet period `{s}` is empty or ends before it starts")),
+                }
+            }
+            _ => cx.err(q, format!("`{s}` is not a range of dates or local times (YYYY-MM-DD or YYYY-MM-DDTHH:MM)")),
+        }
+    }
+    let quiet_weekly = if rc.quiet_weekly.is_empty() {
+        None
+    } else {
+        let weekly = weekly_from(cx, &rc.quiet_weekly);
+        Calendar::weekly("quiet", tz, weekly, BTreeSet::new(), BTreeMap::new()).ok().map(Arc::new)
+    };
+    Caps { max_open: rc.max_open, max_per_day: rc.max_per_day, paused: rc.paused, quiet, quiet_weekly }
+}
+
+fn profile_from(cx: &mut Ctx<'_>, id: &str, rv: RawSimVendor, hours: Arc<Calendar>) -> crate::simulator::Profile {
+    let language = match rv.language.as_str() {
+        "zh" => crate::simulator::Lang::Zh,
+        "en" => crate::simulator::Lang::En,
+        other => {
+            cx.errors.push(Diagnostic::in_file(cx.file, format!("simulator.vendors.{id}.language: `{other}` is not `en` or `zh`")));
+            crate::simulator::Lang::En
+        }
+    };
+    crate::simulator::Profile {
+        vendor: id.to_string(),
+        token: rv.token,
+        language,
+        auto_ack: rv.auto_ack,
+        bot_turns: rv.bot_turns,
+        bot_delay: rv.bot_delay,
+        human_delay: rv.human_delay,
+        resolution_delay: rv.resolution_delay,
+        never_answer: rv.never_answer.0,
+        hours,
+        on_call: rv.on_call,
+        agents: if rv.agents.is_empty() { vec!["Alex Chen".into()] } else { rv.agents },
+        handoff_share: rv.handoff_share.0,
+        rate_limit_per_minute: rv.rate_limit_per_minute,
+        page_size: rv.page_size.clamp(1, 100),
+        seed: rv.seed,
+    }
+}
