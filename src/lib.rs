@@ -3,6 +3,8 @@ pub mod classify;
 pub mod config;
 pub mod duration;
 pub mod model;
+pub mod lifecycle;
 pub mod scenario;
+pub mod sla;
 pub mod simulator;
 pub mod template;

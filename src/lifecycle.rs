@@ -1,0 +1,340 @@
+//! The probe lifecycle, pure: a state machine over events, and the fold that
+//! turns a probe's event log into its state and measured instants.
+//!
+//! ```text
+//! scheduled → opening → open ──(auto_ack | bot)──→ acknowledged
+//!                         │                            │
+//!                         └──────(human reply)─────────┴→ answered → resolved → closed
+//!    any waiting state ── give_up_after ──→ expired ── courtesy close ──→ closed
+//!    opening ── create failed for good ──→ failed
+//!    scheduled ── cap, quiet period, pause or dry run ──→ skipped
+//! ```
+//!
+//! The store keeps events; the state is always what this fold says, so a
+//! crash can never leave the two disagreeing.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{Outcome, ReplyClass, State};
+
+pub type Ts = DateTime<Utc>;
+
+/// How a probe's resolution was recognised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResolvedBy {
+    /// The vendor set the ticket solved or closed.
+    Status,
+    /// A human reply matched the scenario's resolution pattern.
+    Pattern,
+    /// A person recorded it.
+    Manual,
+}
+
+impl ResolvedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResolvedBy::Status => "status",
+            ResolvedBy::Pattern => "pattern",
+            ResolvedBy::Manual => "manual",
+        }
+    }
+}
+
+/// What happened to a probe, in the order it happened.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// We are about to ask the channel to open the ticket.
+    OpenIntent,
+    /// The channel created it, at the channel's own time.
+    Opened { at: Ts },
+    /// Creating failed; `final_` when retries are exhausted or pointless.
+    OpenFailed { final_: bool },
+    /// A reply from the vendor side, classified. `resolves` when it matches
+    /// an accepted resolution pattern.
+    Reply { at: Ts, class: ReplyClass, author: String, resolves: bool },
+    /// A follow-up of ours reached the channel (`seq` from 1).
+    FollowUp { seq: u32, at: Ts },
+    /// The vendor resolved the ticket (status), accepted by the scenario.
+    VendorResolved { at: Ts },
+    /// A person marked the probe resolved.
+    ManualResolved { at: Ts },
+    /// `give_up_after` passed without resolution.
+    Expired { at: Ts },
+    /// The courtesy close ran.
+    Closed { at: Ts },
+    /// The probe was not sent (cap, quiet period, pause, dry run).
+    Skipped,
+}
+
+/// One state step. Events that do not apply to a state leave it unchanged,
+/// so replaying a log with duplicates or late arrivals is safe.
+pub fn transition(state: State, event: &Event) -> State {
+    use State::*;
+    match (state, event) {
+        (Failed | Skipped | Closed, _) => state,
+        (Scheduled, Event::OpenIntent) => Opening,
+        (Scheduled, Event::Skipped) => Skipped,
+        (Scheduled | Opening, Event::Opened { .. }) => Open,
+        (Opening, Event::OpenFailed { final_: true }) => Failed,
+        (Open, Event::Reply { class: ReplyClass::AutoAck | ReplyClass::Bot | ReplyClass::OutOfOffice, .. }) => {
+            Acknowledged
+        }
+        (Open | Acknowledged, Event::Reply { class: ReplyClass::Human, resolves: false, .. }) => Answered,
+        (Open | Acknowledged | Answered, Event::Reply { class: ReplyClass::Human, resolves: true, .. }) => Resolved,
+        (Open | Acknowledged | Answered, Event::VendorResolved { .. } | Event::ManualResolved { .. }) => Resolved,
+        (Open | Acknowledged | Answered, Event::Expired { .. }) => Expired,
+        (Resolved | Expired, Event::Closed { .. }) => Closed,
+        _ => state,
+    }
+}
+
+/// A follow-up of ours and the vendor's next human reply to it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FollowUpTiming {
+    pub seq: u32,
+    pub sent_at: Ts,
+    pub replied_at: Option<Ts>,
+}
+
+/// Everything the event log says about a probe.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Derived {
+    pub state: State,
+    pub opened_at: Option<Ts>,
+    /// First reply of any kind from the vendor side.
+    pub first_response_at: Option<Ts>,
+    pub first_human_at: Option<Ts>,
+    /// Bot and auto-acknowledgement replies before the first human one.
+    pub bot_turns: u32,
+    /// Distinct human responders before resolution.
+    pub responders: u32,
+    pub follow_ups: Vec<FollowUpTiming>,
+    pub resolved_at: Option<Ts>,
+    pub resolved_by: Option<ResolvedBy>,
+    pub expired_at: Option<Ts>,
+    pub closed_at: Option<Ts>,
+    pub last_human_at: Option<Ts>,
+}
+
+impl Derived {
+    /// Handoffs: changes of hands among human responders.
+    pub fn handoffs(&self) -> u32 {
+        self.responders.saturating_sub(1)
+    }
+
+    /// The outcome once it is known (resolution, expiry, failure or skip).
+    pub fn outcome(&self) -> Option<Outcome> {
+        match (self.state, self.resolved_at, self.expired_at) {
+            (State::Failed, _, _) => Some(Outcome::Failed),
+            (State::Skipped, _, _) => Some(Outcome::Skipped),
+            (_, Some(_), _) => Some(Outcome::Resolved),
+            // Decided at expiry: a reply that arrives later does not change it.
+            (_, None, Some(expired)) => Some(if self.first_human_at.is_some_and(|h| h <= expired) {
+                Outcome::Unresolved
+            } else {
+                Outcome::Unanswered
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether the probe stopped waiting on the vendor (resolved, expired or later).
+    pub fn finished(&self) -> bool {
+        self.resolved_at.is_some() || self.expired_at.is_some() || self.state.is_final()
+    }
+}
+
+/// Folds a probe's events, in time order, into its derived view.
+pub fn derive(events: &[Event]) -> Derived {
+    let mut d = Derived {
+        state: State::Scheduled,
+        opened_at: None,
+        first_response_at: None,
+        first_human_at: None,
+        bot_turns: 0,
+        responders: 0,
+        follow_ups: Vec::new(),
+        resolved_at: None,
+        resolved_by: None,
+        expired_at: None,
+        closed_at: None,
+        last_human_at: None,
+    };
+    let mut humans: BTreeSet<&str> = BTreeSet::new();
+    for e in events {
+        let before = d.state;
+        d.state = transition(d.state, e);
+        let waiting = before.is_active();
+        match e {
+            Event::Opened { at } if d.opened_at.is_none() => d.opened_at = Some(*at),
+            Event::Reply { at, class, author, resolves } => {
+                if matches!(class, ReplyClass::Ours | ReplyClass::Bounce) {
+                    continue;
+                }
+                if d.first_response_at.is_none() {
+                    d.first_response_at = Some(*at);
+                }
+                match class {
+                    ReplyClass::Human => {
+                        if d.first_human_at.is_none() {
+                            d.first_human_at = Some(*at);
+                        }
+                        d.last_human_at = Some(*at);
+                        if d.resolved_at.is_none() {
+                            humans.insert(author.as_str());
+                        }
+                        for f in d.follow_ups.iter_mut().filter(|f| f.replied_at.is_none() && f.sent_at <= *at) {
+                            f.replied_at = Some(*at);
+                        }
+                        if *resolves && waiting && d.resolved_at.is_none() {
+                            d.resolved_at = Some(*at);
+                            d.resolved_by = Some(ResolvedBy::Pattern);
+                        }
+                    }
+                    ReplyClass::Bot | ReplyClass::AutoAck if d.first_human_at.is_none() => d.bot_turns += 1,
+                    _ => {}
+                }
+            }
+            Event::FollowUp { seq, at } => {
+                if !d.follow_ups.iter().any(|f| f.seq == *seq) {
+                    d.follow_ups.push(FollowUpTiming { seq: *seq, sent_at: *at, replied_at: None });
+                }
+            }
+            Event::VendorResolved { at } | Event::ManualResolved { at } if waiting && d.resolved_at.is_none() => {
+                d.resolved_at = Some(*at);
+                d.resolved_by =
+                    Some(if matches!(e, Event::VendorResolved { .. }) { ResolvedBy::Status } else { ResolvedBy::Manual });
+                if matches!(e, Event::VendorResolved { .. }) {
+                    // Solving the ticket answers whatever was still open.
+                    for f in d.follow_ups.iter_mut().filter(|f| f.replied_at.is_none() && f.sent_at <= *at) {
+                        f.replied_at = Some(*at);
+                    }
+                }
+            }
+            Event::Expired { at } if waiting => d.expired_at = Some(*at),
+            Event::Closed { at } if d.state == State::Closed && d.closed_at.is_none() => d.closed_at = Some(*at),
+            _ => {}
+        }
+    }
+    d.responders = u32::try_from(humans.len()).unwrap_or(u32::MAX);
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use State::*;
+
+    fn t(secs: i64) -> Ts {
+        DateTime::from_timestamp(1_790_000_000 + secs, 0).unwrap()
+    }
+
+    fn reply(secs: i64, class: ReplyClass, author: &str) -> Event {
+        Event::Reply { at: t(secs), class, author: author.into(), resolves: false }
+    }
+
+    #[test]
+    fn transition_table() {
+        let human = reply(0, ReplyClass::Human, "a");
+        let resolving = Event::Reply { at: t(0), class: ReplyClass::Human, author: "a".into(), resolves: true };
+        let ack = reply(0, ReplyClass::AutoAck, "s");
+        let cases: Vec<(State, Event, State)> = vec![
+            (Scheduled, Event::OpenIntent, Opening),
+            (Scheduled, Event::Skipped, Skipped),
+            (Opening, Event::Opened { at: t(0) }, Open),
+            (Scheduled, Event::Opened { at: t(0) }, Open),
+            (Opening, Event::OpenFailed { final_: false }, Opening),
+            (Opening, Event::OpenFailed { final_: true }, Failed),
+            (Open, ack.clone(), Acknowledged),
+            (Open, reply(0, ReplyClass::Bot, "b"), Acknowledged),
+            (Open, reply(0, ReplyClass::Bounce, "m"), Open),
+            (Open, reply(0, ReplyClass::Ours, "me"), Open),
+            (Open, human.clone(), Answered),
+            (Acknowledged, human.clone(), Answered),
+            (Answered, ack.clone(), Answered),
+            (Acknowledged, resolving.clone(), Resolved),
+            (Answered, Event::VendorResolved { at: t(0) }, Resolved),
+            (Open, Event::ManualResolved { at: t(0) }, Resolved),
+            (Acknowledged, Event::Expired { at: t(0) }, Expired),
+            (Resolved, Event::Expired { at: t(0) }, Resolved),
+            (Resolved, Event::Closed { at: t(0) }, Closed),
+            (Expired, Event::Closed { at: t(0) }, Closed),
+            (Answered, Event::Closed { at: t(0) }, Answered),
+            (Closed, human.clone(), Closed),
+            (Failed, Event::Opened { at: t(0) }, Failed),
+            (Skipped, Event::OpenIntent, Skipped),
+            (Expired, human, Expired),
+        ];
+        for (from, event, to) in cases {
+            assert_eq!(transition(from, &event), to, "{from:?} + {event:?}");
+        }
+    }
+
+    #[test]
+    fn bot_loop_then_human_then_follow_up_and_handoff() {
+        let events = vec![
+            Event::OpenIntent,
+            Event::Opened { at: t(0) },
+            reply(5, ReplyClass::AutoAck, "system"),
+            reply(60, ReplyClass::Bot, "Answer Bot"),
+            reply(120, ReplyClass::Bot, "Answer Bot"),
+            reply(900, ReplyClass::Human, "alex"),
+            Event::FollowUp { seq: 1, at: t(1000) },
+            reply(1100, ReplyClass::Bot, "Answer Bot"),
+            reply(2800, ReplyClass::Human, "wang"),
+            Event::VendorResolved { at: t(5000) },
+            reply(5001, ReplyClass::Human, "carol"),
+            Event::Closed { at: t(5100) },
+        ];
+        let d = derive(&events);
+        assert_eq!(d.state, Closed);
+        assert_eq!(d.opened_at, Some(t(0)));
+        assert_eq!(d.first_response_at, Some(t(5)));
+        assert_eq!(d.first_human_at, Some(t(900)));
+        assert_eq!(d.bot_turns, 3, "bot turns count only before the first human");
+        assert_eq!(d.responders, 2, "carol replied after resolution");
+        assert_eq!(d.handoffs(), 1);
+        assert_eq!(d.follow_ups, vec![FollowUpTiming { seq: 1, sent_at: t(1000), replied_at: Some(t(2800)) }]);
+        assert_eq!((d.resolved_at, d.resolved_by), (Some(t(5000)), Some(ResolvedBy::Status)));
+        assert_eq!(d.outcome(), Some(Outcome::Resolved));
+        assert_eq!(d.closed_at, Some(t(5100)));
+    }
+
+    #[test]
+    fn never_answered_expires_as_unanswered() {
+        let events = vec![
+            Event::OpenIntent,
+            Event::Opened { at: t(0) },
+            reply(3, ReplyClass::AutoAck, "system"),
+            Event::Expired { at: t(3600) },
+            reply(4000, ReplyClass::Human, "late"),
+        ];
+        let d = derive(&events);
+        assert_eq!(d.state, Expired);
+        assert_eq!(d.first_human_at, Some(t(4000)), "a late reply is still recorded");
+        assert_eq!(d.outcome(), Some(Outcome::Unanswered), "but the outcome was decided at expiry");
+        assert!(d.resolved_at.is_none());
+    }
+
+    #[test]
+    fn pattern_resolution_and_duplicate_events() {
+        let events = vec![
+            Event::Opened { at: t(0) },
+            Event::Opened { at: t(9) },
+            Event::Reply { at: t(50), class: ReplyClass::Human, author: "a".into(), resolves: true },
+            Event::VendorResolved { at: t(70) },
+        ];
+        let d = derive(&events);
+        assert_eq!(d.opened_at, Some(t(0)));
+        assert_eq!((d.resolved_at, d.resolved_by), (Some(t(50)), Some(ResolvedBy::Pattern)));
+    }
+
+    #[test]
+    fn failed_and_skipped_outcomes() {
+        assert_eq!(derive(&[Event::OpenIntent, Event::OpenFailed { final_: true }]).outcome(), Some(Outcome::Failed));
+        assert_eq!(derive(&[Event::Skipped]).outcome(), Some(Outcome::Skipped));
+        assert_eq!(derive(&[Event::OpenIntent]).outcome(), None);
+    }
+}
