@@ -6,5 +6,6 @@ pub mod model;
 pub mod lifecycle;
 pub mod scenario;
 pub mod sla;
+pub mod store;
 pub mod simulator;
 pub mod template;

@@ -1,0 +1,903 @@
+//! The store: SQLite in the data directory, the source of truth.
+//!
+//! - `probes`: one row per probe, created when a schedule fires (or `once`
+//!   runs), *before* any channel call. The `slot` column makes a schedule
+//!   fire idempotent across restarts; `reference` is the idempotency key at
+//!   the vendor.
+//! - `events`: the append-only log of everything that happened to a probe
+//!   (intents, replies with the channel's timestamp and ours, breaches,
+//!   closes). `(probe_id, key)` is unique, so re-reading a channel's history
+//!   after a crash records nothing twice.
+//! - `measures`: the judged intervals of each probe (derived from events,
+//!   kept for metrics and reports).
+//! - `channel_errors`: counters by vendor, channel, operation and kind.
+//! - `cursors`: the last fire of each schedule target.
+//!
+//! WAL mode: the daemon writes while `probes` and `record` read and write
+//! from other processes. Every multi-row change is one transaction.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::lifecycle::Ts;
+use crate::model::{Measure, Outcome, Priority, ReplyClass, State};
+use crate::sla::{MeasureRow, Verdict};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create data directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("store error")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store at {path} has schema version {found}, newer than this build understands ({known}); upgrade supportprobe")]
+    TooNew { path: PathBuf, found: i64, known: i64 },
+    #[error("corrupt value `{value}` in column {column}")]
+    Corrupt { column: &'static str, value: String },
+}
+
+/// Schema migrations, applied in order; `PRAGMA user_version` is the count applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: initial schema
+    "CREATE TABLE probes (
+        id INTEGER PRIMARY KEY,
+        reference TEXT NOT NULL UNIQUE,
+        slot TEXT UNIQUE,
+        vendor TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        scenario TEXT NOT NULL,
+        priority TEXT NOT NULL,
+        state TEXT NOT NULL,
+        outcome TEXT,
+        due_at TEXT NOT NULL,
+        give_up_after_ms INTEGER NOT NULL,
+        follow_up_delay_ms INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        sent_at TEXT,
+        ticket_id TEXT,
+        ticket_url TEXT,
+        opened_at TEXT,
+        first_response_at TEXT,
+        first_human_response_at TEXT,
+        resolved_at TEXT,
+        resolved_by TEXT,
+        expired_at TEXT,
+        closed_at TEXT,
+        bot_turns INTEGER NOT NULL DEFAULT 0,
+        responders INTEGER NOT NULL DEFAULT 0,
+        known_until TEXT,
+        note TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX probes_by_target ON probes(vendor, channel, state);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        probe_id INTEGER NOT NULL REFERENCES probes(id),
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        at TEXT NOT NULL,
+        observed_at TEXT NOT NULL,
+        class TEXT,
+        rule TEXT,
+        author TEXT,
+        detail TEXT,
+        UNIQUE(probe_id, key)
+    );
+    CREATE TABLE measures (
+        probe_id INTEGER NOT NULL REFERENCES probes(id),
+        measure TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        start_at TEXT NOT NULL,
+        end_at TEXT,
+        wall_secs REAL,
+        business_secs REAL,
+        target_secs REAL,
+        deadline_at TEXT,
+        verdict TEXT NOT NULL,
+        PRIMARY KEY (probe_id, measure, seq)
+    );
+    CREATE TABLE channel_errors (
+        vendor TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        last_at TEXT NOT NULL,
+        last_message TEXT NOT NULL,
+        PRIMARY KEY (vendor, channel, operation, kind)
+    );
+    CREATE TABLE cursors (
+        target TEXT PRIMARY KEY,
+        last_fire_at TEXT NOT NULL
+    );",
+];
+
+pub fn ts(t: Ts) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_ts(column: &'static str, s: &str) -> Result<Ts, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| StoreError::Corrupt { column, value: s.to_string() })
+}
+
+fn opt_ts(column: &'static str, s: Option<String>) -> Result<Option<Ts>, StoreError> {
+    s.map(|s| parse_ts(column, &s)).transpose()
+}
+
+fn parse_enum<T: std::str::FromStr>(column: &'static str, s: &str) -> Result<T, StoreError> {
+    s.parse().map_err(|_| StoreError::Corrupt { column, value: s.to_string() })
+}
+
+/// One probe as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probe {
+    pub id: i64,
+    pub reference: String,
+    pub slot: Option<String>,
+    pub vendor: String,
+    /// The channel id within the vendor.
+    pub channel: String,
+    /// The channel kind (`zendesk`), the metric label.
+    pub kind: String,
+    pub scenario: String,
+    pub priority: Priority,
+    pub state: State,
+    pub outcome: Option<Outcome>,
+    pub due_at: Ts,
+    pub give_up_after: chrono::Duration,
+    pub follow_up_delay: Option<chrono::Duration>,
+    pub attempts: u32,
+    pub next_attempt_at: Option<Ts>,
+    /// Our clock when we first asked the channel to open it.
+    pub sent_at: Option<Ts>,
+    pub ticket_id: Option<String>,
+    pub ticket_url: Option<String>,
+    pub opened_at: Option<Ts>,
+    pub first_response_at: Option<Ts>,
+    pub first_human_response_at: Option<Ts>,
+    pub resolved_at: Option<Ts>,
+    pub resolved_by: Option<String>,
+    pub expired_at: Option<Ts>,
+    pub closed_at: Option<Ts>,
+    pub bot_turns: u32,
+    pub responders: u32,
+    /// Our clock at the last successful look at the channel.
+    pub known_until: Option<Ts>,
+    pub note: Option<String>,
+    pub created_at: Ts,
+}
+
+const PROBE_COLUMNS: &str = "id, reference, slot, vendor, channel, kind, scenario, priority, state, outcome, due_at,
+    give_up_after_ms, follow_up_delay_ms, attempts, next_attempt_at, sent_at, ticket_id, ticket_url, opened_at,
+    first_response_at, first_human_response_at, resolved_at, resolved_by, expired_at, closed_at, bot_turns,
+    responders, known_until, note, created_at";
+
+/// Reads one probe row; the outer error is SQLite's, the inner a corrupt value.
+fn probe_from_row(r: &Row<'_>) -> Result<Result<Probe, StoreError>, rusqlite::Error> {
+    let t = |i: usize, column: &'static str| -> Result<Option<Ts>, StoreError> { opt_ts(column, r.get(i)?) };
+    let build = || -> Result<Probe, StoreError> {
+        Ok(Probe {
+            id: r.get(0)?,
+            reference: r.get(1)?,
+            slot: r.get(2)?,
+            vendor: r.get(3)?,
+            channel: r.get(4)?,
+            kind: r.get(5)?,
+            scenario: r.get(6)?,
+            priority: parse_enum("priority", &r.get::<_, String>(7)?)?,
+            state: parse_enum("state", &r.get::<_, String>(8)?)?,
+            outcome: r.get::<_, Option<String>>(9)?.map(|o| parse_enum("outcome", &o)).transpose()?,
+            due_at: parse_ts("due_at", &r.get::<_, String>(10)?)?,
+            give_up_after: chrono::Duration::milliseconds(r.get(11)?),
+            follow_up_delay: r.get::<_, Option<i64>>(12)?.map(chrono::Duration::milliseconds),
+            attempts: r.get(13)?,
+            next_attempt_at: t(14, "next_attempt_at")?,
+            sent_at: t(15, "sent_at")?,
+            ticket_id: r.get(16)?,
+            ticket_url: r.get(17)?,
+            opened_at: t(18, "opened_at")?,
+            first_response_at: t(19, "first_response_at")?,
+            first_human_response_at: t(20, "first_human_response_at")?,
+            resolved_at: t(21, "resolved_at")?,
+            resolved_by: r.get(22)?,
+            expired_at: t(23, "expired_at")?,
+            closed_at: t(24, "closed_at")?,
+            bot_turns: r.get(25)?,
+            responders: r.get(26)?,
+            known_until: t(27, "known_until")?,
+            note: r.get(28)?,
+            created_at: parse_ts("created_at", &r.get::<_, String>(29)?)?,
+        })
+    };
+    Ok(build())
+}
+
+/// A probe to create.
+#[derive(Clone, Debug)]
+pub struct NewProbe<'a> {
+    pub reference: &'a str,
+    pub slot: Option<&'a str>,
+    pub vendor: &'a str,
+    pub channel: &'a str,
+    pub kind: &'a str,
+    pub scenario: &'a str,
+    pub priority: Priority,
+    pub due_at: Ts,
+    pub give_up_after: chrono::Duration,
+    pub follow_up_delay: Option<chrono::Duration>,
+}
+
+/// An event to append.
+#[derive(Clone, Debug, Default)]
+pub struct NewEvent<'a> {
+    pub kind: &'a str,
+    /// Unique per probe: the same key is never recorded twice.
+    pub key: &'a str,
+    /// The channel's timestamp where it has one; ours otherwise.
+    pub at: Option<Ts>,
+    pub class: Option<ReplyClass>,
+    pub rule: Option<&'a str>,
+    pub author: Option<&'a str>,
+    pub detail: Option<serde_json::Value>,
+}
+
+/// An event as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub kind: String,
+    pub key: String,
+    pub at: Ts,
+    pub observed_at: Ts,
+    pub class: Option<ReplyClass>,
+    pub rule: Option<String>,
+    pub author: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+/// The derived columns of a probe, written together after each change.
+#[derive(Clone, Debug, Default)]
+pub struct ProbeFigures {
+    pub state: Option<State>,
+    pub outcome: Option<Outcome>,
+    pub opened_at: Option<Ts>,
+    pub first_response_at: Option<Ts>,
+    pub first_human_response_at: Option<Ts>,
+    pub resolved_at: Option<Ts>,
+    pub resolved_by: Option<&'static str>,
+    pub expired_at: Option<Ts>,
+    pub closed_at: Option<Ts>,
+    pub bot_turns: u32,
+    pub responders: u32,
+}
+
+/// One judged measure, as stored (for metrics and output).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredMeasure {
+    pub probe_id: i64,
+    pub vendor: String,
+    pub kind: String,
+    pub priority: Priority,
+    pub measure: Measure,
+    pub seq: u32,
+    pub wall_secs: Option<f64>,
+    pub business_secs: Option<f64>,
+    pub target_secs: Option<f64>,
+    pub deadline: Option<Ts>,
+    pub verdict: Verdict,
+}
+
+/// A channel error counter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErrorCount {
+    pub vendor: String,
+    pub channel: String,
+    pub operation: String,
+    pub kind: String,
+    pub count: u64,
+    pub last_message: String,
+}
+
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn verdict_str(v: Verdict) -> &'static str {
+    v.as_str()
+}
+
+fn parse_verdict(s: &str) -> Result<Verdict, StoreError> {
+    match s {
+        "pending" => Ok(Verdict::Pending),
+        "met" => Ok(Verdict::Met),
+        "breached" => Ok(Verdict::Breached),
+        "void" => Ok(Verdict::Void),
+        other => Err(StoreError::Corrupt { column: "verdict", value: other.to_string() }),
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) `DIR/supportprobe.sqlite` and migrates it.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
+        let path = dir.join("supportprobe.sqlite");
+        let conn = Connection::open(&path)?;
+        Store::init(conn, path)
+    }
+
+    /// A private in-memory store (tests, benchmarks).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Store::init(Connection::open_in_memory()?, PathBuf::from(":memory:"))
+    }
+
+    fn init(conn: Connection, path: PathBuf) -> Result<Store, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // NORMAL in WAL mode survives a killed process; only an OS crash can lose the last commits.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let store = Store { conn: Mutex::new(conn), path };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew { path: self.path.clone(), found: version, known });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back).
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Size of the database file and its WAL, for the health dashboard.
+    pub fn size_bytes(&self) -> u64 {
+        let wal = PathBuf::from(format!("{}-wal", self.path.display()));
+        [&self.path, &wal].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
+    }
+
+    // ---- scheduling ----------------------------------------------------
+
+    pub fn cursor(&self, target: &str) -> Result<Option<Ts>, StoreError> {
+        let s: Option<String> =
+            self.conn().query_row("SELECT last_fire_at FROM cursors WHERE target = ?1", [target], |r| r.get(0)).optional()?;
+        opt_ts("last_fire_at", s)
+    }
+
+    /// Records a schedule fire: creates its probe (unless the slot already
+    /// exists) and moves the target's cursor, in one transaction. Returns
+    /// the new probe id, or `None` if the slot was already there.
+    pub fn fire(&self, probe: &NewProbe<'_>, target: &str, fire_at: Ts, now: Ts) -> Result<Option<i64>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let id = insert_probe(&tx, probe, now)?;
+        tx.execute(
+            "INSERT INTO cursors(target, last_fire_at) VALUES (?1, ?2)
+             ON CONFLICT(target) DO UPDATE SET last_fire_at = excluded.last_fire_at",
+            params![target, ts(fire_at)],
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    pub fn set_cursor(&self, target: &str, at: Ts) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO cursors(target, last_fire_at) VALUES (?1, ?2)
+             ON CONFLICT(target) DO UPDATE SET last_fire_at = excluded.last_fire_at",
+            params![target, ts(at)],
+        )?;
+        Ok(())
+    }
+
+    /// Creates a probe outside any schedule (`once`).
+    pub fn insert_probe(&self, probe: &NewProbe<'_>, now: Ts) -> Result<Option<i64>, StoreError> {
+        let conn = self.conn();
+        insert_probe(&conn, probe, now)
+    }
+
+    // ---- probes ----------------------------------------------------------
+
+    fn query_probes(&self, sql_where: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<Probe>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT {PROBE_COLUMNS} FROM probes {sql_where}"))?;
+        let rows = stmt.query_map(params, probe_from_row)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r??);
+        }
+        Ok(out)
+    }
+
+    pub fn probe(&self, id: i64) -> Result<Option<Probe>, StoreError> {
+        Ok(self.query_probes("WHERE id = ?1", &[&id])?.pop())
+    }
+
+    pub fn probe_by_reference(&self, reference: &str) -> Result<Option<Probe>, StoreError> {
+        Ok(self.query_probes("WHERE reference = ?1", &[&reference])?.pop())
+    }
+
+    /// Probes of one channel that are not final, oldest first.
+    pub fn unfinished(&self, vendor: &str, channel: &str) -> Result<Vec<Probe>, StoreError> {
+        self.query_probes(
+            "WHERE vendor = ?1 AND channel = ?2 AND state NOT IN ('closed', 'failed', 'skipped') ORDER BY due_at, id",
+            &[&vendor, &channel],
+        )
+    }
+
+    /// Every probe, oldest first.
+    pub fn all_probes(&self) -> Result<Vec<Probe>, StoreError> {
+        self.query_probes("ORDER BY created_at, id", &[])
+    }
+
+    /// Probes of a vendor waiting on it (for the `max_open` cap).
+    pub fn count_open(&self, vendor: &str) -> Result<u32, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM probes WHERE vendor = ?1 AND state IN ('opening', 'open', 'acknowledged', 'answered')",
+            [vendor],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Probes of a vendor first sent at or after `since` (for `max_per_day`).
+    pub fn count_sent_since(&self, vendor: &str, since: Ts) -> Result<u32, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM probes WHERE vendor = ?1 AND sent_at >= ?2",
+            params![vendor, ts(since)],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Marks an open attempt: bumps the attempt count and notes our send time.
+    pub fn begin_open_attempt(&self, id: i64, now: Ts) -> Result<u32, StoreError> {
+        let conn = self.conn();
+        conn.execute(
+            "UPDATE probes SET attempts = attempts + 1, sent_at = COALESCE(sent_at, ?2), next_attempt_at = NULL,
+             updated_at = ?2 WHERE id = ?1",
+            params![id, ts(now)],
+        )?;
+        Ok(conn.query_row("SELECT attempts FROM probes WHERE id = ?1", [id], |r| r.get(0))?)
+    }
+
+    pub fn set_retry(&self, id: i64, at: Option<Ts>, note: &str, now: Ts) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE probes SET next_attempt_at = ?2, note = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, at.map(ts), note, ts(now)],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_ticket(&self, id: i64, ticket_id: &str, url: Option<&str>, now: Ts) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE probes SET ticket_id = ?2, ticket_url = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, ticket_id, url, ts(now)],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_known_until(&self, id: i64, at: Ts) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE probes SET known_until = MAX(COALESCE(known_until, ''), ?2), updated_at = ?2 WHERE id = ?1",
+            params![id, ts(at)],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_note(&self, id: i64, note: &str, now: Ts) -> Result<(), StoreError> {
+        self.conn().execute("UPDATE probes SET note = ?2, updated_at = ?3 WHERE id = ?1", params![id, note, ts(now)])?;
+        Ok(())
+    }
+
+    /// Writes the derived columns and the judged measures of a probe in one transaction.
+    pub fn save_derived(&self, id: i64, f: &ProbeFigures, rows: &[MeasureRow], now: Ts) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE probes SET state = COALESCE(?2, state), outcome = ?3, opened_at = ?4, first_response_at = ?5,
+             first_human_response_at = ?6, resolved_at = ?7, resolved_by = ?8, expired_at = ?9, closed_at = ?10,
+             bot_turns = ?11, responders = ?12, updated_at = ?13 WHERE id = ?1",
+            params![
+                id,
+                f.state.map(State::as_str),
+                f.outcome.map(Outcome::as_str),
+                f.opened_at.map(ts),
+                f.first_response_at.map(ts),
+                f.first_human_response_at.map(ts),
+                f.resolved_at.map(ts),
+                f.resolved_by,
+                f.expired_at.map(ts),
+                f.closed_at.map(ts),
+                f.bot_turns,
+                f.responders,
+                ts(now),
+            ],
+        )?;
+        for r in rows {
+            tx.execute(
+                "INSERT INTO measures(probe_id, measure, seq, start_at, end_at, wall_secs, business_secs, target_secs,
+                 deadline_at, verdict) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT(probe_id, measure, seq) DO UPDATE SET start_at = excluded.start_at, end_at = excluded.end_at,
+                 wall_secs = excluded.wall_secs, business_secs = excluded.business_secs,
+                 target_secs = excluded.target_secs, deadline_at = excluded.deadline_at,
+                 verdict = CASE WHEN measures.verdict = 'breached' THEN 'breached' ELSE excluded.verdict END",
+                params![
+                    id,
+                    r.measure.as_str(),
+                    r.seq,
+                    ts(r.start),
+                    r.end.map(ts),
+                    r.wall_secs,
+                    r.business_secs,
+                    r.target.map(|d| d.as_secs_f64()),
+                    r.deadline.map(ts),
+                    verdict_str(r.verdict),
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The stored verdicts of a probe's measures.
+    pub fn measures_of(&self, probe_id: i64) -> Result<Vec<StoredMeasure>, StoreError> {
+        self.query_measures("WHERE m.probe_id = ?1", &[&probe_id])
+    }
+
+    /// Every judged measure, for metrics.
+    pub fn all_measures(&self) -> Result<Vec<StoredMeasure>, StoreError> {
+        self.query_measures("", &[])
+    }
+
+    fn query_measures(&self, sql_where: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<StoredMeasure>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT m.probe_id, p.vendor, p.kind, p.priority, m.measure, m.seq, m.wall_secs, m.business_secs,
+                    m.target_secs, m.deadline_at, m.verdict
+             FROM measures m JOIN probes p ON p.id = m.probe_id {sql_where} ORDER BY m.probe_id, m.measure, m.seq"
+        ))?;
+        let rows = stmt.query_map(params, |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, u32>(5)?,
+                r.get::<_, Option<f64>>(6)?,
+                r.get::<_, Option<f64>>(7)?,
+                r.get::<_, Option<f64>>(8)?,
+                r.get::<_, Option<String>>(9)?,
+                r.get::<_, String>(10)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (probe_id, vendor, kind, priority, measure, seq, wall, business, target, deadline, verdict) = row?;
+            out.push(StoredMeasure {
+                probe_id,
+                vendor,
+                kind,
+                priority: parse_enum("priority", &priority)?,
+                measure: parse_enum("measure", &measure)?,
+                seq,
+                wall_secs: wall,
+                business_secs: business,
+                target_secs: target,
+                deadline: opt_ts("deadline_at", deadline)?,
+                verdict: parse_verdict(&verdict)?,
+            });
+        }
+        Ok(out)
+    }
+
+    // ---- events ------------------------------------------------------------
+
+    /// Appends an event unless one with the same key exists. Returns whether it was new.
+    pub fn append(&self, probe_id: i64, e: &NewEvent<'_>, now: Ts) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        append(&conn, probe_id, e, now)
+    }
+
+    /// Appends several events in one transaction; returns how many were new.
+    pub fn append_all(&self, probe_id: i64, events: &[NewEvent<'_>], now: Ts) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut n = 0;
+        for e in events {
+            if append(&tx, probe_id, e, now)? {
+                n += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    pub fn has_event(&self, probe_id: i64, key: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT 1 FROM events WHERE probe_id = ?1 AND key = ?2", params![probe_id, key], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// A probe's events in time order (ties in insertion order).
+    pub fn events(&self, probe_id: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, kind, key, at, observed_at, class, rule, author, detail FROM events
+             WHERE probe_id = ?1 ORDER BY at, id",
+        )?;
+        let rows = stmt.query_map([probe_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, Option<String>>(8)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, kind, key, at, observed, class, rule, author, detail) = row?;
+            out.push(StoredEvent {
+                id,
+                kind,
+                key,
+                at: parse_ts("at", &at)?,
+                observed_at: parse_ts("observed_at", &observed)?,
+                class: class.as_deref().map(|c| parse_enum("class", c)).transpose()?,
+                rule,
+                author,
+                detail: detail.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(serde_json::Value::Null),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Reply counts by vendor, channel kind and class, for metrics.
+    pub fn reply_counts(&self) -> Result<Vec<(String, String, String, u64)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT p.vendor, p.kind, e.class, COUNT(*) FROM events e JOIN probes p ON p.id = e.probe_id
+             WHERE e.kind = 'reply' AND e.class IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (v, k, c, n) = row?;
+            out.push((v, k, c, u64::try_from(n).unwrap_or(0)));
+        }
+        Ok(out)
+    }
+
+    // ---- channel errors ------------------------------------------------------
+
+    pub fn count_error(
+        &self,
+        vendor: &str,
+        channel: &str,
+        operation: &str,
+        kind: &str,
+        message: &str,
+        now: Ts,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO channel_errors(vendor, channel, operation, kind, count, last_at, last_message)
+             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6)
+             ON CONFLICT(vendor, channel, operation, kind) DO UPDATE SET count = count + 1,
+               last_at = excluded.last_at, last_message = excluded.last_message",
+            params![vendor, channel, operation, kind, ts(now), message],
+        )?;
+        Ok(())
+    }
+
+    pub fn error_counts(&self) -> Result<Vec<ErrorCount>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT vendor, channel, operation, kind, count, last_message FROM channel_errors ORDER BY 1, 2, 3, 4",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(ErrorCount {
+                vendor: r.get(0)?,
+                channel: r.get(1)?,
+                operation: r.get(2)?,
+                kind: r.get(3)?,
+                count: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                last_message: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn insert_probe(conn: &Connection, p: &NewProbe<'_>, now: Ts) -> Result<Option<i64>, StoreError> {
+    let n = conn.execute(
+        "INSERT OR IGNORE INTO probes(reference, slot, vendor, channel, kind, scenario, priority, state, due_at,
+         give_up_after_ms, follow_up_delay_ms, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'scheduled', ?8, ?9, ?10, ?11, ?11)",
+        params![
+            p.reference,
+            p.slot,
+            p.vendor,
+            p.channel,
+            p.kind,
+            p.scenario,
+            p.priority.as_str(),
+            ts(p.due_at),
+            p.give_up_after.num_milliseconds(),
+            p.follow_up_delay.map(|d| d.num_milliseconds()),
+            ts(now),
+        ],
+    )?;
+    Ok((n == 1).then(|| conn.last_insert_rowid()))
+}
+
+fn append(conn: &Connection, probe_id: i64, e: &NewEvent<'_>, now: Ts) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "INSERT OR IGNORE INTO events(probe_id, kind, key, at, observed_at, class, rule, author, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            probe_id,
+            e.kind,
+            e.key,
+            ts(e.at.unwrap_or(now)),
+            ts(now),
+            e.class.map(ReplyClass::as_str),
+            e.rule,
+            e.author,
+            e.detail.as_ref().map(|d| d.to_string()),
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> Ts {
+        DateTime::from_timestamp(1_790_000_000 + s, 0).unwrap()
+    }
+
+    fn new_probe<'a>(reference: &'a str, slot: Option<&'a str>) -> NewProbe<'a> {
+        NewProbe {
+            reference,
+            slot,
+            vendor: "acme",
+            channel: "tickets",
+            kind: "zendesk",
+            scenario: "p0",
+            priority: Priority::P0,
+            due_at: t(0),
+            give_up_after: chrono::Duration::hours(1),
+            follow_up_delay: None,
+        }
+    }
+
+    #[test]
+    fn fire_is_idempotent_per_slot() {
+        let s = Store::open_in_memory().unwrap();
+        let a = s.fire(&new_probe("SP-1", Some("slot-1")), "target", t(0), t(0)).unwrap();
+        let b = s.fire(&new_probe("SP-2", Some("slot-1")), "target", t(0), t(1)).unwrap();
+        assert!(a.is_some());
+        assert_eq!(b, None, "the same slot never creates a second probe");
+        assert_eq!(s.cursor("target").unwrap(), Some(t(0)));
+        assert_eq!(s.all_probes().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn events_are_deduplicated_by_key_and_ordered_by_time() {
+        let s = Store::open_in_memory().unwrap();
+        let id = s.insert_probe(&new_probe("SP-1", None), t(0)).unwrap().unwrap();
+        let reply = NewEvent {
+            kind: "reply",
+            key: "reply:7",
+            at: Some(t(50)),
+            class: Some(ReplyClass::Human),
+            author: Some("alex"),
+            ..Default::default()
+        };
+        assert!(s.append(id, &reply, t(60)).unwrap());
+        assert!(!s.append(id, &reply, t(70)).unwrap(), "same key again is ignored");
+        s.append(id, &NewEvent { kind: "opened", key: "opened", at: Some(t(1)), ..Default::default() }, t(2)).unwrap();
+        let ev = s.events(id).unwrap();
+        assert_eq!(ev.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["opened", "reply"]);
+        assert_eq!(ev[1].observed_at, t(60));
+        assert_eq!(ev[1].class, Some(ReplyClass::Human));
+    }
+
+    #[test]
+    fn probes_survive_reopen_and_migrations_are_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            s.insert_probe(&new_probe("SP-1", None), t(0)).unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        let p = s.probe_by_reference("SP-1").unwrap().unwrap();
+        assert_eq!((p.state, p.priority, p.vendor.as_str()), (State::Scheduled, Priority::P0, "acme"));
+        let v: i64 = s.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        Store::open(dir.path()).unwrap().conn().pragma_update(None, "user_version", 99).unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("schema version 99"), "{err}");
+    }
+
+    #[test]
+    fn a_recorded_breach_stays_breached() {
+        let s = Store::open_in_memory().unwrap();
+        let id = s.insert_probe(&new_probe("SP-1", None), t(0)).unwrap().unwrap();
+        let mut row = MeasureRow {
+            measure: Measure::FirstHumanResponse,
+            seq: 0,
+            start: t(0),
+            end: None,
+            wall_secs: None,
+            business_secs: None,
+            target: Some(crate::duration::Dur::from_secs(60)),
+            deadline: Some(t(60)),
+            verdict: Verdict::Breached,
+        };
+        s.save_derived(id, &ProbeFigures::default(), std::slice::from_ref(&row), t(61)).unwrap();
+        // A reply stamped before the deadline shows up only after the breach was recorded.
+        row.verdict = Verdict::Met;
+        row.end = Some(t(59));
+        row.wall_secs = Some(59.0);
+        s.save_derived(id, &ProbeFigures::default(), &[row], t(90)).unwrap();
+        let m = s.measures_of(id).unwrap();
+        assert_eq!(m[0].verdict, Verdict::Breached, "breach counters never go backwards");
+        assert_eq!(m[0].wall_secs, Some(59.0), "the figure itself is updated");
+    }
+
+    #[test]
+    fn error_counters_accumulate() {
+        let s = Store::open_in_memory().unwrap();
+        for _ in 0..3 {
+            s.count_error("acme", "zendesk", "poll", "rate_limited", "429", t(0)).unwrap();
+        }
+        let e = s.error_counts().unwrap();
+        assert_eq!((e.len(), e[0].count), (1, 3));
+    }
+}
