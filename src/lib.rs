@@ -1,4 +1,5 @@
 pub mod calendar;
+pub mod channel;
 pub mod classify;
 pub mod config;
 pub mod duration;

@@ -1,0 +1,185 @@
+//! HTTP plumbing shared by the REST adapters: one client per channel with
+//! timeouts, a response size cap, and the mapping of HTTP failures to
+//! [`ChannelError`] (including `Retry-After` in seconds or as an HTTP date).
+
+use std::time::Duration;
+
+use reqwest::{RequestBuilder, Response, StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::ChannelError;
+
+/// Responses larger than this are refused: no vendor page of comments is
+/// anywhere near it, and a hostile or broken server cannot exhaust memory.
+pub const MAX_RESPONSE_BYTES: usize = 8 << 20;
+
+/// How much of an error body is quoted in an error message.
+const ERROR_EXCERPT_CHARS: usize = 200;
+
+#[derive(Clone, Debug)]
+pub struct Http {
+    pub client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl Http {
+    pub fn new(timeout: Duration) -> Result<Http, ChannelError> {
+        install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("supportprobe/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ChannelError::Malformed(format!("cannot build HTTP client: {e}")))?;
+        Ok(Http { client, timeout })
+    }
+
+    /// Sends a request and returns the body of a 2xx response, or the mapped error.
+    pub async fn send(&self, rb: RequestBuilder) -> Result<(StatusCode, Vec<u8>), ChannelError> {
+        let resp = rb.send().await.map_err(|e| self.transport(e))?;
+        let status = resp.status();
+        let retry_after = retry_after(&resp);
+        let body = self.read_capped(resp).await?;
+        if status.is_success() {
+            return Ok((status, body));
+        }
+        let message = error_excerpt(&body);
+        Err(match status.as_u16() {
+            401 | 403 => ChannelError::Auth { status: status.as_u16(), message },
+            404 => ChannelError::NotFound { message },
+            429 => ChannelError::RateLimited { retry_after },
+            s if s >= 500 => ChannelError::Server { status: s, message, retry_after },
+            s => ChannelError::Rejected { status: s, message },
+        })
+    }
+
+    /// Sends a request and decodes a JSON body.
+    pub async fn json<T: DeserializeOwned>(&self, rb: RequestBuilder) -> Result<T, ChannelError> {
+        let (_, body) = self.send(rb).await?;
+        decode(&body)
+    }
+
+    async fn read_capped(&self, mut resp: Response) -> Result<Vec<u8>, ChannelError> {
+        if resp.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport(e))? {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    fn transport(&self, e: reqwest::Error) -> ChannelError {
+        if e.is_timeout() {
+            return ChannelError::Timeout(self.timeout);
+        }
+        if e.is_decode() || e.is_body() {
+            return ChannelError::Malformed(format!("broken response body: {e}"));
+        }
+        let host = e.url().and_then(|u| u.host_str()).unwrap_or("the server").to_string();
+        ChannelError::Unreachable { host, source: e.without_url() }
+    }
+}
+
+fn too_large() -> ChannelError {
+    ChannelError::Malformed(format!("response larger than {} MiB", MAX_RESPONSE_BYTES >> 20))
+}
+
+/// Decodes JSON, naming the line and column of the problem.
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ChannelError> {
+    serde_json::from_slice(body).map_err(|e| ChannelError::Malformed(format!("invalid JSON: {e}")))
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date.
+fn retry_after(resp: &Response) -> Option<Duration> {
+    let v = resp.headers().get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    parse_retry_after(v, chrono::Utc::now())
+}
+
+pub fn parse_retry_after(v: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86_400.0)));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let delta = at.with_timezone(&chrono::Utc) - now;
+    Some(delta.to_std().unwrap_or(Duration::ZERO).min(Duration::from_secs(86_400)))
+}
+
+/// A short, printable excerpt of an error body: the JSON error fields that
+/// helpdesks use, or the start of the text.
+pub fn error_excerpt(body: &[u8]) -> String {
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+        let mut parts = Vec::new();
+        for key in ["error", "description", "message", "title", "errors", "details"] {
+            match v.get(key) {
+                Some(serde_json::Value::String(s)) => parts.push(s.clone()),
+                Some(obj @ serde_json::Value::Object(o)) => {
+                    let picked: Vec<String> =
+                        ["title", "message"].iter().filter_map(|k| o.get(*k)?.as_str().map(String::from)).collect();
+                    if picked.is_empty() {
+                        parts.push(obj.to_string());
+                    } else {
+                        parts.extend(picked);
+                    }
+                }
+                Some(other @ serde_json::Value::Array(_)) => parts.push(other.to_string()),
+                _ => {}
+            }
+        }
+        if !parts.is_empty() {
+            return clip(&parts.join(": "));
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() { "(empty body)".to_string() } else { clip(text) }
+}
+
+fn clip(s: &str) -> String {
+    let cleaned: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    if cleaned.chars().count() > ERROR_EXCERPT_CHARS {
+        format!("{}…", cleaned.chars().take(ERROR_EXCERPT_CHARS).collect::<String>())
+    } else {
+        cleaned
+    }
+}
+
+/// rustls needs one process-wide crypto provider; we build with ring only.
+pub fn install_crypto_provider() {
+    // Fails only if one is installed already, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z").unwrap().to_utc();
+        assert_eq!(parse_retry_after("93", now), Some(Duration::from_secs(93)));
+        assert_eq!(parse_retry_after("Mon, 23 Nov 2026 10:00:30 GMT", now), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after("Mon, 23 Nov 2026 09:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+        assert_eq!(parse_retry_after("999999999", now), Some(Duration::from_secs(86_400)));
+    }
+
+    #[test]
+    fn error_excerpts() {
+        assert_eq!(error_excerpt(br#"{"error":"Couldn't authenticate you"}"#), "Couldn't authenticate you");
+        assert_eq!(error_excerpt(br#"{"error":"RecordNotFound","description":"Not found"}"#), "RecordNotFound: Not found");
+        assert_eq!(error_excerpt(br#"{"error":{"title":"Forbidden","message":"no access"}}"#), "Forbidden: no access");
+        assert_eq!(error_excerpt(b"<html>\n502 Bad Gateway</html>"), "<html> 502 Bad Gateway</html>");
+        assert_eq!(
+            error_excerpt(br#"{"error":"RecordInvalid","details":{"base":[{"description":"Priority: is invalid"}]}}"#),
+            r#"RecordInvalid: {"base":[{"description":"Priority: is invalid"}]}"#
+        );
+        assert_eq!(error_excerpt(b""), "(empty body)");
+        assert_eq!(error_excerpt(&[b'x'; 500]).chars().count(), ERROR_EXCERPT_CHARS + 1);
+    }
+}

@@ -1,0 +1,253 @@
+//! Channel adapters: one way each to open a ticket or chat at a vendor, read
+//! what came back, reply and close.
+//!
+//! Adapters report facts — the platform's own timestamps, how the platform
+//! describes each author, the ticket status — and never judge: the engine
+//! classifies, moves the lifecycle and holds figures against promises.
+//! One trait, one file per adapter, one `match` in [`build`].
+
+pub mod http;
+pub mod zendesk;
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::classify::AuthorKind;
+use crate::config::{ChannelSettings, ChannelSpec};
+use crate::lifecycle::Ts;
+use crate::model::{ChannelKind, Priority};
+
+/// What to open.
+#[derive(Clone, Debug)]
+pub struct OpenRequest<'a> {
+    pub reference: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub priority: Priority,
+}
+
+/// A ticket (or chat thread) at the vendor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    /// The channel's id for it.
+    pub id: String,
+    /// Where a person can look at it, if the channel has such a page.
+    pub url: Option<String>,
+    /// When the channel says it was created.
+    pub created_at: Ts,
+}
+
+/// The ticket status as the platform reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TicketStatus {
+    Open,
+    Pending,
+    /// Solved by the vendor (or by us).
+    Solved,
+    /// Closed for good; no more comments possible.
+    Closed,
+    Other(String),
+}
+
+impl TicketStatus {
+    pub fn is_resolved(&self) -> bool {
+        matches!(self, TicketStatus::Solved | TicketStatus::Closed)
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            TicketStatus::Open => "open",
+            TicketStatus::Pending => "pending",
+            TicketStatus::Solved => "solved",
+            TicketStatus::Closed => "closed",
+            TicketStatus::Other(s) => s,
+        }
+    }
+}
+
+/// One message in the ticket's history, as the platform reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    /// The platform's id, unique within the ticket.
+    pub id: String,
+    /// The platform's timestamp.
+    pub at: Ts,
+    pub author_id: String,
+    pub author_name: String,
+    pub author_email: Option<String>,
+    pub author_kind: AuthorKind,
+    /// The platform field that decided `author_kind`.
+    pub kind_evidence: Option<String>,
+    pub body: String,
+}
+
+/// What the channel shows for a ticket now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub status: TicketStatus,
+    /// When the status was last changed, by the channel's clock, if known.
+    pub status_at: Option<Ts>,
+    /// Every message, oldest first, including ours.
+    pub messages: Vec<Message>,
+}
+
+/// The operation a channel call was part of: the `operation` metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    Open,
+    Find,
+    Poll,
+    Reply,
+    Close,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Open => "open",
+            Operation::Find => "find",
+            Operation::Poll => "poll",
+            Operation::Reply => "reply",
+            Operation::Close => "close",
+        }
+    }
+}
+
+/// Why a channel call failed. Messages never contain credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("authentication failed (HTTP {status}): {message}")]
+    Auth { status: u16, message: String },
+    #[error("not found (HTTP 404): {message}")]
+    NotFound { message: String },
+    #[error("rate limited (HTTP 429){}", retry_hint(.retry_after))]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("server error (HTTP {status}): {message}{}", retry_hint(.retry_after))]
+    Server { status: u16, message: String, retry_after: Option<Duration> },
+    #[error("request rejected (HTTP {status}): {message}")]
+    Rejected { status: u16, message: String },
+    #[error("timed out after {}s", .0.as_secs_f32())]
+    Timeout(Duration),
+    #[error("cannot reach {host}")]
+    Unreachable {
+        host: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("malformed response: {0}")]
+    Malformed(String),
+}
+
+fn retry_hint(d: &Option<Duration>) -> String {
+    d.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default()
+}
+
+impl ChannelError {
+    /// The `kind` label of `supportprobe_channel_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChannelError::Auth { .. } => "auth",
+            ChannelError::NotFound { .. } => "not_found",
+            ChannelError::RateLimited { .. } => "rate_limited",
+            ChannelError::Server { .. } => "server",
+            ChannelError::Rejected { .. } => "rejected",
+            ChannelError::Timeout(_) => "timeout",
+            ChannelError::Unreachable { .. } => "unreachable",
+            ChannelError::Malformed(_) => "malformed",
+        }
+    }
+
+    /// Worth trying again later: the vendor side may recover by itself.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ChannelError::RateLimited { .. }
+                | ChannelError::Server { .. }
+                | ChannelError::Timeout(_)
+                | ChannelError::Unreachable { .. }
+                | ChannelError::Malformed(_)
+        )
+    }
+
+    /// How long the vendor asked us to wait, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ChannelError::RateLimited { retry_after } | ChannelError::Server { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// The adapter contract.
+pub trait Channel {
+    fn kind(&self) -> ChannelKind;
+
+    /// Opens a ticket carrying `req.reference` in subject and body.
+    fn open(&self, req: &OpenRequest<'_>) -> impl Future<Output = Result<Ticket, ChannelError>> + Send;
+
+    /// Looks for a ticket we opened earlier with this reference (crash
+    /// recovery: "did the create call we lost the answer to succeed?").
+    fn find(&self, reference: &str) -> impl Future<Output = Result<Option<Ticket>, ChannelError>> + Send;
+
+    /// Reads the ticket's status and whole history.
+    fn poll(&self, ticket: &str) -> impl Future<Output = Result<Snapshot, ChannelError>> + Send;
+
+    /// Adds a message of ours to the ticket.
+    fn reply(&self, ticket: &str, body: &str) -> impl Future<Output = Result<(), ChannelError>> + Send;
+
+    /// The courtesy close: posts `body` if given and marks the ticket solved
+    /// if `solve` and the platform lets the requester do so.
+    fn close(&self, ticket: &str, body: Option<&str>, solve: bool) -> impl Future<Output = Result<(), ChannelError>> + Send;
+}
+
+/// Every adapter, built from config by [`build`].
+#[derive(Debug)]
+pub enum AnyChannel {
+    Zendesk(zendesk::ZendeskChannel),
+}
+
+/// Builds the adapter for a configured channel.
+pub fn build(spec: &ChannelSpec) -> Result<AnyChannel, ChannelError> {
+    let http = http::Http::new(spec.timeout.std())?;
+    Ok(match &spec.settings {
+        ChannelSettings::Zendesk(z) => AnyChannel::Zendesk(zendesk::ZendeskChannel::new(http, z.clone())),
+    })
+}
+
+impl Channel for AnyChannel {
+    fn kind(&self) -> ChannelKind {
+        match self {
+            AnyChannel::Zendesk(c) => c.kind(),
+        }
+    }
+
+    async fn open(&self, req: &OpenRequest<'_>) -> Result<Ticket, ChannelError> {
+        match self {
+            AnyChannel::Zendesk(c) => c.open(req).await,
+        }
+    }
+
+    async fn find(&self, reference: &str) -> Result<Option<Ticket>, ChannelError> {
+        match self {
+            AnyChannel::Zendesk(c) => c.find(reference).await,
+        }
+    }
+
+    async fn poll(&self, ticket: &str) -> Result<Snapshot, ChannelError> {
+        match self {
+            AnyChannel::Zendesk(c) => c.poll(ticket).await,
+        }
+    }
+
+    async fn reply(&self, ticket: &str, body: &str) -> Result<(), ChannelError> {
+        match self {
+            AnyChannel::Zendesk(c) => c.reply(ticket, body).await,
+        }
+    }
+
+    async fn close(&self, ticket: &str, body: Option<&str>, solve: bool) -> Result<(), ChannelError> {
+        match self {
+            AnyChannel::Zendesk(c) => c.close(ticket, body, solve).await,
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! Zendesk, from the customer's side: the Requests API, as the requester.
+//!
+//! - open: `POST /api/v2/requests.json` with subject, first comment and
+//!   (optionally) the priority mapped to urgent/high/normal/low.
+//! - poll: `GET /api/v2/requests/{id}.json` for status and `updated_at`,
+//!   then `GET /api/v2/requests/{id}/comments.json?include=users`, following
+//!   `next_page` (offset) or `links.next` (cursor) on the same origin only.
+//! - reply: `PUT /api/v2/requests/{id}.json` with a comment.
+//! - close: the same PUT with `"solved": true` (requesters may solve only when
+//!   Zendesk's `can_be_solved_by_me` allows; a 422 then falls back to the
+//!   comment alone).
+//! - find: scans the requester's own requests, newest first, for the
+//!   reference (not the search API: its index lags minutes behind).
+//!
+//! Authors: the requester's comments are ours; `via.channel = "rule"`
+//! (triggers, automations) and system authors are automation; sideloaded
+//! users with `agent: true` are vendor agents, other end users are on our side.
+//! Timestamps are Zendesk's own `created_at`.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use reqwest::{Method, Url};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::http::Http;
+use super::{Channel, ChannelError, Message, OpenRequest, Snapshot, Ticket, TicketStatus};
+use crate::classify::AuthorKind;
+use crate::config::{ZendeskAuth, ZendeskSettings};
+use crate::model::ChannelKind;
+
+/// No ticket needs more pages of comments than this; a server that keeps
+/// sending `next_page` is broken or hostile.
+const MAX_PAGES: usize = 100;
+/// Comment bodies are stored and classified up to this size.
+const MAX_BODY_CHARS: usize = 64 * 1024;
+
+#[derive(Debug)]
+pub struct ZendeskChannel {
+    http: Http,
+    settings: ZendeskSettings,
+    /// `base_url` with a trailing slash, so relative joins keep its path.
+    base: Url,
+}
+
+#[derive(Debug, Deserialize)]
+struct RequestEnvelope {
+    request: ZRequest,
+}
+
+#[derive(Debug, Deserialize)]
+struct ZRequest {
+    id: u64,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    requester_id: Option<i64>,
+    created_at: String,
+    #[serde(default)]
+    updated_at: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Meta {
+    #[serde(default)]
+    has_more: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Links {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RequestsPage {
+    requests: Vec<ZRequest>,
+    #[serde(default)]
+    next_page: Option<String>,
+    #[serde(default)]
+    meta: Option<Meta>,
+    #[serde(default)]
+    links: Option<Links>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CommentsPage {
+    comments: Vec<ZComment>,
+    #[serde(default)]
+    users: Vec<ZUser>,
+    #[serde(default)]
+    next_page: Option<String>,
+    #[serde(default)]
+    meta: Option<Meta>,
+    #[serde(default)]
+    links: Option<Links>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ZComment {
+    id: u64,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    plain_body: Option<String>,
+    #[serde(default)]
+    public: Option<bool>,
+    author_id: i64,
+    created_at: String,
+    #[serde(default)]
+    via: Option<Via>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Via {
+    #[serde(default)]
+    channel: Option<Value>,
+    #[serde(default)]
+    source: Option<ViaSource>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ViaSource {
+    #[serde(default)]
+    rel: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ZUser {
+    id: i64,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    agent: Option<bool>,
+}
+
+fn parse_time(field: &str, s: &str) -> Result<DateTime<Utc>, ChannelError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| ChannelError::Malformed(format!("`{field}` is not an ISO 8601 time: {s:?}")))
+}
+
+fn next_link(next_page: Option<String>, meta: Option<Meta>, links: Option<Links>) -> Option<String> {
+    next_page.filter(|s| !s.is_empty()).or_else(|| {
+        let has_more = meta.is_some_and(|m| m.has_more);
+        links.and_then(|l| l.next).filter(|s| has_more && !s.is_empty())
+    })
+}
+
+fn clip(s: &str) -> String {
+    if s.len() <= MAX_BODY_CHARS {
+        return s.to_string();
+    }
+    let mut end = MAX_BODY_CHARS;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+fn status_of(s: Option<&str>) -> TicketStatus {
+    match s.unwrap_or("") {
+        "new" | "open" => TicketStatus::Open,
+        "pending" | "hold" => TicketStatus::Pending,
+        "solved" => TicketStatus::Solved,
+        "closed" => TicketStatus::Closed,
+        other => TicketStatus::Other(other.to_string()),
+    }
+}
+
+impl ZendeskChannel {
+    pub fn new(http: Http, settings: ZendeskSettings) -> ZendeskChannel {
+        let mut base = settings.base_url.clone();
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        ZendeskChannel { http, settings, base }
+    }
+
+    fn url(&self, path: &str) -> Result<Url, ChannelError> {
+        self.base.join(path).map_err(|e| ChannelError::Malformed(format!("cannot build URL for {path}: {e}")))
+    }
+
+    fn request(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+        let rb = self.http.client.request(method, url).header("Accept", "application/json");
+        match &self.settings.auth {
+            ZendeskAuth::Token { email, token, .. } => rb.basic_auth(format!("{email}/token"), Some(token.expose())),
+            ZendeskAuth::Password { email, password, .. } => rb.basic_auth(email, Some(password.expose())),
+            ZendeskAuth::Bearer { token, .. } => rb.bearer_auth(token.expose()),
+        }
+    }
+
+    /// A pagination link, accepted only on our own origin: a hostile server
+    /// must not be able to send our credentials elsewhere.
+    fn follow(&self, link: &str) -> Result<Url, ChannelError> {
+        let url = Url::parse(link).or_else(|_| self.base.join(link)).map_err(|_| {
+            ChannelError::Malformed(format!("pagination link is not a URL: {link:?}"))
+        })?;
+        if url.origin() != self.base.origin() {
+            return Err(ChannelError::Malformed(format!(
+                "pagination link points to another server ({}); not following it",
+                url.origin().ascii_serialization()
+            )));
+        }
+        Ok(url)
+    }
+
+    fn ticket_path(ticket: &str) -> Result<String, ChannelError> {
+        if ticket.is_empty() || !ticket.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ChannelError::Malformed(format!("`{ticket}` is not a Zendesk request id")));
+        }
+        Ok(format!("api/v2/requests/{ticket}.json"))
+    }
+
+    fn ticket_of(&self, r: &ZRequest) -> Result<Ticket, ChannelError> {
+        let url = self.base.join(&format!("hc/requests/{}", r.id)).ok().map(String::from);
+        Ok(Ticket { id: r.id.to_string(), url, created_at: parse_time("created_at", &r.created_at)? })
+    }
+
+    async fn put(&self, ticket: &str, body: Value) -> Result<(), ChannelError> {
+        let url = self.url(&Self::ticket_path(ticket)?)?;
+        self.http.send(self.request(Method::PUT, url).json(&body)).await.map(|_| ())
+    }
+
+    fn message_of(c: &ZComment, users: &HashMap<i64, &ZUser>, requester: Option<i64>) -> Result<Message, ChannelError> {
+        let user = users.get(&c.author_id);
+        let via_channel = c.via.as_ref().and_then(|v| v.channel.as_ref()).map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
+        let rel = c.via.as_ref().and_then(|v| v.source.as_ref()).and_then(|s| s.rel.clone());
+        let (kind, evidence) = if Some(c.author_id) == requester {
+            (AuthorKind::Requester, Some("requester_id".to_string()))
+        } else if via_channel.as_deref() == Some("rule") {
+            let rel = rel.as_deref().unwrap_or("rule");
+            (AuthorKind::Automation, Some(format!("via.channel=rule ({rel})")))
+        } else if c.author_id < 0 {
+            (AuthorKind::Automation, Some("system author".to_string()))
+        } else {
+            match user.and_then(|u| u.agent) {
+                Some(true) => (AuthorKind::Agent, Some("users.agent=true".to_string())),
+                Some(false) => (AuthorKind::Requester, Some("users.agent=false".to_string())),
+                None => (AuthorKind::Unknown, None),
+            }
+        };
+        let body = c.plain_body.as_deref().or(c.body.as_deref()).unwrap_or("");
+        Ok(Message {
+            id: c.id.to_string(),
+            at: parse_time("comments[].created_at", &c.created_at)?,
+            author_id: c.author_id.to_string(),
+            author_name: user.and_then(|u| u.name.clone()).unwrap_or_else(|| format!("user {}", c.author_id)),
+            author_email: user.and_then(|u| u.email.clone()),
+            author_kind: kind,
+            kind_evidence: evidence,
+            body: clip(body),
+        })
+    }
+}
+
+impl Channel for ZendeskChannel {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Zendesk
+    }
+
+    async fn open(&self, req: &OpenRequest<'_>) -> Result<Ticket, ChannelError> {
+        let mut request = json!({ "subject": req.subject, "comment": { "body": req.body } });
+        if self.settings.set_priority {
+            request["priority"] = json!(req.priority.zendesk());
+        }
+        let url = self.url("api/v2/requests.json")?;
+        let env: RequestEnvelope =
+            self.http.json(self.request(Method::POST, url).json(&json!({ "request": request }))).await?;
+        self.ticket_of(&env.request)
+    }
+
+    async fn find(&self, reference: &str) -> Result<Option<Ticket>, ChannelError> {
+        let mut url = self.url("api/v2/requests.json")?;
+        url.query_pairs_mut().append_pair("sort_by", "created_at").append_pair("sort_order", "desc").append_pair("per_page", "100");
+        for _ in 0..self.settings.recovery_pages {
+            let page: RequestsPage = self.http.json(self.request(Method::GET, url.clone())).await?;
+            for r in &page.requests {
+                let hit = |s: &Option<String>| s.as_deref().is_some_and(|s| s.contains(reference));
+                if hit(&r.subject) || hit(&r.description) {
+                    return self.ticket_of(r).map(Some);
+                }
+            }
+            match next_link(page.next_page, page.meta, page.links) {
+                Some(next) => url = self.follow(&next)?,
+                None => break,
+            }
+        }
+        Ok(None)
+    }
+
+    async fn poll(&self, ticket: &str) -> Result<Snapshot, ChannelError> {
+        let url = self.url(&Self::ticket_path(ticket)?)?;
+        let env: RequestEnvelope = self.http.json(self.request(Method::GET, url)).await?;
+        let r = env.request;
+        let status = status_of(r.status.as_deref());
+        let status_at = r.updated_at.as_deref().map(|s| parse_time("updated_at", s)).transpose()?;
+
+        let mut url = self.url(&format!("api/v2/requests/{ticket}/comments.json"))?;
+        url.query_pairs_mut().append_pair("include", "users").append_pair("per_page", "100");
+        let mut messages = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let page: CommentsPage = self.http.json(self.request(Method::GET, url.clone())).await?;
+            let users: HashMap<i64, &ZUser> = page.users.iter().map(|u| (u.id, u)).collect();
+            for c in &page.comments {
+                // Requesters only see public comments; skip anything else defensively.
+                if c.public == Some(false) || !seen.insert(c.id) {
+                    continue;
+                }
+                messages.push(Self::message_of(c, &users, r.requester_id)?);
+            }
+            match next_link(page.next_page, page.meta, page.links) {
+                Some(next) => url = self.follow(&next)?,
+                None => {
+                    messages.sort_by(|a, b| a.at.cmp(&b.at));
+                    return Ok(Snapshot { status, status_at, messages });
+                }
+            }
+        }
+        Err(ChannelError::Malformed(format!("more than {MAX_PAGES} pages of comments")))
+    }
+
+    async fn reply(&self, ticket: &str, body: &str) -> Result<(), ChannelError> {
+        self.put(ticket, json!({ "request": { "comment": { "body": body } } })).await
+    }
+
+    async fn close(&self, ticket: &str, body: Option<&str>, solve: bool) -> Result<(), ChannelError> {
+        let mut request = serde_json::Map::new();
+        if let Some(b) = body {
+            request.insert("comment".into(), json!({ "body": b }));
+        }
+        if solve {
+            request.insert("solved".into(), json!(true));
+        }
+        if request.is_empty() {
+            return Ok(());
+        }
+        match self.put(ticket, json!({ "request": request.clone() })).await {
+            // Zendesk refuses `solved` unless `can_be_solved_by_me`: keep the comment.
+            Err(ChannelError::Rejected { status: 422, .. }) if solve => match body {
+                Some(b) => self.reply(ticket, b).await,
+                None => Ok(()),
+            },
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses() {
+        assert_eq!(status_of(Some("new")), TicketStatus::Open);
+        assert_eq!(status_of(Some("hold")), TicketStatus::Pending);
+        assert!(status_of(Some("closed")).is_resolved());
+        assert_eq!(status_of(Some("archived")), TicketStatus::Other("archived".into()));
+        assert_eq!(status_of(None), TicketStatus::Other(String::new()));
+    }
+
+    #[test]
+    fn clip_respects_char_boundaries() {
+        let s = "工".repeat(MAX_BODY_CHARS);
+        let c = clip(&s);
+        assert!(c.len() <= MAX_BODY_CHARS && c.chars().all(|ch| ch == '工'));
+    }
+
+    #[test]
+    fn ids_must_be_numeric() {
+        assert!(ZendeskChannel::ticket_path("12345").is_ok());
+        assert!(ZendeskChannel::ticket_path("../admin").is_err());
+        assert!(ZendeskChannel::ticket_path("").is_err());
+    }
+}
