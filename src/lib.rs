@@ -5,6 +5,7 @@ pub mod config;
 pub mod duration;
 pub mod model;
 pub mod lifecycle;
+pub mod reference;
 pub mod scenario;
 pub mod sla;
 pub mod store;
