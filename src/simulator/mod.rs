@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
 use axum::routing::get;
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{Duration, SubsecRound, Utc};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -444,6 +444,8 @@ pub async fn serve(sim: Simulator, listener: TcpListener, shutdown: Cancellation
 
 #[cfg(test)]
 mod tests {
+    use chrono::DateTime;
+
     use super::*;
 
     fn profile(hours: Calendar) -> Profile {

@@ -1,0 +1,475 @@
+//! The command line. Library errors are printed once here, with their whole
+//! chain (`{:#}`), so locations in config errors survive.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{ChannelSettings, Config, ZendeskAuth};
+use crate::daemon::{self, RunOptions};
+use crate::duration::{Dur, human_secs};
+use crate::engine::probe::{kind, refresh};
+use crate::model::{Measure, State};
+use crate::sla::Verdict;
+use crate::store::{NewEvent, Probe, Store, StoredMeasure};
+
+#[derive(Debug, Parser)]
+#[command(name = "supportprobe", version, about = "Measures, with evidence, how fast each vendor's support really answers")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: schedules, probes, /metrics.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Do not start the config's [simulator] vendors in this process.
+        #[arg(long)]
+        no_simulator: bool,
+    },
+    /// Validate the config and every scenario it uses, and print the plan.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Open one probe now, follow it to the end and print its figures.
+    Once {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        scenario: String,
+        #[arg(long)]
+        vendor: String,
+        /// Channel id or kind.
+        #[arg(long)]
+        channel: String,
+        /// Give up sooner than the scenario says (e.g. `10m`).
+        #[arg(long)]
+        give_up_after: Option<Dur>,
+        #[arg(long)]
+        no_simulator: bool,
+    },
+    /// List probes from the store.
+    Probes {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// A JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run only the config's simulated vendors, as their own process.
+    Simulate {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Record what a person saw (e.g. a resolution confirmed on the phone).
+    Record {
+        reference: String,
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long, value_enum)]
+        event: RecordEvent,
+        /// When it happened (RFC 3339); now if absent.
+        #[arg(long)]
+        at: Option<DateTime<chrono::FixedOffset>>,
+        /// A note kept with the event.
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum RecordEvent {
+    /// The vendor resolved the problem.
+    Resolved,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let quiet = matches!(cli.command, Command::Check { .. } | Command::Probes { .. } | Command::Record { .. });
+    init_tracing(if quiet { "warn" } else { "info" });
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},hyper=warn,reqwest=warn")));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+}
+
+fn load(path: &Path) -> anyhow::Result<Config> {
+    match Config::load(path) {
+        Ok(c) => Ok(c),
+        Err(d) => bail!("invalid configuration\n{d}"),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Run { config, no_simulator } => {
+            let config = Arc::new(load(&config)?);
+            runtime()?.block_on(async move {
+                let running = daemon::start(config, RunOptions { simulator: !no_simulator }, Arc::new(SystemClock)).await?;
+                daemon::signal().await;
+                running.stop().await;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::Simulate { config } => {
+            let config = load(&config)?;
+            let Some(settings) = config.simulator.clone() else {
+                bail!("{} has no [simulator] section", config.file.path.display());
+            };
+            runtime()?.block_on(async move {
+                let listener = crate::simulator::bind(settings.listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {}", settings.listen))?;
+                let addr = listener.local_addr()?;
+                // The first line of stdout, for scripts and tests that start it on port 0.
+                println!("simulator listening on {addr}");
+                std::io::stdout().flush()?;
+                let token = CancellationToken::new();
+                let sim = crate::simulator::Simulator::new(&settings);
+                let server = tokio::spawn(crate::simulator::serve(sim, listener, token.clone()));
+                daemon::signal().await;
+                token.cancel();
+                server.await.context("simulator task")??;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::Once { config, scenario, vendor, channel, give_up_after, no_simulator } => {
+            let config = Arc::new(load(&config)?);
+            let scenario = config.scenario(&scenario).map_err(|d| anyhow::anyhow!("{d}"))?;
+            runtime()?.block_on(async move {
+                let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+                let store = Arc::new(Store::open(&config.daemon.data_dir)?);
+                let token = CancellationToken::new();
+                let tracker = tokio_util::task::TaskTracker::new();
+                if let (false, Some(settings)) = (no_simulator, &config.simulator) {
+                    let listener = crate::simulator::bind(settings.listen).await?;
+                    tracker.spawn(crate::simulator::serve(crate::simulator::Simulator::new(settings), listener, token.clone()));
+                }
+                let ctx = crate::engine::Ctx { config: config.clone(), store: store.clone(), clock: clock.clone() };
+                let stop = token.clone();
+                tokio::spawn(async move {
+                    daemon::signal().await;
+                    stop.cancel();
+                });
+                let id = crate::engine::once(&ctx, &scenario, &vendor, &channel, give_up_after.map(Dur::chrono), token.clone())
+                    .await?;
+                token.cancel();
+                tracker.close();
+                tracker.wait().await;
+                let p = store.probe(id)?.context("probe vanished from the store")?;
+                let measures = store.measures_of(id)?;
+                print_figures(&p, &measures);
+                Ok(if p.state.is_final() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            })
+        }
+        Command::Probes { config, json } => {
+            let config = load(&config)?;
+            let store = Store::open(&config.daemon.data_dir)?;
+            let rows = probe_rows(&store)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                print_table(&rows);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Record { reference, config, event, at, note } => {
+            let config = load(&config)?;
+            let store = Store::open(&config.daemon.data_dir)?;
+            let p = store.probe_by_reference(&reference)?.with_context(|| format!("no probe with reference {reference}"))?;
+            let now = Utc::now();
+            let at = at.map_or(now, |t| t.with_timezone(&Utc));
+            if at > now + chrono::Duration::minutes(1) {
+                bail!("--at {} is in the future", at.to_rfc3339());
+            }
+            if p.opened_at.is_some_and(|o| at < o) {
+                bail!("--at {} is before the probe was opened", at.to_rfc3339());
+            }
+            let RecordEvent::Resolved = event;
+            let detail = serde_json::json!({ "by": "cli", "note": note });
+            let e = NewEvent { kind: kind::MANUAL_RESOLVED, key: kind::MANUAL_RESOLVED, at: Some(at), detail: Some(detail), ..Default::default() };
+            if !store.append(p.id, &e, now)? {
+                bail!("{reference} already has a recorded resolution");
+            }
+            let (r, _) = refresh(&config, &store, &p, now)?;
+            println!("{reference}: resolved at {} (state {})", at.to_rfc3339(), r.derived.state);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn check(path: &Path) -> anyhow::Result<ExitCode> {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(d) => {
+            eprintln!("{d}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut out = String::new();
+    plan(&config, Utc::now(), &mut out);
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The plan `check` prints: calendars, vendors with promises, channels and
+/// caps, every schedule target's next three fires, and warnings. Secrets
+/// appear only as where they come from.
+pub fn plan(config: &Config, now: DateTime<Utc>, out: &mut String) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "{}: valid ({} vendors, {} scenarios, {} schedules{})\n",
+        config.file.path.display(),
+        config.vendors.len(),
+        config.scenarios.len(),
+        config.schedules.len(),
+        if config.daemon.dry_run { ", DRY RUN" } else { "" }
+    );
+    let _ = writeln!(out, "calendars");
+    for (name, c) in &config.calendars {
+        let _ = writeln!(out, "  {name:<16} {}", c.describe());
+    }
+    let _ = writeln!(out, "\nvendors");
+    for v in config.vendors.values() {
+        let _ = writeln!(out, "  {} \"{}\"", v.id, v.name);
+        for c in v.channels.values() {
+            let how = match &c.settings {
+                ChannelSettings::Zendesk(z) => {
+                    let auth = match &z.auth {
+                        ZendeskAuth::Token { email, source, .. } => format!("API token for {email}, {source}"),
+                        ZendeskAuth::Password { email, source, .. } => format!("password for {email}, {source}"),
+                        ZendeskAuth::Bearer { source, .. } => format!("OAuth token, {source}"),
+                    };
+                    format!("{} (auth: {auth})", z.base_url)
+                }
+            };
+            let _ = writeln!(out, "    channel  {} ({}) {how}; poll every {}", c.id, c.kind, c.poll_interval);
+        }
+        for (priority, p) in &v.promises {
+            let targets: Vec<String> = p.targets.iter().map(|(m, d)| format!("{m} {d}")).collect();
+            let _ = writeln!(out, "    promise  {priority}  {}  on {}", targets.join(", "), p.calendar.name());
+        }
+        let caps = &v.caps;
+        let mut c = Vec::new();
+        if let Some(n) = caps.max_open {
+            c.push(format!("max_open {n}"));
+        }
+        if let Some(n) = caps.max_per_day {
+            c.push(format!("max_per_day {n}"));
+        }
+        if !caps.quiet.is_empty() {
+            c.push(format!("{} quiet period(s)", caps.quiet.len()));
+        }
+        if caps.quiet_weekly.is_some() {
+            c.push("weekly quiet hours".into());
+        }
+        if caps.paused {
+            c.push("PAUSED".into());
+        }
+        if !c.is_empty() {
+            let _ = writeln!(out, "    caps     {}", c.join(", "));
+        }
+    }
+    let _ = writeln!(out, "\nschedules");
+    for s in &config.schedules {
+        let _ = writeln!(
+            out,
+            "  #{} {} ({}) cron \"{}\" in {}, jitter {}, gives up after {}",
+            s.index + 1,
+            s.scenario.id,
+            s.scenario.priority,
+            s.cron_text,
+            s.timezone.name(),
+            s.jitter,
+            s.give_up_after
+        );
+        let fires: Vec<String> = s
+            .cron
+            .after(&now.with_timezone(&s.timezone))
+            .take(3)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S %Z").to_string())
+            .collect();
+        for t in &s.targets {
+            let kind = config.channel(&t.vendor, &t.channel).map_or("?", |c| c.kind.as_str());
+            let _ = writeln!(out, "     {}/{} ({kind})  next: {}", t.vendor, t.channel, fires.join(", "));
+        }
+    }
+    if let Some(sim) = &config.simulator {
+        let _ = writeln!(out, "\nsimulator on {}: {}", sim.listen, sim.vendors.keys().cloned().collect::<Vec<_>>().join(", "));
+    }
+    if !config.warnings.is_empty() {
+        let _ = writeln!(out, "\nwarnings");
+        for w in &config.warnings {
+            let _ = writeln!(out, "  - {w}");
+        }
+    }
+}
+
+/// One probe as `probes --json` prints it.
+#[derive(Debug, Serialize)]
+pub struct ProbeRow {
+    pub reference: String,
+    pub vendor: String,
+    pub channel: String,
+    pub channel_id: String,
+    pub priority: String,
+    pub scenario: String,
+    pub state: String,
+    pub outcome: Option<String>,
+    pub ticket_id: Option<String>,
+    pub due_at: String,
+    pub opened_at: Option<String>,
+    pub first_response_at: Option<String>,
+    pub first_response_seconds: Option<f64>,
+    pub first_human_response_at: Option<String>,
+    pub first_human_response_seconds: Option<f64>,
+    pub first_human_response_business_seconds: Option<f64>,
+    pub next_reply_seconds: Vec<f64>,
+    pub resolved_at: Option<String>,
+    pub resolved_by: Option<String>,
+    pub resolution_seconds: Option<f64>,
+    pub resolution_business_seconds: Option<f64>,
+    pub closed_at: Option<String>,
+    pub bot_turns: u32,
+    pub handoffs: u32,
+    pub breaches: Vec<String>,
+    pub note: Option<String>,
+}
+
+fn rfc(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+pub fn probe_rows(store: &Store) -> anyhow::Result<Vec<ProbeRow>> {
+    let mut by_probe: BTreeMap<i64, Vec<StoredMeasure>> = BTreeMap::new();
+    for m in store.all_measures()? {
+        by_probe.entry(m.probe_id).or_default().push(m);
+    }
+    let rows = store
+        .all_probes()?
+        .into_iter()
+        .map(|p| {
+            let ms = by_probe.remove(&p.id).unwrap_or_default();
+            let get = |m: Measure| ms.iter().find(|x| x.measure == m);
+            let mut breaches: Vec<String> = ms
+                .iter()
+                .filter(|m| m.verdict == Verdict::Breached)
+                .map(|m| crate::engine::probe::promise_name(m.measure).to_string())
+                .collect();
+            breaches.dedup();
+            ProbeRow {
+                reference: p.reference.clone(),
+                vendor: p.vendor.clone(),
+                channel: p.kind.clone(),
+                channel_id: p.channel.clone(),
+                priority: p.priority.to_string(),
+                scenario: p.scenario.clone(),
+                state: p.state.to_string(),
+                outcome: p.outcome.map(|o| o.to_string()),
+                ticket_id: p.ticket_id.clone(),
+                due_at: rfc(Some(p.due_at)).unwrap_or_default(),
+                opened_at: rfc(p.opened_at),
+                first_response_at: rfc(p.first_response_at),
+                first_response_seconds: get(Measure::FirstResponse).and_then(|m| m.wall_secs),
+                first_human_response_at: rfc(p.first_human_response_at),
+                first_human_response_seconds: get(Measure::FirstHumanResponse).and_then(|m| m.wall_secs),
+                first_human_response_business_seconds: get(Measure::FirstHumanResponse).and_then(|m| m.business_secs),
+                next_reply_seconds: ms.iter().filter(|m| m.measure == Measure::NextReply).filter_map(|m| m.wall_secs).collect(),
+                resolved_at: rfc(p.resolved_at),
+                resolved_by: p.resolved_by.clone(),
+                resolution_seconds: get(Measure::Resolution).and_then(|m| m.wall_secs),
+                resolution_business_seconds: get(Measure::Resolution).and_then(|m| m.business_secs),
+                closed_at: rfc(p.closed_at),
+                bot_turns: p.bot_turns,
+                handoffs: p.responders.saturating_sub(1),
+                breaches,
+                note: p.note.clone(),
+            }
+        })
+        .collect();
+    Ok(rows)
+}
+
+fn secs(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_string(), |s| human_secs(s.round() as i64))
+}
+
+fn print_table(rows: &[ProbeRow]) {
+    println!(
+        "{:<12} {:<12} {:<9} {:<3} {:<22} {:<12} {:>9} {:>9} {:>9}  {}",
+        "REFERENCE", "VENDOR", "CHANNEL", "PRI", "SCENARIO", "STATE", "1ST HUMAN", "BUSINESS", "RESOLVED", "BREACHES"
+    );
+    for r in rows {
+        println!(
+            "{:<12} {:<12} {:<9} {:<3} {:<22} {:<12} {:>9} {:>9} {:>9}  {}",
+            r.reference,
+            r.vendor,
+            r.channel,
+            r.priority,
+            r.scenario,
+            r.state,
+            secs(r.first_human_response_seconds),
+            secs(r.first_human_response_business_seconds),
+            secs(r.resolution_seconds),
+            r.breaches.join(",")
+        );
+    }
+}
+
+fn print_figures(p: &Probe, measures: &[StoredMeasure]) {
+    println!("probe      {} ({} {} via {}, {})", p.reference, p.vendor, p.priority, p.kind, p.scenario);
+    println!("ticket     {}", p.ticket_id.as_deref().unwrap_or("-"));
+    println!(
+        "state      {}{}",
+        p.state,
+        p.outcome.map(|o| format!(" ({o})")).unwrap_or_default()
+    );
+    for m in measures {
+        let seq = if m.measure == Measure::NextReply { format!(" #{}", m.seq) } else { String::new() };
+        let target = m.target_secs.map(|t| format!(" (promise {})", human_secs(t as i64))).unwrap_or_default();
+        println!(
+            "{:<22} wall {:>9}  business {:>9}  {}{}",
+            format!("{}{seq}", m.measure),
+            secs(m.wall_secs),
+            secs(m.business_secs),
+            m.verdict.as_str(),
+            target
+        );
+    }
+    println!("bot turns  {}   handoffs {}", p.bot_turns, p.responders.saturating_sub(1));
+    if let Some(n) = &p.note {
+        println!("note       {n}");
+    }
+    if p.state != State::Closed && !p.state.is_final() {
+        println!("(interrupted before the probe finished; `run` will continue it)");
+    }
+}

@@ -1,0 +1,100 @@
+//! The engine: the scheduler and one worker per vendor channel, sharing the
+//! store, config and clock through [`Ctx`]. Every task is tracked and stops
+//! on the shutdown token; the store is written transaction by transaction,
+//! so stopping at any point loses nothing.
+
+pub mod probe;
+pub mod scheduler;
+pub mod worker;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, error, info, info_span};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::store::{NewProbe, Store, StoreError};
+
+/// Handles shared by the engine's tasks.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Starts the scheduler and every channel worker on `tracker`.
+pub fn spawn(ctx: &Ctx, tracker: &TaskTracker, shutdown: &CancellationToken) {
+    tracker.spawn(scheduler::run(ctx.clone(), shutdown.clone()).instrument(info_span!("scheduler")));
+    for vendor in ctx.config.vendors.values() {
+        for spec in vendor.channels.values() {
+            match crate::channel::build(spec) {
+                Ok(channel) => {
+                    let w = worker::Worker::new(ctx.clone(), &vendor.id, spec.clone(), channel, None);
+                    let span = info_span!("channel", vendor = %vendor.id, channel = %spec.kind);
+                    tracker.spawn(w.run(shutdown.clone()).instrument(span));
+                }
+                Err(e) => error!(vendor = %vendor.id, channel = %spec.id, error = %e, "cannot build channel; it will not be probed"),
+            }
+        }
+    }
+    info!(vendors = ctx.config.vendors.len(), schedules = ctx.config.schedules.len(), "engine started");
+}
+
+/// Why `once` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum OnceError {
+    #[error("unknown vendor `{0}`")]
+    UnknownVendor(String),
+    #[error("vendor `{vendor}` has no channel `{channel}`")]
+    UnknownChannel { vendor: String, channel: String },
+    #[error("cannot build the channel")]
+    Channel(#[source] crate::channel::ChannelError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Opens one probe now and follows it to the end (or until `shutdown`).
+/// Returns the probe's id.
+pub async fn once(
+    ctx: &Ctx,
+    scenario: &crate::scenario::Scenario,
+    vendor: &str,
+    channel: &str,
+    give_up_after: Option<chrono::Duration>,
+    shutdown: CancellationToken,
+) -> Result<i64, OnceError> {
+    let v = ctx.config.vendor(vendor).ok_or_else(|| OnceError::UnknownVendor(vendor.into()))?;
+    let spec = ctx
+        .config
+        .channel(vendor, channel)
+        .ok_or_else(|| OnceError::UnknownChannel { vendor: vendor.into(), channel: channel.into() })?
+        .clone();
+    let adapter = crate::channel::build(&spec).map_err(OnceError::Channel)?;
+    let now = ctx.clock.now();
+    let reference = crate::reference::generate(&format!("once|{vendor}|{channel}|{}", scenario.id));
+    let id = ctx
+        .store
+        .insert_probe(
+            &NewProbe {
+                reference: &reference,
+                slot: None,
+                vendor: &v.id,
+                channel: &spec.id,
+                kind: spec.kind.as_str(),
+                scenario: &scenario.id,
+                priority: scenario.priority,
+                due_at: now,
+                give_up_after: give_up_after.unwrap_or_else(|| scenario.give_up_after.chrono()),
+                follow_up_delay: None,
+            },
+            now,
+        )?
+        .ok_or_else(|| StoreError::Corrupt { column: "reference", value: reference.clone() })?;
+    let w = worker::Worker::new(ctx.clone(), &v.id, spec.clone(), adapter, Some(id));
+    let span = info_span!("once", probe = %reference, vendor = %v.id, channel = %spec.kind);
+    w.run(shutdown).instrument(span).await;
+    Ok(id)
+}

@@ -1,0 +1,643 @@
+//! One worker per vendor channel: opens due probes, follows open ones, sends
+//! follow-ups, expires and closes — one channel call at a time, so a vendor's
+//! API sees an even, bounded request rate whatever the number of probes.
+//!
+//! Every channel call that changes something at the vendor is preceded by an
+//! intent event in the store and followed by its result; after a crash, an
+//! intent without a result is resolved by looking at the channel first
+//! (`find` for opens, our markers in the history for follow-ups and closes),
+//! never by sending again blindly.
+//!
+//! Polling: each active probe is polled every `poll_interval`, routine polls
+//! spaced `poll_interval / active probes` apart (at least
+//! `min_request_interval`); a poll is forced when a promise or the give-up
+//! time falls due, so breaches are recorded the moment they are known.
+//! `Retry-After` and transient errors put the whole channel in back-off.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use super::Ctx;
+use super::probe::{Refreshed, kind, refresh};
+use crate::channel::{AnyChannel, Channel, ChannelError, Operation, OpenRequest, Snapshot, Ticket, TicketStatus};
+use crate::classify::{ReplyFacts, classify};
+use crate::config::ChannelSpec;
+use crate::lifecycle::{ResolvedBy, Ts};
+use crate::model::{ReplyClass, State};
+use crate::scenario::{FollowUpAfter, ResolutionSignal, Scenario};
+use crate::store::{NewEvent, Probe, StoreError};
+use crate::template::Vars;
+
+/// Open attempts before a probe is given up as failed.
+const MAX_OPEN_ATTEMPTS: u32 = 5;
+/// Courtesy-close attempts before we record it as done anyway.
+const MAX_CLOSE_ATTEMPTS: usize = 5;
+/// Longest back-off after repeated transient errors.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How much of a reply's text is kept in the event log.
+const EXCERPT_CHARS: usize = 500;
+
+/// Spacing and back-off for one channel's calls.
+#[derive(Debug, Default)]
+struct Gate {
+    last_call: Option<Instant>,
+    last_routine_poll: Option<Instant>,
+    backoff_until: Option<Instant>,
+    failures: u32,
+}
+
+impl Gate {
+    fn blocked(&self) -> bool {
+        self.backoff_until.is_some_and(|t| Instant::now() < t)
+    }
+
+    async fn wait(&mut self, gap: Duration) {
+        if let Some(last) = self.last_call {
+            let ready = last + gap;
+            if ready > Instant::now() {
+                tokio::time::sleep_until(ready.into()).await;
+            }
+        }
+        self.last_call = Some(Instant::now());
+    }
+
+    fn succeeded(&mut self) {
+        self.failures = 0;
+        self.backoff_until = None;
+    }
+
+    fn failed(&mut self, e: &ChannelError) {
+        let wait = if let Some(ra) = e.retry_after() {
+            Some(ra)
+        } else if e.is_transient() || matches!(e, ChannelError::Auth { .. }) {
+            self.failures = self.failures.saturating_add(1);
+            Some(Duration::from_secs(1u64 << self.failures.min(8)).min(MAX_BACKOFF))
+        } else {
+            None
+        };
+        if let Some(w) = wait {
+            self.backoff_until = Some(Instant::now() + w.min(MAX_BACKOFF));
+        }
+    }
+}
+
+/// An event found in a channel snapshot, owned until it is written.
+struct Found {
+    kind: &'static str,
+    key: String,
+    at: Ts,
+    class: Option<ReplyClass>,
+    rule: Option<String>,
+    author: Option<String>,
+    detail: serde_json::Value,
+}
+
+impl Found {
+    fn new(kind: &'static str, key: String, at: Ts, detail: serde_json::Value) -> Found {
+        Found { kind, key, at, class: None, rule: None, author: None, detail }
+    }
+
+    fn event(&self) -> NewEvent<'_> {
+        NewEvent {
+            kind: self.kind,
+            key: &self.key,
+            at: Some(self.at),
+            class: self.class,
+            rule: self.rule.as_deref(),
+            author: self.author.as_deref(),
+            detail: Some(self.detail.clone()),
+        }
+    }
+}
+
+pub struct Worker {
+    ctx: Ctx,
+    vendor: String,
+    spec: ChannelSpec,
+    channel: AnyChannel,
+    /// In `once` mode, the one probe this worker follows.
+    only: Option<i64>,
+    gate: Gate,
+    next_poll: HashMap<i64, Instant>,
+    last_status: HashMap<i64, TicketStatus>,
+    scenarios: HashMap<String, Arc<Scenario>>,
+}
+
+impl Worker {
+    pub fn new(ctx: Ctx, vendor: &str, spec: ChannelSpec, channel: AnyChannel, only: Option<i64>) -> Worker {
+        Worker {
+            ctx,
+            vendor: vendor.to_string(),
+            spec,
+            channel,
+            only,
+            gate: Gate::default(),
+            next_poll: HashMap::new(),
+            last_status: HashMap::new(),
+            scenarios: HashMap::new(),
+        }
+    }
+
+    fn tick_period(&self) -> Duration {
+        self.spec.min_request_interval.std().clamp(Duration::from_millis(100), Duration::from_millis(500))
+    }
+
+    /// Runs until cancelled (or, in `once` mode, until its probe is final).
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut interval = tokio::time::interval(self.tick_period());
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = interval.tick() => {}
+            }
+            match self.tick(&shutdown).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => warn!(vendor = %self.vendor, channel = %self.spec.id, error = %format!("{e:#}"), "store error; retrying"),
+            }
+        }
+    }
+
+    /// One pass over the channel's unfinished probes. `Ok(false)` when a
+    /// `once` worker is done.
+    async fn tick(&mut self, shutdown: &CancellationToken) -> Result<bool, StoreError> {
+        let mut probes = self.ctx.store.unfinished(&self.vendor, &self.spec.id)?;
+        if let Some(id) = self.only {
+            probes.retain(|p| p.id == id);
+            if probes.is_empty() {
+                return Ok(false);
+            }
+        }
+        let active = probes.iter().filter(|p| p.state.is_active()).count();
+        for p in probes {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let span = info_span!("probe", probe = %p.reference, vendor = %p.vendor, channel = %self.spec.kind);
+            self.step(p, active).instrument(span).await?;
+        }
+        Ok(true)
+    }
+
+    async fn step(&mut self, p: Probe, active: usize) -> Result<(), StoreError> {
+        let now = self.ctx.clock.now();
+        match p.state {
+            State::Scheduled if p.due_at <= now => self.start(p).await,
+            State::Opening if p.next_attempt_at.is_none_or(|t| t <= now) => self.open(p).await,
+            State::Open | State::Acknowledged | State::Answered => self.follow(p, active).await,
+            State::Resolved | State::Expired => self.close(p).await,
+            _ => Ok(()),
+        }
+    }
+
+    fn scenario(&mut self, id: &str) -> Option<Arc<Scenario>> {
+        if let Some(s) = self.scenarios.get(id) {
+            return Some(s.clone());
+        }
+        let s = self.ctx.config.scenario(id).ok()?;
+        self.scenarios.insert(id.to_string(), s.clone());
+        Some(s)
+    }
+
+    fn vars<'a>(&'a self, p: &'a Probe, vendor_name: &'a str, date: &'a str) -> Vars<'a> {
+        Vars {
+            reference: &p.reference,
+            vendor: vendor_name,
+            vendor_id: &p.vendor,
+            priority: p.priority.as_str(),
+            scenario: &p.scenario,
+            channel: self.spec.kind.as_str(),
+            date,
+        }
+    }
+
+    /// Counts and logs a channel error once, here where it is handled.
+    fn count_error(&mut self, op: Operation, e: &ChannelError) -> Result<(), StoreError> {
+        self.gate.failed(e);
+        let now = self.ctx.clock.now();
+        warn!(operation = op.as_str(), kind = e.kind(), error = %format!("{e:#}"), "channel call failed");
+        self.ctx.store.count_error(&self.vendor, self.spec.kind.as_str(), op.as_str(), e.kind(), &e.to_string(), now)
+    }
+
+    fn refresh(&self, p: &Probe) -> Result<Refreshed, StoreError> {
+        let now = self.ctx.clock.now();
+        let (r, breaches) = refresh(&self.ctx.config, &self.ctx.store, p, now)?;
+        for b in breaches {
+            warn!(
+                measure = super::probe::promise_name(b.measure),
+                target = %b.target.map(|d| d.to_string()).unwrap_or_default(),
+                deadline = %b.deadline.map(crate::store::ts).unwrap_or_default(),
+                "promise breached"
+            );
+        }
+        Ok(r)
+    }
+
+    fn reload(&self, p: &Probe) -> Result<Probe, StoreError> {
+        Ok(self.ctx.store.probe(p.id)?.unwrap_or_else(|| p.clone()))
+    }
+
+    fn skip(&mut self, p: &Probe, reason: &str) -> Result<(), StoreError> {
+        let now = self.ctx.clock.now();
+        info!(reason, "probe skipped");
+        let e = NewEvent { kind: kind::SKIPPED, key: kind::SKIPPED, detail: Some(json!({ "reason": reason })), ..Default::default() };
+        self.ctx.store.append(p.id, &e, now)?;
+        self.ctx.store.set_note(p.id, reason, now)?;
+        self.refresh(p).map(|_| ())
+    }
+
+    /// A scheduled probe fell due: apply the responsible-probing rules, then open.
+    async fn start(&mut self, p: Probe) -> Result<(), StoreError> {
+        let now = self.ctx.clock.now();
+        let config = self.ctx.config.clone();
+        let Some(vendor) = config.vendor(&p.vendor) else {
+            return self.skip(&p, "vendor no longer configured");
+        };
+        if vendor.caps.paused {
+            return self.skip(&p, "vendor paused");
+        }
+        if vendor.caps.is_quiet(now) {
+            return self.skip(&p, "quiet period");
+        }
+        if let Some(max) = vendor.caps.max_open
+            && self.ctx.store.count_open(&p.vendor)? >= max
+        {
+            return self.skip(&p, &format!("cap: {max} probes already open"));
+        }
+        if let Some(max) = vendor.caps.max_per_day
+            && self.ctx.store.count_sent_since(&p.vendor, now - chrono::Duration::hours(24))? >= max
+        {
+            return self.skip(&p, &format!("cap: {max} probes in the last 24 hours"));
+        }
+        let Some(scenario) = self.scenario(&p.scenario) else {
+            return self.skip(&p, "scenario no longer available");
+        };
+        if config.daemon.dry_run {
+            let date = p.due_at.format("%Y-%m-%d").to_string();
+            let msg = scenario.render_open(&self.vars(&p, &vendor.name, &date));
+            info!(subject = %msg.subject, body = %msg.body, "dry run: would open");
+            return self.skip(&p, "dry run");
+        }
+        self.open(p).await
+    }
+
+    async fn open(&mut self, p: Probe) -> Result<(), StoreError> {
+        let config = self.ctx.config.clone();
+        let (Some(vendor), Some(scenario)) = (config.vendor(&p.vendor), self.scenario(&p.scenario)) else {
+            return self.skip(&p, "vendor or scenario no longer configured");
+        };
+        if self.gate.blocked() {
+            return Ok(());
+        }
+        let gap = self.spec.min_request_interval.std();
+        // An earlier attempt may have created the ticket before we lost the answer.
+        if p.attempts > 0 {
+            self.gate.wait(gap).await;
+            match self.channel.find(&p.reference).await {
+                Ok(Some(ticket)) => {
+                    self.gate.succeeded();
+                    info!(ticket = %ticket.id, "found the ticket an earlier attempt created");
+                    return self.record_opened(&p, &ticket, true);
+                }
+                Ok(None) => self.gate.succeeded(),
+                Err(e) => {
+                    self.count_error(Operation::Find, &e)?;
+                    return self.retry_or_fail(&p, &e);
+                }
+            }
+        }
+        let now = self.ctx.clock.now();
+        let attempt = self.ctx.store.begin_open_attempt(p.id, now)?;
+        let key = format!("{}:{attempt}", kind::OPEN_INTENT);
+        self.ctx.store.append(p.id, &NewEvent { kind: kind::OPEN_INTENT, key: &key, ..Default::default() }, now)?;
+        let date = p.due_at.format("%Y-%m-%d").to_string();
+        let msg = scenario.render_open(&self.vars(&p, &vendor.name, &date));
+        let req = OpenRequest { reference: &p.reference, subject: &msg.subject, body: &msg.body, priority: p.priority };
+        self.gate.wait(gap).await;
+        match self.channel.open(&req).await {
+            Ok(ticket) => {
+                self.gate.succeeded();
+                crate::failpoint::hit("after_open");
+                self.record_opened(&p, &ticket, false)
+            }
+            Err(e) => {
+                self.count_error(Operation::Open, &e)?;
+                let p = self.reload(&p)?;
+                self.retry_or_fail(&p, &e)
+            }
+        }
+    }
+
+    fn retry_or_fail(&mut self, p: &Probe, e: &ChannelError) -> Result<(), StoreError> {
+        let now = self.ctx.clock.now();
+        if e.is_transient() && p.attempts < MAX_OPEN_ATTEMPTS {
+            let backoff = e.retry_after().unwrap_or(Duration::from_secs(5u64 << p.attempts.min(6))).min(MAX_BACKOFF);
+            let at = now + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::MAX);
+            return self.ctx.store.set_retry(p.id, Some(at), &format!("open failed, retrying: {e}"), now);
+        }
+        warn!(attempts = p.attempts, error = %e, "probe could not be opened");
+        let key = format!("{}:{}", kind::OPEN_FAILED, p.attempts);
+        let detail = json!({ "final": true, "error": e.to_string(), "kind": e.kind() });
+        self.ctx.store.append(p.id, &NewEvent { kind: kind::OPEN_FAILED, key: &key, detail: Some(detail), ..Default::default() }, now)?;
+        self.ctx.store.set_note(p.id, &format!("open failed: {e}"), now)?;
+        self.refresh(p).map(|_| ())
+    }
+
+    fn record_opened(&mut self, p: &Probe, ticket: &Ticket, recovered: bool) -> Result<(), StoreError> {
+        let now = self.ctx.clock.now();
+        self.ctx.store.set_ticket(p.id, &ticket.id, ticket.url.as_deref(), now)?;
+        let detail = json!({ "ticket_id": ticket.id, "url": ticket.url, "recovered": recovered });
+        let e = NewEvent { kind: kind::OPENED, key: kind::OPENED, at: Some(ticket.created_at), detail: Some(detail), ..Default::default() };
+        self.ctx.store.append(p.id, &e, now)?;
+        info!(ticket = %ticket.id, "probe opened");
+        self.next_poll.insert(p.id, Instant::now());
+        let p = self.reload(p)?;
+        self.refresh(&p).map(|_| ())
+    }
+
+    /// Reads the channel and records what is new. Returns whether it succeeded.
+    async fn poll(&mut self, p: &Probe, gap: Duration) -> Result<bool, StoreError> {
+        let Some(ticket) = p.ticket_id.clone() else { return Ok(false) };
+        self.gate.wait(gap).await;
+        let started = self.ctx.clock.now();
+        let result = self.channel.poll(&ticket).await;
+        self.next_poll.insert(p.id, Instant::now() + self.spec.poll_interval.std());
+        match result {
+            Ok(snap) => {
+                self.gate.succeeded();
+                self.ingest(p, &snap)?;
+                self.ctx.store.set_known_until(p.id, started)?;
+                self.last_status.insert(p.id, snap.status);
+                Ok(true)
+            }
+            Err(e) => {
+                self.count_error(Operation::Poll, &e)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Classifies and records every message and the status.
+    fn ingest(&mut self, p: &Probe, snap: &Snapshot) -> Result<(), StoreError> {
+        let now = self.ctx.clock.now();
+        let config = self.ctx.config.clone();
+        let overrides = config.vendor(&p.vendor).map(|v| v.classify.clone()).unwrap_or_default();
+        let scenario = self.scenario(&p.scenario);
+        let pattern = scenario
+            .as_ref()
+            .filter(|s| s.accepts(ResolutionSignal::Pattern))
+            .and_then(|s| s.resolution.pattern.clone());
+        let follow_marker = format!("[{}/f", p.reference);
+        let close_marker = format!("[{}/close]", p.reference);
+        let mut found: Vec<Found> = Vec::new();
+        for m in &snap.messages {
+            let facts = ReplyFacts {
+                author_id: &m.author_id,
+                author_name: &m.author_name,
+                author_email: m.author_email.as_deref(),
+                author_kind: m.author_kind,
+                kind_evidence: m.kind_evidence.as_deref(),
+                headers: &[],
+                subject: None,
+                body: &m.body,
+            };
+            let c = classify(&facts, &overrides);
+            if c.class == ReplyClass::Ours {
+                // Our own follow-ups and close, recognised by their markers.
+                let seq = m
+                    .body
+                    .rfind(&follow_marker)
+                    .and_then(|i| m.body[i + follow_marker.len()..].split(']').next())
+                    .and_then(|s| s.parse::<u32>().ok());
+                if let Some(seq) = seq {
+                    found.push(Found::new(kind::FOLLOW_UP, format!("{}:{seq}", kind::FOLLOW_UP), m.at, json!({ "seq": seq, "message_id": m.id })));
+                } else if m.body.contains(&close_marker) {
+                    found.push(Found::new(kind::CLOSED, kind::CLOSED.to_string(), m.at, json!({ "note": "courtesy close seen in the channel" })));
+                }
+                continue;
+            }
+            let resolves = c.class == ReplyClass::Human && pattern.as_ref().is_some_and(|pat| pat.is_match(&m.body));
+            let excerpt: String = m.body.chars().take(EXCERPT_CHARS).collect();
+            let mut f = Found::new(
+                kind::REPLY,
+                format!("{}:{}", kind::REPLY, m.id),
+                m.at,
+                json!({
+                    "message_id": m.id, "author_name": m.author_name, "author_email": m.author_email,
+                    "evidence": m.kind_evidence, "resolves": resolves, "excerpt": excerpt,
+                }),
+            );
+            f.class = Some(c.class);
+            f.rule = Some(c.rule);
+            f.author = Some(m.author_id.clone());
+            found.push(f);
+        }
+        if snap.status.is_resolved()
+            && p.state.is_active()
+            && scenario.as_ref().is_some_and(|s| s.accepts(ResolutionSignal::Status))
+        {
+            let at = snap.status_at.unwrap_or(now);
+            found.push(Found::new(kind::VENDOR_RESOLVED, kind::VENDOR_RESOLVED.into(), at, json!({ "status": snap.status.as_str() })));
+        }
+        let rows: Vec<NewEvent<'_>> = found.iter().map(Found::event).collect();
+        let new = self.ctx.store.append_all(p.id, &rows, now)?;
+        if new > 0 {
+            debug!(new, "recorded new events");
+        }
+        Ok(())
+    }
+
+    async fn follow(&mut self, p: Probe, active: usize) -> Result<(), StoreError> {
+        let now = self.ctx.clock.now();
+        let r = self.refresh(&p)?;
+        let Some(opened) = r.derived.opened_at else { return Ok(()) };
+        let give_up_at = opened + p.give_up_after;
+        let known = p.known_until.unwrap_or(opened);
+
+        // Look at the channel: routinely, and whenever something falls due.
+        let due_by = crate::sla::next_deadline(&r.rows).into_iter().chain(std::iter::once(give_up_at)).min();
+        let forced = due_by.is_some_and(|t| t <= now && known < t)
+            || self.intent_pending(&r, kind::FOLLOW_UP_INTENT, &[kind::FOLLOW_UP, kind::FOLLOW_UP_SENT], known);
+        let routine_gap = (self.spec.poll_interval.std() / u32::try_from(active.max(1)).unwrap_or(u32::MAX))
+            .max(self.spec.min_request_interval.std());
+        let routine = self.next_poll.get(&p.id).is_none_or(|t| *t <= Instant::now())
+            && self.gate.last_routine_poll.is_none_or(|t| t.elapsed() >= routine_gap);
+        let mut p = p;
+        let mut r = r;
+        if !self.gate.blocked() && (forced || routine) {
+            if !forced {
+                self.gate.last_routine_poll = Some(Instant::now());
+            }
+            if self.poll(&p, self.spec.min_request_interval.std()).await? {
+                p = self.reload(&p)?;
+                r = self.refresh(&p)?;
+            }
+        }
+        if !r.derived.state.is_active() {
+            if let Some(by) = r.derived.resolved_by {
+                info!(by = by.as_str(), "probe resolved");
+            }
+            return Ok(());
+        }
+
+        // Give up, once we have looked at the channel after the give-up time
+        // (or it has been unreachable well past it).
+        let now = self.ctx.clock.now();
+        let grace = chrono::Duration::from_std(self.spec.poll_interval.std() * 3).unwrap_or_default().max(chrono::Duration::seconds(60));
+        let known = p.known_until.unwrap_or(opened);
+        if now >= give_up_at && (known >= give_up_at || now >= give_up_at + grace) {
+            let e = NewEvent { kind: kind::EXPIRED, key: kind::EXPIRED, at: Some(give_up_at), ..Default::default() };
+            self.ctx.store.append(p.id, &e, now)?;
+            let r = self.refresh(&p)?;
+            info!(outcome = r.derived.outcome().map(|o| o.as_str()).unwrap_or(""), "probe expired");
+            return Ok(());
+        }
+        self.follow_ups(&p, &r).await
+    }
+
+    /// Whether an intent was recorded without its result and the channel
+    /// has not been looked at since: then look before acting again.
+    fn intent_pending(&self, r: &Refreshed, intent: &str, results: &[&str], known: Ts) -> bool {
+        let Some(last) = r.latest(intent) else { return false };
+        let seq = last.detail.get("seq").and_then(|s| s.as_u64());
+        let done = r.events.iter().any(|e| {
+            results.contains(&e.kind.as_str()) && e.detail.get("seq").and_then(|s| s.as_u64()) == seq
+        });
+        !done && known <= last.observed_at
+    }
+
+    async fn follow_ups(&mut self, p: &Probe, r: &Refreshed) -> Result<(), StoreError> {
+        let Some(scenario) = self.scenario(&p.scenario) else { return Ok(()) };
+        let Some(ticket) = p.ticket_id.clone() else { return Ok(()) };
+        let now = self.ctx.clock.now();
+        let known = p.known_until.unwrap_or(now);
+        for (i, fu) in scenario.follow_ups.iter().enumerate() {
+            let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            let timing = r.derived.follow_ups.iter().find(|f| f.seq == seq);
+            if timing.is_some() {
+                continue;
+            }
+            let trigger = match fu.after {
+                FollowUpAfter::Opened => r.derived.opened_at,
+                FollowUpAfter::FirstHumanResponse => r.derived.first_human_at,
+                FollowUpAfter::PreviousReply if seq == 1 => r.derived.first_human_at,
+                FollowUpAfter::PreviousReply => r.derived.follow_ups.iter().find(|f| f.seq == seq - 1).and_then(|f| f.replied_at),
+            };
+            let Some(trigger) = trigger else { return Ok(()) };
+            let delay = p.follow_up_delay.unwrap_or_else(|| fu.delay.chrono());
+            if now < trigger + delay || self.gate.blocked() {
+                return Ok(());
+            }
+            let prefix = format!("{}:{seq}:", kind::FOLLOW_UP_INTENT);
+            if let Some(last) = r.latest(&prefix)
+                && known <= last.observed_at
+            {
+                // Sent before a crash or error? The next poll tells.
+                self.next_poll.insert(p.id, Instant::now());
+                return Ok(());
+            }
+            let attempt = r.count(&prefix) + 1;
+            let key = format!("{prefix}{attempt}");
+            let e = NewEvent { kind: kind::FOLLOW_UP_INTENT, key: &key, detail: Some(json!({ "seq": seq })), ..Default::default() };
+            self.ctx.store.append(p.id, &e, now)?;
+            let config = self.ctx.config.clone();
+            let name = config.vendor(&p.vendor).map_or(p.vendor.clone(), |v| v.name.clone());
+            let date = now.format("%Y-%m-%d").to_string();
+            let body = Scenario::render_marked(&fu.body, &self.vars(p, &name, &date), &format!("{}/f{seq}", p.reference));
+            self.gate.wait(self.spec.min_request_interval.std()).await;
+            match self.channel.reply(&ticket, &body).await {
+                Ok(()) => {
+                    self.gate.succeeded();
+                    crate::failpoint::hit("after_follow_up");
+                    let now = self.ctx.clock.now();
+                    let key = format!("{}:{seq}", kind::FOLLOW_UP_SENT);
+                    let e = NewEvent { kind: kind::FOLLOW_UP_SENT, key: &key, detail: Some(json!({ "seq": seq })), ..Default::default() };
+                    self.ctx.store.append(p.id, &e, now)?;
+                    info!(seq, "follow-up sent");
+                    self.next_poll.insert(p.id, Instant::now() + self.spec.min_request_interval.std());
+                    self.refresh(p)?;
+                }
+                Err(e) => self.count_error(Operation::Reply, &e)?,
+            }
+            return Ok(());
+        }
+        Ok(())
+    }
+
+    /// The courtesy close after resolution or expiry.
+    async fn close(&mut self, p: Probe) -> Result<(), StoreError> {
+        let r = self.refresh(&p)?;
+        if r.has(kind::CLOSED) || self.gate.blocked() {
+            return Ok(());
+        }
+        let now = self.ctx.clock.now();
+        let vendor_solved = r.derived.resolved_by == Some(ResolvedBy::Status)
+            || self.last_status.get(&p.id).is_some_and(TicketStatus::is_resolved);
+        if vendor_solved {
+            // Commenting on a solved ticket would reopen it: nothing to do.
+            let e = NewEvent { kind: kind::CLOSED, key: kind::CLOSED, detail: Some(json!({ "note": "solved by the vendor" })), ..Default::default() };
+            self.ctx.store.append(p.id, &e, now)?;
+            info!("probe closed (the vendor had solved it)");
+            return self.refresh(&p).map(|_| ());
+        }
+        let Some(ticket) = p.ticket_id.clone() else { return Ok(()) };
+        let known = p.known_until.unwrap_or(now);
+        let prefix = format!("{}:", kind::CLOSE_INTENT);
+        if let Some(last) = r.latest(&prefix)
+            && known <= last.observed_at
+        {
+            // Did the last attempt get through? Look before sending again.
+            if self.poll(&p, self.spec.min_request_interval.std()).await? {
+                let p = self.reload(&p)?;
+                let r = self.refresh(&p)?;
+                if r.has(kind::CLOSED) {
+                    return Ok(());
+                }
+            }
+            return Ok(());
+        }
+        let attempts = r.count(&prefix);
+        if attempts >= MAX_CLOSE_ATTEMPTS {
+            let e = NewEvent { kind: kind::CLOSED, key: kind::CLOSED, detail: Some(json!({ "note": "courtesy close failed; gave up" })), ..Default::default() };
+            self.ctx.store.append(p.id, &e, now)?;
+            warn!(attempts, "courtesy close failed; recorded as closed");
+            return self.refresh(&p).map(|_| ());
+        }
+        let Some(scenario) = self.scenario(&p.scenario) else { return Ok(()) };
+        let key = format!("{prefix}{}", attempts + 1);
+        self.ctx.store.append(p.id, &NewEvent { kind: kind::CLOSE_INTENT, key: &key, ..Default::default() }, now)?;
+        let config = self.ctx.config.clone();
+        let name = config.vendor(&p.vendor).map_or(p.vendor.clone(), |v| v.name.clone());
+        let date = now.format("%Y-%m-%d").to_string();
+        let body = Scenario::render_marked(&scenario.close.body, &self.vars(&p, &name, &date), &format!("{}/close", p.reference));
+        self.gate.wait(self.spec.min_request_interval.std()).await;
+        match self.channel.close(&ticket, Some(&body), scenario.close.solve).await {
+            Ok(()) => {
+                self.gate.succeeded();
+                crate::failpoint::hit("after_close");
+                let now = self.ctx.clock.now();
+                let e = NewEvent { kind: kind::CLOSED, key: kind::CLOSED, detail: Some(json!({ "note": "courtesy close sent" })), ..Default::default() };
+                self.ctx.store.append(p.id, &e, now)?;
+                info!("probe closed");
+                self.refresh(&p).map(|_| ())
+            }
+            Err(e) => {
+                self.count_error(Operation::Close, &e)?;
+                if !e.is_transient() && !matches!(e, ChannelError::Auth { .. }) {
+                    let now = self.ctx.clock.now();
+                    let note = format!("courtesy close failed: {e}");
+                    let ev = NewEvent { kind: kind::CLOSED, key: kind::CLOSED, detail: Some(json!({ "note": note })), ..Default::default() };
+                    self.ctx.store.append(p.id, &ev, now)?;
+                    self.refresh(&p)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}

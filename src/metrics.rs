@@ -1,0 +1,344 @@
+//! `/metrics`: the Prometheus text exposition, derived from the store at
+//! every scrape, so a restart rebuilds every counter and histogram exactly.
+//!
+//! Counters stay monotonic because the store only grows: probes gain
+//! outcomes and figures, breaches are sticky, events are append-only.
+//! Labels come from small fixed sets (vendor, channel kind, priority,
+//! scenario, clock, measure, class, outcome, operation, kind, state): never a
+//! ticket id or reference.
+//!
+//! The exposition is written here rather than through a client library:
+//! the values are recomputed from the store on each scrape, which fits a
+//! plain encoder better than live instruments.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::config::Config;
+use crate::lifecycle::Ts;
+use crate::model::{Measure, State};
+use crate::sla::Verdict;
+use crate::store::{Store, StoreError};
+
+/// Standard buckets (seconds): from one second to two weeks. Every configured
+/// promise target is added, so `le="900"` reads as "within a 15-minute promise".
+const BASE_BUCKETS: &[f64] = &[
+    1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 43200.0,
+    86400.0, 172_800.0, 259_200.0, 604_800.0, 1_209_600.0,
+];
+const COUNT_BUCKETS: &[f64] = &[0.0, 1.0, 2.0, 3.0, 5.0, 8.0];
+
+type Labels = Vec<(&'static str, String)>;
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn fmt_labels(labels: &[(&'static str, String)], extra: Option<(&str, &str)>) -> String {
+    let mut parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
+    if let Some((k, v)) = extra {
+        parts.push(format!("{k}=\"{v}\""));
+    }
+    if parts.is_empty() { String::new() } else { format!("{{{}}}", parts.join(",")) }
+}
+
+fn fmt_f64(v: f64) -> String {
+    if v.is_infinite() {
+        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
+    } else if v.is_nan() {
+        "NaN".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// One metric family being built.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: &'static str,
+    samples: BTreeMap<Labels, f64>,
+    histograms: BTreeMap<Labels, Hist>,
+    buckets: Vec<f64>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Hist {
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Family {
+    fn new(name: &'static str, kind: &'static str, help: &'static str) -> Family {
+        Family { name, help, kind, samples: BTreeMap::new(), histograms: BTreeMap::new(), buckets: Vec::new() }
+    }
+
+    fn histogram(name: &'static str, help: &'static str, buckets: Vec<f64>) -> Family {
+        Family { buckets, ..Family::new(name, "histogram", help) }
+    }
+
+    fn set(&mut self, labels: Labels, v: f64) {
+        self.samples.insert(labels, v);
+    }
+
+    fn add(&mut self, labels: Labels, v: f64) {
+        *self.samples.entry(labels).or_insert(0.0) += v;
+    }
+
+    fn max(&mut self, labels: Labels, v: f64) {
+        let e = self.samples.entry(labels).or_insert(v);
+        *e = e.max(v);
+    }
+
+    fn observe(&mut self, labels: Labels, v: f64) {
+        let n = self.buckets.len();
+        let h = self.histograms.entry(labels).or_insert_with(|| Hist { counts: vec![0; n], ..Hist::default() });
+        for (i, b) in self.buckets.iter().enumerate() {
+            if v <= *b {
+                h.counts[i] += 1;
+            }
+        }
+        h.sum += v;
+        h.count += 1;
+    }
+
+    fn write(&self, out: &mut String) {
+        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
+        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
+        for (labels, v) in &self.samples {
+            let _ = writeln!(out, "{}{} {}", self.name, fmt_labels(labels, None), fmt_f64(*v));
+        }
+        for (labels, h) in &self.histograms {
+            for (b, c) in self.buckets.iter().zip(&h.counts) {
+                let le = fmt_f64(*b);
+                let _ = writeln!(out, "{}_bucket{} {c}", self.name, fmt_labels(labels, Some(("le", &le))));
+            }
+            let _ = writeln!(out, "{}_bucket{} {}", self.name, fmt_labels(labels, Some(("le", "+Inf"))), h.count);
+            let _ = writeln!(out, "{}_sum{} {}", self.name, fmt_labels(labels, None), fmt_f64(h.sum));
+            let _ = writeln!(out, "{}_count{} {}", self.name, fmt_labels(labels, None), h.count);
+        }
+    }
+}
+
+/// Daemon-level facts that are not in the store.
+#[derive(Clone, Copy, Debug)]
+pub struct DaemonFacts {
+    pub config_reload_ok: bool,
+    pub config_loaded_at: Ts,
+}
+
+/// Histogram buckets for durations: the standard ones plus every promise target.
+pub fn duration_buckets(config: &Config) -> Vec<f64> {
+    let mut b: Vec<f64> = BASE_BUCKETS.iter().copied().chain(config.promise_targets_secs()).collect();
+    b.sort_by(f64::total_cmp);
+    b.dedup();
+    b
+}
+
+/// Renders the whole exposition.
+pub fn render(config: &Config, store: &Store, facts: DaemonFacts, now: Ts) -> Result<String, StoreError> {
+    let buckets = duration_buckets(config);
+    let mut build = Family::new("supportprobe_build_info", "gauge", "Build information; always 1.");
+    build.set(vec![("version", env!("CARGO_PKG_VERSION").into())], 1.0);
+    let mut reload = Family::new(
+        "supportprobe_config_last_reload_successful",
+        "gauge",
+        "1 if the last configuration load or reload succeeded.",
+    );
+    reload.set(vec![], if facts.config_reload_ok { 1.0 } else { 0.0 });
+    let mut reload_ts = Family::new(
+        "supportprobe_config_last_reload_success_timestamp_seconds",
+        "gauge",
+        "When the configuration in use was loaded (Unix time).",
+    );
+    reload_ts.set(vec![], facts.config_loaded_at.timestamp() as f64);
+    let mut store_size = Family::new("supportprobe_store_size_bytes", "gauge", "Size of the SQLite store and its WAL.");
+    store_size.set(vec![], store.size_bytes() as f64);
+
+    let mut promise = Family::new(
+        "supportprobe_promise_seconds",
+        "gauge",
+        "A vendor's promised time for a measure at a priority, on the promise's calendar.",
+    );
+    for v in config.vendors.values() {
+        for (priority, p) in &v.promises {
+            for (m, d) in &p.targets {
+                promise.set(
+                    vec![("vendor", v.id.clone()), ("priority", priority.to_string()), ("measure", m.to_string())],
+                    d.as_secs_f64(),
+                );
+            }
+        }
+    }
+
+    let mut probes_total = Family::new(
+        "supportprobe_probes_total",
+        "counter",
+        "Probes by how they ended (resolved, unresolved, unanswered, failed, skipped).",
+    );
+    let mut opened_total =
+        Family::new("supportprobe_probes_opened_total", "counter", "Probes whose ticket or chat was opened at the vendor.");
+    let mut open_probes = Family::new(
+        "supportprobe_open_probes",
+        "gauge",
+        "Probes not finished yet, by lifecycle state.",
+    );
+    let mut oldest = Family::new(
+        "supportprobe_oldest_unanswered_seconds",
+        "gauge",
+        "How long the oldest probe without a human answer has waited, on the wall and business clocks.",
+    );
+    let mut bot_turns = Family::histogram(
+        "supportprobe_bot_turns",
+        "Bot and auto-acknowledgement replies before the first human one, per answered probe.",
+        COUNT_BUCKETS.to_vec(),
+    );
+    let mut handoffs = Family::histogram(
+        "supportprobe_handoffs",
+        "Changes of human responder before resolution, per resolved probe.",
+        COUNT_BUCKETS.to_vec(),
+    );
+    let always = crate::calendar::Calendar::always("24x7");
+    // Probes still waiting on the vendor, for `waiting_past_promise`.
+    let mut active = std::collections::BTreeSet::new();
+    for p in store.all_probes()? {
+        if p.state.is_active() {
+            active.insert(p.id);
+        }
+        let base: Labels = vec![("vendor", p.vendor.clone()), ("channel", p.kind.clone()), ("priority", p.priority.to_string())];
+        if let Some(outcome) = p.outcome {
+            let mut l = base.clone();
+            l.push(("scenario", p.scenario.clone()));
+            l.push(("outcome", outcome.to_string()));
+            probes_total.add(l, 1.0);
+        }
+        if p.opened_at.is_some() {
+            let mut l = base.clone();
+            l.push(("scenario", p.scenario.clone()));
+            opened_total.add(l, 1.0);
+        }
+        if !p.state.is_final() {
+            let mut l = base.clone();
+            l.push(("state", p.state.to_string()));
+            open_probes.add(l, 1.0);
+        }
+        if p.first_human_response_at.is_some() {
+            bot_turns.observe(base.clone(), f64::from(p.bot_turns));
+        }
+        if p.resolved_at.is_some() {
+            handoffs.observe(base.clone(), f64::from(p.responders.saturating_sub(1)));
+        }
+        let waiting = matches!(p.state, State::Open | State::Acknowledged);
+        for clock in ["wall", "business"] {
+            let mut l = base.clone();
+            l.push(("clock", clock.into()));
+            let secs = match (waiting, p.opened_at) {
+                (true, Some(opened)) => {
+                    let cal = config.promise(&p.vendor, p.priority).map_or(&always, |pr| &pr.calendar);
+                    let d = if clock == "wall" { now - opened } else { cal.business_between(opened, now) };
+                    d.num_milliseconds().max(0) as f64 / 1000.0
+                }
+                _ => 0.0,
+            };
+            oldest.max(l, secs);
+        }
+    }
+
+    let hist = |name, help| Family::histogram(name, help, buckets.clone());
+    let mut first_response =
+        hist("supportprobe_first_response_seconds", "Ticket created to first reply of any kind (auto-acknowledgements included).");
+    let mut first_human =
+        hist("supportprobe_first_human_response_seconds", "Ticket created to the first reply classified human.");
+    let mut next_reply = hist("supportprobe_next_reply_seconds", "A follow-up of ours to the vendor's next human reply.");
+    let mut resolution = hist("supportprobe_resolution_seconds", "Ticket created to resolution.");
+    let mut met = Family::new("supportprobe_promise_met_total", "counter", "Measures reached within the vendor's promise.");
+    let mut breaches = Family::new(
+        "supportprobe_promise_breaches_total",
+        "counter",
+        "Measures that missed the vendor's promise (recorded at the deadline, while still waiting).",
+    );
+    let mut waiting_past = Family::new(
+        "supportprobe_waiting_past_promise",
+        "gauge",
+        "Probes still waiting on a measure whose promised time has passed.",
+    );
+    for m in store.all_measures()? {
+        let base: Labels = vec![("vendor", m.vendor.clone()), ("channel", m.kind.clone()), ("priority", m.priority.to_string())];
+        let family = match m.measure {
+            Measure::FirstResponse => &mut first_response,
+            Measure::FirstHumanResponse => &mut first_human,
+            Measure::NextReply => &mut next_reply,
+            Measure::Resolution => &mut resolution,
+        };
+        for (clock, v) in [("wall", m.wall_secs), ("business", m.business_secs)] {
+            if let Some(v) = v {
+                let mut l = base.clone();
+                l.push(("clock", clock.into()));
+                family.observe(l, v);
+            }
+        }
+        if m.target_secs.is_some() && m.measure != Measure::FirstResponse {
+            let mut l = base.clone();
+            l.push(("measure", crate::engine::probe::promise_name(m.measure).into()));
+            match m.verdict {
+                Verdict::Met => met.add(l, 1.0),
+                Verdict::Breached => {
+                    breaches.add(l.clone(), 1.0);
+                    if m.wall_secs.is_none() && active.contains(&m.probe_id) {
+                        waiting_past.add(l, 1.0);
+                    }
+                }
+                Verdict::Pending | Verdict::Void => {
+                    met.add(l.clone(), 0.0);
+                    breaches.add(l, 0.0);
+                }
+            }
+        }
+    }
+    let mut replies = Family::new("supportprobe_replies_total", "counter", "Replies from vendors, by class.");
+    for (vendor, kind, class, n) in store.reply_counts()? {
+        replies.set(vec![("vendor", vendor), ("channel", kind), ("class", class)], n as f64);
+    }
+    let mut errors = Family::new(
+        "supportprobe_channel_errors_total",
+        "counter",
+        "Failed channel calls, by operation and kind (auth, not_found, rate_limited, server, rejected, timeout, unreachable, malformed).",
+    );
+    for e in store.error_counts()? {
+        errors.set(
+            vec![("vendor", e.vendor), ("channel", e.channel), ("operation", e.operation), ("kind", e.kind)],
+            e.count as f64,
+        );
+    }
+
+    let mut out = String::with_capacity(16 * 1024);
+    for f in [
+        &build, &reload, &reload_ts, &store_size, &promise, &opened_total, &probes_total, &open_probes, &oldest,
+        &first_response, &first_human, &next_reply, &resolution, &met, &breaches, &waiting_past, &bot_turns,
+        &handoffs, &replies, &errors,
+    ] {
+        f.write(&mut out);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_text_is_cumulative() {
+        let mut f = Family::histogram("x_seconds", "help", vec![1.0, 10.0]);
+        f.observe(vec![("vendor", "a\"b".into())], 0.5);
+        f.observe(vec![("vendor", "a\"b".into())], 5.0);
+        f.observe(vec![("vendor", "a\"b".into())], 50.0);
+        let mut s = String::new();
+        f.write(&mut s);
+        assert!(s.contains("x_seconds_bucket{vendor=\"a\\\"b\",le=\"1\"} 1\n"), "{s}");
+        assert!(s.contains("x_seconds_bucket{vendor=\"a\\\"b\",le=\"10\"} 2\n"), "{s}");
+        assert!(s.contains("x_seconds_bucket{vendor=\"a\\\"b\",le=\"+Inf\"} 3\n"), "{s}");
+        assert!(s.contains("x_seconds_sum{vendor=\"a\\\"b\"} 55.5\n"), "{s}");
+        assert!(s.contains("x_seconds_count{vendor=\"a\\\"b\"} 3\n"), "{s}");
+    }
+}

@@ -1,0 +1,69 @@
+//! The daemon's HTTP endpoints: `/metrics` (derived from the store at each
+//! scrape), `/healthz` (the process answers) and `/readyz` (the store is
+//! reachable and the engine has started).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tracing::warn;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::metrics::{self, DaemonFacts};
+use crate::store::Store;
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    pub clock: Arc<dyn Clock>,
+    /// Set once the engine's tasks are running.
+    pub ready: AtomicBool,
+    pub facts: Mutex<DaemonFacts>,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_handler))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready_handler))
+        .with_state(state)
+}
+
+async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
+    let s = state.clone();
+    // The scrape reads the whole store: keep it off the async workers.
+    let rendered = tokio::task::spawn_blocking(move || {
+        let facts = *s.facts.lock().unwrap_or_else(|e| e.into_inner());
+        metrics::render(&s.config, &s.store, facts, s.clock.now())
+    })
+    .await;
+    match rendered {
+        Ok(Ok(text)) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
+        Ok(Err(e)) => {
+            warn!(error = %format!("{e:#}"), "cannot render metrics");
+            (StatusCode::INTERNAL_SERVER_ERROR, "store unavailable\n").into_response()
+        }
+        Err(e) => {
+            warn!(error = %e, "metrics task failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+        }
+    }
+}
+
+async fn ready_handler(State(state): State<Arc<AppState>>) -> Response {
+    if !state.ready.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response();
+    }
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || store.cursor("_readyz")).await {
+        Ok(Ok(_)) => (StatusCode::OK, "ready\n").into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response(),
+    }
+}
