@@ -18,7 +18,7 @@ use crate::config::{ChannelSettings, Config, ZendeskAuth};
 use crate::daemon::{self, RunOptions};
 use crate::duration::{Dur, human_secs};
 use crate::engine::probe::{kind, refresh};
-use crate::model::{Measure, State};
+use crate::model::Measure;
 use crate::sla::Verdict;
 use crate::store::{NewEvent, Probe, Store, StoredMeasure};
 
@@ -109,6 +109,16 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Writes to stdout; a closed pipe (`supportprobe probes | head`) ends the
+/// output quietly instead of panicking like `println!` would.
+fn emit(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("cannot write to stdout"),
+        _ => Ok(()),
+    }
+}
+
 fn init_tracing(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},hyper=warn,reqwest=warn")));
@@ -150,8 +160,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("cannot listen on {}", settings.listen))?;
                 let addr = listener.local_addr()?;
                 // The first line of stdout, for scripts and tests that start it on port 0.
-                println!("simulator listening on {addr}");
-                std::io::stdout().flush()?;
+                emit(&format!("simulator listening on {addr}\n"))?;
                 let token = CancellationToken::new();
                 let sim = crate::simulator::Simulator::new(&settings);
                 let server = tokio::spawn(crate::simulator::serve(sim, listener, token.clone()));
@@ -186,7 +195,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 tracker.wait().await;
                 let p = store.probe(id)?.context("probe vanished from the store")?;
                 let measures = store.measures_of(id)?;
-                print_figures(&p, &measures);
+                emit(&figures(&p, &measures))?;
                 Ok(if p.state.is_final() { ExitCode::SUCCESS } else { ExitCode::from(2) })
             })
         }
@@ -195,9 +204,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = Store::open(&config.daemon.data_dir)?;
             let rows = probe_rows(&store)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                emit(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?;
             } else {
-                print_table(&rows);
+                emit(&table(&rows))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -220,7 +229,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 bail!("{reference} already has a recorded resolution");
             }
             let (r, _) = refresh(&config, &store, &p, now)?;
-            println!("{reference}: resolved at {} (state {})", at.to_rfc3339(), r.derived.state);
+            emit(&format!("{reference}: resolved at {} (state {})\n", at.to_rfc3339(), r.derived.state))?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -236,7 +245,7 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
     };
     let mut out = String::new();
     plan(&config, Utc::now(), &mut out);
-    print!("{out}");
+    emit(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -423,53 +432,54 @@ fn secs(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_string(), |s| human_secs(s.round() as i64))
 }
 
-fn print_table(rows: &[ProbeRow]) {
-    println!(
-        "{:<12} {:<12} {:<9} {:<3} {:<22} {:<12} {:>9} {:>9} {:>9}  {}",
-        "REFERENCE", "VENDOR", "CHANNEL", "PRI", "SCENARIO", "STATE", "1ST HUMAN", "BUSINESS", "RESOLVED", "BREACHES"
-    );
-    for r in rows {
-        println!(
+fn table(rows: &[ProbeRow]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let line = |out: &mut String, c: [&str; 10]| {
+        let _ = writeln!(
+            out,
             "{:<12} {:<12} {:<9} {:<3} {:<22} {:<12} {:>9} {:>9} {:>9}  {}",
-            r.reference,
-            r.vendor,
-            r.channel,
-            r.priority,
-            r.scenario,
-            r.state,
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]
+        );
+    };
+    line(&mut out, ["REFERENCE", "VENDOR", "CHANNEL", "PRI", "SCENARIO", "STATE", "1ST HUMAN", "BUSINESS", "RESOLVED", "BREACHES"]);
+    for r in rows {
+        let (h, b, res, br) = (
             secs(r.first_human_response_seconds),
             secs(r.first_human_response_business_seconds),
             secs(r.resolution_seconds),
-            r.breaches.join(",")
+            r.breaches.join(","),
         );
+        line(&mut out, [&r.reference, &r.vendor, &r.channel, &r.priority, &r.scenario, &r.state, &h, &b, &res, &br]);
     }
+    out
 }
 
-fn print_figures(p: &Probe, measures: &[StoredMeasure]) {
-    println!("probe      {} ({} {} via {}, {})", p.reference, p.vendor, p.priority, p.kind, p.scenario);
-    println!("ticket     {}", p.ticket_id.as_deref().unwrap_or("-"));
-    println!(
-        "state      {}{}",
-        p.state,
-        p.outcome.map(|o| format!(" ({o})")).unwrap_or_default()
-    );
+fn figures(p: &Probe, measures: &[StoredMeasure]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "probe      {} ({} {} via {}, {})", p.reference, p.vendor, p.priority, p.kind, p.scenario);
+    let _ = writeln!(out, "ticket     {}", p.ticket_id.as_deref().unwrap_or("-"));
+    let outcome = p.outcome.map(|o| format!(" ({o})")).unwrap_or_default();
+    let _ = writeln!(out, "state      {}{outcome}", p.state);
     for m in measures {
         let seq = if m.measure == Measure::NextReply { format!(" #{}", m.seq) } else { String::new() };
         let target = m.target_secs.map(|t| format!(" (promise {})", human_secs(t as i64))).unwrap_or_default();
-        println!(
-            "{:<22} wall {:>9}  business {:>9}  {}{}",
+        let _ = writeln!(
+            out,
+            "{:<22} wall {:>9}  business {:>9}  {}{target}",
             format!("{}{seq}", m.measure),
             secs(m.wall_secs),
             secs(m.business_secs),
-            m.verdict.as_str(),
-            target
+            m.verdict.as_str()
         );
     }
-    println!("bot turns  {}   handoffs {}", p.bot_turns, p.responders.saturating_sub(1));
+    let _ = writeln!(out, "bot turns  {}   handoffs {}", p.bot_turns, p.responders.saturating_sub(1));
     if let Some(n) = &p.note {
-        println!("note       {n}");
+        let _ = writeln!(out, "note       {n}");
     }
-    if p.state != State::Closed && !p.state.is_final() {
-        println!("(interrupted before the probe finished; `run` will continue it)");
+    if !p.state.is_final() {
+        let _ = writeln!(out, "(interrupted before the probe finished; `run` will continue it)");
     }
+    out
 }

@@ -72,7 +72,6 @@ pub async fn once(
         .channel(vendor, channel)
         .ok_or_else(|| OnceError::UnknownChannel { vendor: vendor.into(), channel: channel.into() })?
         .clone();
-    let adapter = crate::channel::build(&spec).map_err(OnceError::Channel)?;
     let now = ctx.clock.now();
     let reference = crate::reference::generate(&format!("once|{vendor}|{channel}|{}", scenario.id));
     let id = ctx
@@ -93,8 +92,21 @@ pub async fn once(
             now,
         )?
         .ok_or_else(|| StoreError::Corrupt { column: "reference", value: reference.clone() })?;
-    let w = worker::Worker::new(ctx.clone(), &v.id, spec.clone(), adapter, Some(id));
-    let span = info_span!("once", probe = %reference, vendor = %v.id, channel = %spec.kind);
-    w.run(shutdown).instrument(span).await;
+    follow(ctx, id, shutdown).await?;
     Ok(id)
+}
+
+/// Follows one existing probe, from wherever it is, to its end (or until `shutdown`).
+pub async fn follow(ctx: &Ctx, probe_id: i64, shutdown: CancellationToken) -> Result<(), OnceError> {
+    let p = ctx.store.probe(probe_id)?.ok_or(StoreError::Corrupt { column: "id", value: probe_id.to_string() })?;
+    let spec = ctx
+        .config
+        .channel(&p.vendor, &p.channel)
+        .ok_or_else(|| OnceError::UnknownChannel { vendor: p.vendor.clone(), channel: p.channel.clone() })?
+        .clone();
+    let adapter = crate::channel::build(&spec).map_err(OnceError::Channel)?;
+    let w = worker::Worker::new(ctx.clone(), &p.vendor, spec.clone(), adapter, Some(probe_id));
+    let span = info_span!("once", probe = %p.reference, vendor = %p.vendor, channel = %spec.kind);
+    w.run(shutdown).instrument(span).await;
+    Ok(())
 }
