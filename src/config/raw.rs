@@ -29,11 +29,25 @@ pub struct RawConfig {
     pub simulator: Option<RawSimulator>,
 }
 
+/// A listen address, `IP:PORT`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(try_from = "String")]
+pub struct ListenAddr(pub SocketAddr);
+
+impl TryFrom<String> for ListenAddr {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse().map(ListenAddr).map_err(|_| {
+            format!("`{s}` is not a listen address (expected IP:PORT with a port up to 65535, e.g. `127.0.0.1:9897`)")
+        })
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDaemon {
     #[serde(default = "default_listen")]
-    pub listen: SocketAddr,
+    pub listen: ListenAddr,
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
     #[serde(default = "default_probes_dir")]
@@ -59,8 +73,8 @@ impl Default for RawDaemon {
     }
 }
 
-fn default_listen() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 9897))
+fn default_listen() -> ListenAddr {
+    ListenAddr(SocketAddr::from(([127, 0, 0, 1], 9897)))
 }
 fn default_data_dir() -> PathBuf {
     PathBuf::from("data")
@@ -278,7 +292,7 @@ pub struct RawSchedule {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSimulator {
-    pub listen: SocketAddr,
+    pub listen: ListenAddr,
     #[serde(default)]
     pub vendors: BTreeMap<Spanned<String>, RawSimVendor>,
 }

@@ -51,7 +51,7 @@ pub(super) fn validate(
     let mut cx = Ctx { file, env, errors: Vec::new(), warnings: Vec::new() };
 
     let daemon = Daemon {
-        listen: raw.daemon.listen,
+        listen: raw.daemon.listen.0,
         data_dir: resolve_path(&file.path, &raw.daemon.data_dir),
         probes_dir: resolve_path(&file.path, &raw.daemon.probes_dir),
         dry_run: raw.daemon.dry_run,
@@ -119,7 +119,7 @@ pub(super) fn validate(
                 cx.err(cid, "channel ids use letters, digits, `-` and `_`");
                 continue;
             }
-            let Some(spec) = channel_from(&mut cx, cid, rc) else { continue };
+            let Some(spec) = channel_from(&mut cx, id.get_ref(), cid, rc) else { continue };
             if let Some(other) = kinds_seen.insert(spec.kind, cid.get_ref().clone()) {
                 cx.err(
                     cid,
@@ -284,7 +284,7 @@ pub(super) fn validate(
                 vendors.insert(id.get_ref().clone(), profile_from(&mut cx, id.get_ref(), rv, hours));
             }
         }
-        SimulatorSettings { listen: rs.listen, vendors }
+        SimulatorSettings { listen: rs.listen.0, vendors }
     });
 
     if !cx.errors.is_empty() {
@@ -462,7 +462,7 @@ fn zendesk_from(cx: &mut Ctx<'_>, rz: &Spanned<RawZendesk>) -> Option<ZendeskSet
     })
 }
 
-fn channel_from(cx: &mut Ctx<'_>, id: &Spanned<String>, rc: &Spanned<RawChannel>) -> Option<ChannelSpec> {
+fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spanned<RawChannel>) -> Option<ChannelSpec> {
     let c = rc.get_ref();
     let kinds: Vec<&str> = [c.zendesk.as_ref().map(|_| "zendesk")].into_iter().flatten().collect();
     if kinds.len() != 1 {
@@ -470,7 +470,7 @@ fn channel_from(cx: &mut Ctx<'_>, id: &Spanned<String>, rc: &Spanned<RawChannel>
         cx.err(
             id,
             format!(
-                "channel `{}` has {what}; add exactly one, e.g. `[vendors.<vendor>.channels.{}.zendesk]` (kinds: {})",
+                "channel `{}` has {what}; add exactly one, e.g. `[vendors.{vendor}.channels.{}.zendesk]` (kinds: {})",
                 id.get_ref(),
                 id.get_ref(),
                 ChannelKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")

@@ -1,0 +1,108 @@
+//! Config files: every kind of error is rejected with its file, line, column
+//! and what was expected (one fixture per kind, the rendered message
+//! snapshotted), cross-reference errors are reported all at once, secrets
+//! never appear, and every shipped config is accepted.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use supportprobe::config::Config;
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "DEMO_TOKEN" | "AGORA_ZENDESK_TOKEN" | "TWILIO_ZENDESK_TOKEN" => Some(format!("secret-value-of-{name}")),
+        _ => None,
+    }
+}
+
+fn fixtures() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir("tests/fixtures/config")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("invalid-"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_invalid_fixture_is_rejected_with_its_location() {
+    let fixtures = fixtures();
+    assert!(fixtures.len() >= 20, "one fixture per kind of error");
+    for path in fixtures {
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let err = match Config::load_with_env(&path, &env) {
+            Ok(_) => panic!("{name} was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(!err.contains("secret-value-of"), "{name} leaks a secret:\n{err}");
+        // Every problem is located: `--> FILE:LINE:COL`, in the config or the scenario it uses.
+        let located = err.lines().filter(|l| l.trim_start().starts_with("--> ")).count();
+        let problems = err.lines().filter(|l| l.starts_with("error: ")).count();
+        assert!(problems > 0 && located == problems, "{name}: every problem needs a location\n{err}");
+        assert!(
+            err.lines().filter(|l| l.trim_start().starts_with("--> ")).all(|l| l.split(':').count() == 3),
+            "{name}: locations are FILE:LINE:COL\n{err}"
+        );
+        insta::assert_snapshot!(name, err);
+    }
+}
+
+#[test]
+fn cross_reference_errors_are_reported_together() {
+    let err = Config::load_with_env(Path::new("tests/fixtures/config/invalid-many-references.toml"), &env)
+        .unwrap_err()
+        .0;
+    let messages: Vec<&str> = err.iter().map(|d| d.message.as_str()).collect();
+    for expected in [
+        "unknown calendar `us-business`",
+        "environment variable `TWILIO_TOKEN` is not set",
+        "unknown vendor `twillio`",
+        "unknown scenario `p9-unknown`",
+        "vendor `agora` has no channel `email`",
+    ] {
+        assert!(messages.iter().any(|m| m.contains(expected)), "missing `{expected}` in {messages:#?}");
+    }
+}
+
+#[test]
+fn shipped_configs_are_accepted() {
+    for entry in std::fs::read_dir("config").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let config = Config::load_with_env(&path, &env).unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
+            assert!(!config.schedules.is_empty(), "{} schedules something", path.display());
+            assert!(config.warnings.is_empty(), "{}: {:?}", path.display(), config.warnings);
+        }
+    }
+}
+
+#[test]
+fn check_prints_the_plan_without_secrets_and_fails_on_errors() {
+    let bin = env!("CARGO_BIN_EXE_supportprobe");
+    let out = Command::new(bin)
+        .args(["check", "--config", "config/example.toml"])
+        .env("AGORA_ZENDESK_TOKEN", "tok-agora-123456")
+        .env("TWILIO_ZENDESK_TOKEN", "tok-twilio-654321")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!stdout.contains("tok-agora") && !stdout.contains("tok-twilio"), "{stdout}");
+    assert!(stdout.contains("API token for rtc-poc@example.com, from ${AGORA_ZENDESK_TOKEN}"), "{stdout}");
+    assert!(stdout.contains("promise  P0  first_response 15m, next_reply 30m, resolution 4h  on 24x7"), "{stdout}");
+    // Every target of every schedule lists its next three fires in the schedule's zone.
+    let fire_lines: Vec<&str> = stdout.lines().filter(|l| l.contains("next: ")).collect();
+    assert_eq!(fire_lines.len(), 8, "{stdout}");
+    for l in fire_lines {
+        assert_eq!(l.matches(" CST").count(), 3, "{l}");
+    }
+
+    let out = Command::new(bin).args(["check", "--config", "tests/fixtures/config/invalid-many-references.toml"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("problems found"), "{stderr}");
+    let out = Command::new(bin).args(["check", "--config", "no/such/file.toml"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config no/such/file.toml"));
+}
