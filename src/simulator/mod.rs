@@ -189,6 +189,12 @@ pub struct Truth {
     pub opened_at: String,
     pub first_human_reply_at: Option<String>,
     pub resolved_at: Option<String>,
+    /// Every reply by a person, in order (for next-reply checks).
+    pub human_replies_at: Vec<String>,
+    /// Every message from the requester after the opening one.
+    pub requester_messages_at: Vec<String>,
+    /// Whether the requester (our courtesy close) marked it solved.
+    pub closed_by_requester: bool,
 }
 
 pub fn rfc3339(t: Ts) -> String {
@@ -234,6 +240,18 @@ impl Simulator {
                     opened_at: rfc3339(t.created_at),
                     first_human_reply_at: t.first_human_at(now).map(rfc3339),
                     resolved_at: t.vendor_solved_at(now).map(rfc3339),
+                    human_replies_at: t
+                        .visible(now)
+                        .filter(|c| matches!(c.author, Author::Agent(_)))
+                        .map(|c| rfc3339(c.at))
+                        .collect(),
+                    requester_messages_at: t
+                        .visible(now)
+                        .filter(|c| c.author == Author::Requester)
+                        .skip(1)
+                        .map(|c| rfc3339(c.at))
+                        .collect(),
+                    closed_by_requester: t.requester_solved_at.is_some(),
                 })
             })
             .collect();

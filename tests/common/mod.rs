@@ -1,0 +1,123 @@
+//! Shared test harness: simulated vendors on port 0, a config pointing at
+//! them, and helpers to read the ground truth and wait for conditions.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use supportprobe::clock::SystemClock;
+use supportprobe::config::Config;
+use supportprobe::engine::Ctx;
+use supportprobe::simulator::{Simulator, Truth};
+use supportprobe::store::Store;
+use tokio_util::sync::CancellationToken;
+
+pub const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    pub sim: SocketAddr,
+    pub stop_sim: CancellationToken,
+}
+
+impl Harness {
+    pub fn ctx(&self) -> Ctx {
+        Ctx { config: self.config.clone(), store: self.store.clone(), clock: Arc::new(SystemClock) }
+    }
+
+    pub async fn truth(&self) -> Vec<Truth> {
+        truth(self.sim).await
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.stop_sim.cancel();
+    }
+}
+
+/// Renders a config template: `{SIM}` is the simulator's address, `{DATA}`
+/// the data directory, `{PROBES}` a probes directory.
+pub fn render(template: &str, sim: &str, data: &Path, probes: &Path) -> String {
+    template
+        .replace("{SIM}", sim)
+        .replace("{DATA}", &data.display().to_string())
+        .replace("{PROBES}", &probes.display().to_string())
+}
+
+pub fn test_probes() -> PathBuf {
+    Path::new(MANIFEST).join("tests/fixtures/probes")
+}
+
+/// Starts the template's simulated vendors on a free port, then loads the
+/// config pointing at them.
+pub async fn harness(template: &str, probes: &Path) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config_path = dir.path().join("supportprobe.toml");
+    std::fs::write(&config_path, render(template, "127.0.0.1:9", &data, probes)).unwrap();
+    let first = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
+    let settings = first.simulator.clone().expect("the template has a [simulator] section");
+    let listener = supportprobe::simulator::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let sim = listener.local_addr().unwrap();
+    let stop_sim = CancellationToken::new();
+    tokio::spawn(supportprobe::simulator::serve(Simulator::new(&settings), listener, stop_sim.clone()));
+    std::fs::write(&config_path, render(template, &sim.to_string(), &data, probes)).unwrap();
+    let config = Arc::new(Config::load(&config_path).unwrap_or_else(|e| panic!("{e}")));
+    let store = Arc::new(Store::open(&config.daemon.data_dir).unwrap());
+    Harness { dir, config_path, config, store, sim, stop_sim }
+}
+
+pub async fn truth(sim: SocketAddr) -> Vec<Truth> {
+    reqwest::get(format!("http://{sim}/_sim/truth")).await.unwrap().json().await.unwrap()
+}
+
+/// Polls `check` until it returns `Some`, or panics after `limit`.
+pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn parse(t: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(t).unwrap().to_utc()
+}
+
+/// Runs `promtool check metrics` on an exposition when promtool is
+/// installed; the test script installs it and sets SUPPORTPROBE_REQUIRE_TOOLS.
+pub fn promtool_check_metrics(text: &str) {
+    let required = std::env::var_os("SUPPORTPROBE_REQUIRE_TOOLS").is_some();
+    let child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if !required => {
+            eprintln!("promtool not available ({e}); skipping the promtool check (scripts/test.sh installs it)");
+            return;
+        }
+        Err(e) => panic!("promtool is required (SUPPORTPROBE_REQUIRE_TOOLS is set) but cannot run: {e}"),
+    };
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && report.trim().is_empty(), "promtool check metrics:\n{report}");
+}
