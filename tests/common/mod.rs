@@ -74,6 +74,7 @@ pub async fn harness(template: &str, probes: &Path) -> Harness {
 }
 
 pub async fn truth(sim: SocketAddr) -> Vec<Truth> {
+    supportprobe::channel::http::install_crypto_provider();
     reqwest::get(format!("http://{sim}/_sim/truth")).await.unwrap().json().await.unwrap()
 }
 

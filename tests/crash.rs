@@ -1,0 +1,243 @@
+//! Kill the daemon at random moments while probes are in flight (the
+//! simulated vendors in their own process keep their state), restart it, and
+//! check against the simulator's ground truth that no reference was opened
+//! twice, no probe was lost, nothing was sent twice, and every measured first
+//! human response equals the truth.
+//!
+//! Besides random SIGKILLs, three runs abort at failpoints inside the
+//! critical windows: ticket created but not recorded, follow-up posted but not
+//! recorded, courtesy close posted but not recorded.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{parse, test_probes};
+use supportprobe::model::State;
+use supportprobe::store::Store;
+
+const BIN: &str = env!("CARGO_BIN_EXE_supportprobe");
+
+const SIMULATOR: &str = r#"
+[simulator]
+listen = "127.0.0.1:0"
+
+[simulator.vendors.alpha]
+token = "tok-alpha"
+auto_ack = "1s"
+human_delay = "1s..3s"
+resolution_delay = "3s..6s"
+agents = ["Maya", "Tom"]
+handoff_share = 0.3
+
+[simulator.vendors.beta]
+token = "tok-beta"
+language = "zh"
+bot_turns = 1
+bot_delay = "1s"
+human_delay = "2s..5s"
+resolution_delay = "4s..7s"
+never_answer = 0.2
+"#;
+
+const DAEMON: &str = r#"
+[daemon]
+listen = "127.0.0.1:0"
+data_dir = "{DATA}"
+probes_dir = "{PROBES}"
+misfire_grace = "1m"
+shutdown_grace = "5s"
+
+[vendors.alpha.promise]
+P0 = { first_response = "4s", next_reply = "4s", resolution = "15s" }
+[vendors.alpha.channels.tickets]
+poll_interval = "500ms"
+min_request_interval = "10ms"
+[vendors.alpha.channels.tickets.zendesk]
+base_url = "http://{SIM}/alpha"
+email = "poc@example.com"
+token = "tok-alpha"
+
+[vendors.beta.promise]
+P0 = { first_response = "4s", resolution = "15s" }
+[vendors.beta.channels.tickets]
+poll_interval = "500ms"
+min_request_interval = "10ms"
+[vendors.beta.channels.tickets.zendesk]
+base_url = "http://{SIM}/beta"
+email = "poc@example.com"
+token = "tok-beta"
+
+[[schedules]]
+scenario = "t-follow"
+vendors = ["alpha", "beta"]
+cron = "*/2 * * * * *"
+jitter = "1s"
+give_up_after = "20s"
+follow_up_delay = "1s"
+enabled = {ENABLED}
+"#;
+
+/// A tiny deterministic generator for kill delays (the seed is printed).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn millis(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_millis(lo + self.next() % (hi - lo))
+    }
+}
+
+fn daemon(config: &Path, log: &Path, failpoint: Option<&str>) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["run", "--config"]).arg(config).stdout(Stdio::null()).stderr(log).env("RUST_LOG", "info");
+    if let Some(fp) = failpoint {
+        cmd.env("SUPPORTPROBE_FAILPOINTS", fp);
+    }
+    cmd.spawn().unwrap()
+}
+
+fn write_daemon_config(path: &Path, sim: &str, data: &Path, enabled: bool) {
+    let text = common::render(DAEMON, sim, data, &test_probes()).replace("{ENABLED}", &enabled.to_string());
+    std::fs::write(path, text).unwrap();
+}
+
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("daemon.log");
+    let sim_config = dir.path().join("sim.toml");
+    std::fs::write(&sim_config, SIMULATOR).unwrap();
+    let mut sim = Command::new(BIN)
+        .args(["simulate", "--config"])
+        .arg(&sim_config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(sim.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let sim_addr = first.trim().strip_prefix("simulator listening on ").expect("address line").to_string();
+    let config = dir.path().join("daemon.toml");
+    write_daemon_config(&config, &sim_addr, &data, true);
+
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    eprintln!("kill schedule seed: {seed}");
+    let mut rng = Rng(seed);
+
+    // Three runs that die inside the critical windows.
+    for fp in ["after_open=1", "after_follow_up=1", "after_close=1"] {
+        let mut child = daemon(&config, &log, Some(fp));
+        let start = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(start.elapsed() < Duration::from_secs(40), "failpoint {fp} never reached\n{}", tail(&log));
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(status.signal(), Some(6), "{fp}: expected an abort, got {status:?}\n{}", tail(&log));
+    }
+    // Then SIGKILL at random moments.
+    let mut kills = 0;
+    let start = Instant::now();
+    while kills < 8 || start.elapsed() < Duration::from_secs(20) {
+        let mut child = daemon(&config, &log, None);
+        std::thread::sleep(rng.millis(300, 2500));
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(9), "{status:?}\n{}", tail(&log));
+        kills += 1;
+    }
+
+    // Stop scheduling and let the last run finish every probe.
+    write_daemon_config(&config, &sim_addr, &data, false);
+    let mut child = daemon(&config, &log, None);
+    let store = Store::open(&data).unwrap();
+    let start = Instant::now();
+    loop {
+        let probes = store.all_probes().unwrap();
+        if !probes.is_empty() && probes.iter().all(|p| p.state.is_final()) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "probes did not finish:\n{probes:#?}\n{}", tail(&log));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful stop on SIGTERM: {status:?}\n{}", tail(&log));
+
+    let truth = tokio::runtime::Runtime::new().unwrap().block_on(common::truth(sim_addr.parse().unwrap()));
+    sim.kill().unwrap();
+    let _ = sim.wait();
+
+    let probes = store.all_probes().unwrap();
+    eprintln!("{} probes, {} tickets at the vendors, {kills} SIGKILLs + 3 failpoint aborts", probes.len(), truth.len());
+    assert!(truth.len() >= 10, "enough probes were in flight to mean something");
+
+    // No reference opened twice.
+    let mut seen = BTreeSet::new();
+    for t in &truth {
+        let r = t.reference.clone().expect("every ticket carries a reference");
+        assert!(seen.insert(r.clone()), "{r} was opened twice at {}", t.vendor);
+    }
+    // No probe lost: every ticket at a vendor is a probe in the store, linked to it.
+    let by_ref: BTreeMap<&str, &supportprobe::store::Probe> = probes.iter().map(|p| (p.reference.as_str(), p)).collect();
+    for t in &truth {
+        let r = t.reference.as_deref().unwrap();
+        let p = by_ref.get(r).unwrap_or_else(|| panic!("{r} exists at the vendor but not in the store"));
+        assert_eq!(p.ticket_id.as_deref(), Some(t.ticket_id.as_str()), "{r}");
+        assert_eq!(p.opened_at, Some(parse(&t.opened_at)), "{r}: opened at");
+    }
+    // And every probe that was sent reached the vendor, or failed visibly.
+    for p in &probes {
+        if p.state == State::Skipped {
+            continue;
+        }
+        assert!(
+            truth.iter().any(|t| t.reference.as_deref() == Some(p.reference.as_str())) || p.state == State::Failed,
+            "{} in the store but never reached the vendor: {p:#?}",
+            p.reference
+        );
+        assert_eq!(p.state, State::Closed, "{}: {:?}", p.reference, p.state);
+    }
+    // Every measured first human response equals the truth (to the second), and
+    // none that the vendor gave while we were waiting was missed.
+    let mut measured = 0;
+    for t in &truth {
+        let p = by_ref[t.reference.as_deref().unwrap()];
+        let truth_fhr = t.first_human_reply_at.as_deref().map(parse);
+        match (p.first_human_response_at, truth_fhr) {
+            (Some(ours), Some(theirs)) => {
+                assert_eq!(ours, theirs, "{}", p.reference);
+                measured += 1;
+            }
+            (None, Some(theirs)) => {
+                let stopped = p.expired_at.or(p.resolved_at).or(p.closed_at).unwrap();
+                assert!(theirs > stopped, "{}: answered at {theirs} while we waited, not recorded", p.reference);
+            }
+            (Some(ours), None) => panic!("{}: we measured {ours} but the vendor never answered", p.reference),
+            (None, None) => {}
+        }
+        // Nothing of ours was sent twice: one follow-up at most, one courtesy close at most.
+        assert!(t.requester_messages_at.len() <= 2, "{}: {:?}", p.reference, t.requester_messages_at);
+    }
+    assert!(measured >= 5, "enough first human responses were measured ({measured})");
+}
