@@ -159,12 +159,15 @@ pub fn parse_date_range(s: &str) -> Result<(NaiveDate, NaiveDate), String> {
 #[derive(Clone, Debug, PartialEq)]
 enum Hours {
     Always,
-    Weekly {
-        /// Index 0 is Monday.
-        weekly: [Vec<Window>; 7],
-        holidays: BTreeSet<NaiveDate>,
-        workdays: BTreeMap<NaiveDate, Vec<Window>>,
-    },
+    Weekly(Box<WeeklyHours>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct WeeklyHours {
+    /// Index 0 is Monday.
+    weekly: [Vec<Window>; 7],
+    holidays: BTreeSet<NaiveDate>,
+    workdays: BTreeMap<NaiveDate, Vec<Window>>,
 }
 
 /// A named business-hours calendar.
@@ -192,7 +195,11 @@ impl Calendar {
         if weekly.iter().all(Vec::is_empty) {
             return Err("has no weekly hours; add e.g. `weekly = { mon-fri = \"09:00-18:00\" }`".into());
         }
-        Ok(Calendar { name: name.to_string(), tz, hours: Hours::Weekly { weekly, holidays, workdays } })
+        Ok(Calendar {
+            name: name.to_string(),
+            tz,
+            hours: Hours::Weekly(Box::new(WeeklyHours { weekly, holidays, workdays })),
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -211,7 +218,8 @@ impl Calendar {
     pub fn describe(&self) -> String {
         match &self.hours {
             Hours::Always => "24x7".to_string(),
-            Hours::Weekly { weekly, holidays, workdays } => {
+            Hours::Weekly(h) => {
+                let WeeklyHours { weekly, holidays, workdays } = h.as_ref();
                 let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
                 let mut parts = Vec::new();
                 for (i, ws) in weekly.iter().enumerate() {
@@ -235,13 +243,13 @@ impl Calendar {
     fn windows_on(&self, date: NaiveDate) -> &[Window] {
         match &self.hours {
             Hours::Always => &[],
-            Hours::Weekly { weekly, holidays, workdays } => {
-                if let Some(ws) = workdays.get(&date) {
+            Hours::Weekly(h) => {
+                if let Some(ws) = h.workdays.get(&date) {
                     ws
-                } else if holidays.contains(&date) {
+                } else if h.holidays.contains(&date) {
                     &[]
                 } else {
-                    &weekly[date.weekday().num_days_from_monday() as usize]
+                    &h.weekly[date.weekday().num_days_from_monday() as usize]
                 }
             }
         }

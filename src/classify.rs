@@ -126,7 +126,10 @@ static BOT_BODY: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
 });
 
 static OOO_SUBJECT: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
-    patterns(&[r"(?i)^\s*(auto:|automatic\s+reply|out\s+of\s+(the\s+)?office)", r"^\s*(自动回复|自動回覆|自动答复|自動答覆)"])
+    patterns(&[
+        r"(?i)^\s*(auto:|automatic\s+reply|out\s+of\s+(the\s+)?office)",
+        r"^\s*(自动回复|自動回覆|自动答复|自動答覆)",
+    ])
 });
 
 static NOREPLY: LazyLock<Vec<Pattern>> =
@@ -265,7 +268,10 @@ mod tests {
         let cases: Vec<(ReplyFacts<'_>, ReplyClass, &str)> = vec![
             (facts("Me", AuthorKind::Requester, "logs attached"), ReplyClass::Ours, "requester"),
             (
-                ReplyFacts { kind_evidence: Some("via.channel=rule"), ..facts("Support", AuthorKind::Automation, "hi") },
+                ReplyFacts {
+                    kind_evidence: Some("via.channel=rule"),
+                    ..facts("Support", AuthorKind::Automation, "hi")
+                },
                 ReplyClass::AutoAck,
                 "platform:via.channel=rule",
             ),
@@ -279,18 +285,50 @@ mod tests {
                 ReplyClass::AutoAck,
                 "ack:body-wording",
             ),
-            (facts("客服", AuthorKind::Agent, "您好，您的工单已生成，我们会在24小时内处理。"), ReplyClass::AutoAck, "ack:body-wording"),
-            (facts("客服", AuthorKind::Agent, "此邮件为系统自动发送，请勿直接回复。"), ReplyClass::AutoAck, "ack:body-wording"),
-            (facts("客服", AuthorKind::Agent, "您好，您的工单 #4521 已生成。"), ReplyClass::AutoAck, "ack:body-wording"),
-            (facts("客服", AuthorKind::Agent, "您好，工單已建立，請勿直接回覆此郵件。"), ReplyClass::AutoAck, "ack:body-wording"),
+            (
+                facts("客服", AuthorKind::Agent, "您好，您的工单已生成，我们会在24小时内处理。"),
+                ReplyClass::AutoAck,
+                "ack:body-wording",
+            ),
+            (
+                facts("客服", AuthorKind::Agent, "此邮件为系统自动发送，请勿直接回复。"),
+                ReplyClass::AutoAck,
+                "ack:body-wording",
+            ),
+            (
+                facts("客服", AuthorKind::Agent, "您好，您的工单 #4521 已生成。"),
+                ReplyClass::AutoAck,
+                "ack:body-wording",
+            ),
+            (
+                facts("客服", AuthorKind::Agent, "您好，工單已建立，請勿直接回覆此郵件。"),
+                ReplyClass::AutoAck,
+                "ack:body-wording",
+            ),
             (facts("Answer Bot", AuthorKind::Agent, "These articles may help"), ReplyClass::Bot, "bot:author-name"),
             (facts("智能客服小助手", AuthorKind::Agent, "请问有什么可以帮您"), ReplyClass::Bot, "bot:author-name"),
-            (facts("Helper", AuthorKind::Agent, "Hi! I'm an AI assistant. Have you tried restarting?"), ReplyClass::Bot, "bot:self-introduction"),
+            (
+                facts("Helper", AuthorKind::Agent, "Hi! I'm an AI assistant. Have you tried restarting?"),
+                ReplyClass::Bot,
+                "bot:self-introduction",
+            ),
             (facts("Kim", AuthorKind::Bot, "hello"), ReplyClass::Bot, "platform:bot"),
-            (facts("Alex Chen", AuthorKind::Agent, "Could you send the SDK logs from both devices?"), ReplyClass::Human, "human:default"),
-            (facts("王工", AuthorKind::Agent, "您好，麻烦提供一下两台设备的 SDK 日志。"), ReplyClass::Human, "human:default"),
+            (
+                facts("Alex Chen", AuthorKind::Agent, "Could you send the SDK logs from both devices?"),
+                ReplyClass::Human,
+                "human:default",
+            ),
+            (
+                facts("王工", AuthorKind::Agent, "您好，麻烦提供一下两台设备的 SDK 日志。"),
+                ReplyClass::Human,
+                "human:default",
+            ),
             // A human mentioning the ticket number is not an acknowledgement.
-            (facts("Alex Chen", AuthorKind::Agent, "About ticket 123: the fix ships in 4.2.1."), ReplyClass::Human, "human:default"),
+            (
+                facts("Alex Chen", AuthorKind::Agent, "About ticket 123: the fix ships in 4.2.1."),
+                ReplyClass::Human,
+                "human:default",
+            ),
             // "Robert" contains "bot" only inside a word.
             (facts("Abbott Roberts", AuthorKind::Agent, "Looking into it now."), ReplyClass::Human, "human:default"),
         ];
@@ -309,7 +347,8 @@ mod tests {
         let h = vec![("Content-Type".to_string(), "multipart/report; report-type=delivery-status".to_string())];
         let f = ReplyFacts { headers: &h, ..facts("Mail", AuthorKind::Unknown, "") };
         assert_eq!(classify(&f, &none).class, ReplyClass::Bounce);
-        let f = ReplyFacts { author_email: Some("no-reply@vendor.example"), ..facts("Vendor", AuthorKind::Unknown, "x") };
+        let f =
+            ReplyFacts { author_email: Some("no-reply@vendor.example"), ..facts("Vendor", AuthorKind::Unknown, "x") };
         assert_eq!(classify(&f, &none).rule, "ack:noreply-sender");
         let f = ReplyFacts { subject: Some("自动回复: 工单"), ..facts("Li", AuthorKind::Unknown, "x") };
         assert_eq!(classify(&f, &none).class, ReplyClass::OutOfOffice);
@@ -330,7 +369,11 @@ mod tests {
             "vendor:auto_ack_patterns[0]"
         );
         let h = vec![("Auto-Submitted".to_string(), "auto-generated".to_string())];
-        let f = ReplyFacts { headers: &h, author_email: Some("ops@vendor.example"), ..facts("Ops", AuthorKind::Unknown, "x") };
+        let f = ReplyFacts {
+            headers: &h,
+            author_email: Some("ops@vendor.example"),
+            ..facts("Ops", AuthorKind::Unknown, "x")
+        };
         assert_eq!(classify(&f, &o).class, ReplyClass::Human);
     }
 

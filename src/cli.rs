@@ -23,7 +23,11 @@ use crate::sla::Verdict;
 use crate::store::{NewEvent, Probe, Store, StoredMeasure};
 
 #[derive(Debug, Parser)]
-#[command(name = "supportprobe", version, about = "Measures, with evidence, how fast each vendor's support really answers")]
+#[command(
+    name = "supportprobe",
+    version,
+    about = "Measures, with evidence, how fast each vendor's support really answers"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -143,7 +147,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { config, no_simulator } => {
             let config = Arc::new(load(&config)?);
             runtime()?.block_on(async move {
-                let running = daemon::start(config, RunOptions { simulator: !no_simulator }, Arc::new(SystemClock)).await?;
+                let running =
+                    daemon::start(config, RunOptions { simulator: !no_simulator }, Arc::new(SystemClock)).await?;
                 daemon::signal().await;
                 running.stop().await;
                 Ok(ExitCode::SUCCESS)
@@ -180,7 +185,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 let tracker = tokio_util::task::TaskTracker::new();
                 if let (false, Some(settings)) = (no_simulator, &config.simulator) {
                     let listener = crate::simulator::bind(settings.listen).await?;
-                    tracker.spawn(crate::simulator::serve(crate::simulator::Simulator::new(settings), listener, token.clone()));
+                    tracker.spawn(crate::simulator::serve(
+                        crate::simulator::Simulator::new(settings),
+                        listener,
+                        token.clone(),
+                    ));
                 }
                 let ctx = crate::engine::Ctx { config: config.clone(), store: store.clone(), clock: clock.clone() };
                 let stop = token.clone();
@@ -188,8 +197,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     daemon::signal().await;
                     stop.cancel();
                 });
-                let id = crate::engine::once(&ctx, &scenario, &vendor, &channel, give_up_after.map(Dur::chrono), token.clone())
-                    .await?;
+                let id = crate::engine::once(
+                    &ctx,
+                    &scenario,
+                    &vendor,
+                    &channel,
+                    give_up_after.map(Dur::chrono),
+                    token.clone(),
+                )
+                .await?;
                 token.cancel();
                 tracker.close();
                 tracker.wait().await;
@@ -213,7 +229,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Record { reference, config, event, at, note } => {
             let config = load(&config)?;
             let store = Store::open(&config.daemon.data_dir)?;
-            let p = store.probe_by_reference(&reference)?.with_context(|| format!("no probe with reference {reference}"))?;
+            let p = store
+                .probe_by_reference(&reference)?
+                .with_context(|| format!("no probe with reference {reference}"))?;
             let now = Utc::now();
             let at = at.map_or(now, |t| t.with_timezone(&Utc));
             if at > now + chrono::Duration::minutes(1) {
@@ -224,7 +242,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let RecordEvent::Resolved = event;
             let detail = serde_json::json!({ "by": "cli", "note": note });
-            let e = NewEvent { kind: kind::MANUAL_RESOLVED, key: kind::MANUAL_RESOLVED, at: Some(at), detail: Some(detail), ..Default::default() };
+            let e = NewEvent {
+                kind: kind::MANUAL_RESOLVED,
+                key: kind::MANUAL_RESOLVED,
+                at: Some(at),
+                detail: Some(detail),
+                ..Default::default()
+            };
             if !store.append(p.id, &e, now)? {
                 bail!("{reference} already has a recorded resolution");
             }
@@ -333,7 +357,12 @@ pub fn plan(config: &Config, now: DateTime<Utc>, out: &mut String) {
         }
     }
     if let Some(sim) = &config.simulator {
-        let _ = writeln!(out, "\nsimulator on {}: {}", sim.listen, sim.vendors.keys().cloned().collect::<Vec<_>>().join(", "));
+        let _ = writeln!(
+            out,
+            "\nsimulator on {}: {}",
+            sim.listen,
+            sim.vendors.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
     }
     if !config.warnings.is_empty() {
         let _ = writeln!(out, "\nwarnings");
@@ -412,7 +441,11 @@ pub fn probe_rows(store: &Store) -> anyhow::Result<Vec<ProbeRow>> {
                 first_human_response_at: rfc(p.first_human_response_at),
                 first_human_response_seconds: get(Measure::FirstHumanResponse).and_then(|m| m.wall_secs),
                 first_human_response_business_seconds: get(Measure::FirstHumanResponse).and_then(|m| m.business_secs),
-                next_reply_seconds: ms.iter().filter(|m| m.measure == Measure::NextReply).filter_map(|m| m.wall_secs).collect(),
+                next_reply_seconds: ms
+                    .iter()
+                    .filter(|m| m.measure == Measure::NextReply)
+                    .filter_map(|m| m.wall_secs)
+                    .collect(),
                 resolved_at: rfc(p.resolved_at),
                 resolved_by: p.resolved_by.clone(),
                 resolution_seconds: get(Measure::Resolution).and_then(|m| m.wall_secs),
@@ -442,7 +475,10 @@ fn table(rows: &[ProbeRow]) -> String {
             c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]
         );
     };
-    line(&mut out, ["REFERENCE", "VENDOR", "CHANNEL", "PRI", "SCENARIO", "STATE", "1ST HUMAN", "BUSINESS", "RESOLVED", "BREACHES"]);
+    line(
+        &mut out,
+        ["REFERENCE", "VENDOR", "CHANNEL", "PRI", "SCENARIO", "STATE", "1ST HUMAN", "BUSINESS", "RESOLVED", "BREACHES"],
+    );
     for r in rows {
         let (h, b, res, br) = (
             secs(r.first_human_response_seconds),

@@ -88,10 +88,8 @@ impl FromStr for Dur {
                 "w" => 604_800_000,
                 _ => return Err(err("unknown unit (use ms, s, m, h, d or w)")),
             };
-            total_ms = value
-                .checked_mul(factor)
-                .and_then(|v| total_ms.checked_add(v))
-                .ok_or_else(|| err("too large"))?;
+            total_ms =
+                value.checked_mul(factor).and_then(|v| total_ms.checked_add(v)).ok_or_else(|| err("too large"))?;
             rest = tail;
         }
         // Cap at 10 years: nothing in a POC is longer, and it keeps chrono conversions exact.

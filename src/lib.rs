@@ -22,8 +22,8 @@
 
 pub mod calendar;
 pub mod channel;
-pub mod cli;
 pub mod classify;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod daemon;

@@ -197,15 +197,16 @@ pub fn derive(events: &[Event]) -> Derived {
                     _ => {}
                 }
             }
-            Event::FollowUp { seq, at } => {
-                if !d.follow_ups.iter().any(|f| f.seq == *seq) {
-                    d.follow_ups.push(FollowUpTiming { seq: *seq, sent_at: *at, replied_at: None });
-                }
+            Event::FollowUp { seq, at } if !d.follow_ups.iter().any(|f| f.seq == *seq) => {
+                d.follow_ups.push(FollowUpTiming { seq: *seq, sent_at: *at, replied_at: None });
             }
             Event::VendorResolved { at } | Event::ManualResolved { at } if waiting && d.resolved_at.is_none() => {
                 d.resolved_at = Some(*at);
-                d.resolved_by =
-                    Some(if matches!(e, Event::VendorResolved { .. }) { ResolvedBy::Status } else { ResolvedBy::Manual });
+                d.resolved_by = Some(if matches!(e, Event::VendorResolved { .. }) {
+                    ResolvedBy::Status
+                } else {
+                    ResolvedBy::Manual
+                });
                 if matches!(e, Event::VendorResolved { .. }) {
                     // Solving the ticket answers whatever was still open.
                     for f in d.follow_ups.iter_mut().filter(|f| f.replied_at.is_none() && f.sent_at <= *at) {

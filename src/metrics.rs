@@ -23,8 +23,26 @@ use crate::store::{Store, StoreError};
 /// Standard buckets (seconds): from one second to two weeks. Every configured
 /// promise target is added, so `le="900"` reads as "within a 15-minute promise".
 const BASE_BUCKETS: &[f64] = &[
-    1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 43200.0,
-    86400.0, 172_800.0, 259_200.0, 604_800.0, 1_209_600.0,
+    1.0,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    900.0,
+    1800.0,
+    3600.0,
+    7200.0,
+    14400.0,
+    28800.0,
+    43200.0,
+    86400.0,
+    172_800.0,
+    259_200.0,
+    604_800.0,
+    1_209_600.0,
 ];
 const COUNT_BUCKETS: &[f64] = &[0.0, 1.0, 2.0, 3.0, 5.0, 8.0];
 
@@ -177,13 +195,13 @@ pub fn render(config: &Config, store: &Store, facts: DaemonFacts, now: Ts) -> Re
         "counter",
         "Probes by how they ended (resolved, unresolved, unanswered, failed, skipped).",
     );
-    let mut opened_total =
-        Family::new("supportprobe_probes_opened_total", "counter", "Probes whose ticket or chat was opened at the vendor.");
-    let mut open_probes = Family::new(
-        "supportprobe_open_probes",
-        "gauge",
-        "Probes not finished yet, by lifecycle state.",
+    let mut opened_total = Family::new(
+        "supportprobe_probes_opened_total",
+        "counter",
+        "Probes whose ticket or chat was opened at the vendor.",
     );
+    let mut open_probes =
+        Family::new("supportprobe_open_probes", "gauge", "Probes not finished yet, by lifecycle state.");
     let mut oldest = Family::new(
         "supportprobe_oldest_unanswered_seconds",
         "gauge",
@@ -206,7 +224,8 @@ pub fn render(config: &Config, store: &Store, facts: DaemonFacts, now: Ts) -> Re
         if p.state.is_active() {
             active.insert(p.id);
         }
-        let base: Labels = vec![("vendor", p.vendor.clone()), ("channel", p.kind.clone()), ("priority", p.priority.to_string())];
+        let base: Labels =
+            vec![("vendor", p.vendor.clone()), ("channel", p.kind.clone()), ("priority", p.priority.to_string())];
         if let Some(outcome) = p.outcome {
             let mut l = base.clone();
             l.push(("scenario", p.scenario.clone()));
@@ -246,13 +265,17 @@ pub fn render(config: &Config, store: &Store, facts: DaemonFacts, now: Ts) -> Re
     }
 
     let hist = |name, help| Family::histogram(name, help, buckets.clone());
-    let mut first_response =
-        hist("supportprobe_first_response_seconds", "Ticket created to first reply of any kind (auto-acknowledgements included).");
+    let mut first_response = hist(
+        "supportprobe_first_response_seconds",
+        "Ticket created to first reply of any kind (auto-acknowledgements included).",
+    );
     let mut first_human =
         hist("supportprobe_first_human_response_seconds", "Ticket created to the first reply classified human.");
-    let mut next_reply = hist("supportprobe_next_reply_seconds", "A follow-up of ours to the vendor's next human reply.");
+    let mut next_reply =
+        hist("supportprobe_next_reply_seconds", "A follow-up of ours to the vendor's next human reply.");
     let mut resolution = hist("supportprobe_resolution_seconds", "Ticket created to resolution.");
-    let mut met = Family::new("supportprobe_promise_met_total", "counter", "Measures reached within the vendor's promise.");
+    let mut met =
+        Family::new("supportprobe_promise_met_total", "counter", "Measures reached within the vendor's promise.");
     let mut breaches = Family::new(
         "supportprobe_promise_breaches_total",
         "counter",
@@ -264,7 +287,8 @@ pub fn render(config: &Config, store: &Store, facts: DaemonFacts, now: Ts) -> Re
         "Probes still waiting on a measure whose promised time has passed.",
     );
     for m in store.all_measures()? {
-        let base: Labels = vec![("vendor", m.vendor.clone()), ("channel", m.kind.clone()), ("priority", m.priority.to_string())];
+        let base: Labels =
+            vec![("vendor", m.vendor.clone()), ("channel", m.kind.clone()), ("priority", m.priority.to_string())];
         let family = match m.measure {
             Measure::FirstResponse => &mut first_response,
             Measure::FirstHumanResponse => &mut first_human,
@@ -314,9 +338,26 @@ pub fn render(config: &Config, store: &Store, facts: DaemonFacts, now: Ts) -> Re
 
     let mut out = String::with_capacity(16 * 1024);
     for f in [
-        &build, &reload, &reload_ts, &store_size, &promise, &opened_total, &probes_total, &open_probes, &oldest,
-        &first_response, &first_human, &next_reply, &resolution, &met, &breaches, &waiting_past, &bot_turns,
-        &handoffs, &replies, &errors,
+        &build,
+        &reload,
+        &reload_ts,
+        &store_size,
+        &promise,
+        &opened_total,
+        &probes_total,
+        &open_probes,
+        &oldest,
+        &first_response,
+        &first_human,
+        &next_reply,
+        &resolution,
+        &met,
+        &breaches,
+        &waiting_past,
+        &bot_turns,
+        &handoffs,
+        &replies,
+        &errors,
     ] {
         f.write(&mut out);
     }

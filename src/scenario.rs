@@ -130,7 +130,8 @@ impl Scenario {
     }
 
     pub fn parse(file: &SourceFile, id: &str) -> Result<Scenario, Vec<Diagnostic>> {
-        let raw: RawScenario = toml::from_str(&file.text).map_err(|e| vec![crate::config::toml_diagnostic(file, &e)])?;
+        let raw: RawScenario =
+            toml::from_str(&file.text).map_err(|e| vec![crate::config::toml_diagnostic(file, &e)])?;
         let mut errors = Vec::new();
         if let Some(declared) = &raw.id
             && declared != id

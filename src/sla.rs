@@ -120,7 +120,8 @@ pub fn judge(
 pub fn measures(d: &Derived, promise: Option<&PromiseView<'_>>, always: &Calendar, known_until: Ts) -> Vec<MeasureRow> {
     let Some(opened) = d.opened_at else { return Vec::new() };
     let calendar = promise.map_or(always, |p| p.calendar);
-    let finished_at = if d.finished() { d.resolved_at.or(d.expired_at).or(d.closed_at).or(Some(known_until)) } else { None };
+    let finished_at =
+        if d.finished() { d.resolved_at.or(d.expired_at).or(d.closed_at).or(Some(known_until)) } else { None };
     let row = |measure: Measure, seq: u32, start: Ts, end: Option<Ts>, pm: Option<PromiseMeasure>| {
         let target = pm.and_then(|m| promise.and_then(|p| p.target(m)));
         let (deadline, verdict) = match target {
@@ -171,8 +172,8 @@ mod tests {
     use chrono::DateTime;
 
     use super::*;
-    use crate::calendar::{parse_windows, Calendar};
-    use crate::lifecycle::{derive, Event};
+    use crate::calendar::{Calendar, parse_windows};
+    use crate::lifecycle::{Event, derive};
     use crate::model::ReplyClass;
 
     fn utc(s: &str) -> Ts {
@@ -194,13 +195,35 @@ mod tests {
         let m15 = Dur::from_secs(900);
         let start = utc("2026-11-23T02:00:00Z");
         // (name, calendar, end, known_until, finished, expected verdict)
-        let cases: Vec<(&str, &Calendar, Option<&str>, &str, Option<&str>, Verdict)> = vec![
-            ("met with time to spare", &always, Some("2026-11-23T02:10:00Z"), "2026-11-23T02:10:00Z", None, Verdict::Met),
+        type Case<'a> = (&'a str, &'a Calendar, Option<&'a str>, &'a str, Option<&'a str>, Verdict);
+        let cases: Vec<Case<'_>> = vec![
+            (
+                "met with time to spare",
+                &always,
+                Some("2026-11-23T02:10:00Z"),
+                "2026-11-23T02:10:00Z",
+                None,
+                Verdict::Met,
+            ),
             ("met on the dot", &always, Some("2026-11-23T02:15:00Z"), "2026-11-23T02:15:00Z", None, Verdict::Met),
-            ("late by a second", &always, Some("2026-11-23T02:15:01Z"), "2026-11-23T02:16:00Z", None, Verdict::Breached),
+            (
+                "late by a second",
+                &always,
+                Some("2026-11-23T02:15:01Z"),
+                "2026-11-23T02:16:00Z",
+                None,
+                Verdict::Breached,
+            ),
             ("still waiting before deadline", &always, None, "2026-11-23T02:14:59Z", None, Verdict::Pending),
             ("breached while waiting", &always, None, "2026-11-23T02:15:00Z", None, Verdict::Breached),
-            ("expired unanswered before due", &always, None, "2026-11-23T02:05:00Z", Some("2026-11-23T02:05:00Z"), Verdict::Breached),
+            (
+                "expired unanswered before due",
+                &always,
+                None,
+                "2026-11-23T02:05:00Z",
+                Some("2026-11-23T02:05:00Z"),
+                Verdict::Breached,
+            ),
         ];
         for (name, cal, end, known, fin, want) in cases {
             let (_, got) = judge(start, end.map(utc), m15, cal, utc(known), fin.map(utc), false);
@@ -208,7 +231,8 @@ mod tests {
         }
         // Friday 17:50 CST with 15 business minutes: due Monday 09:05 CST.
         let fri = utc("2026-11-20T09:50:00Z");
-        let (deadline, v) = judge(fri, Some(utc("2026-11-23T01:20:00Z")), m15, &sh, utc("2026-11-23T01:20:00Z"), None, false);
+        let (deadline, v) =
+            judge(fri, Some(utc("2026-11-23T01:20:00Z")), m15, &sh, utc("2026-11-23T01:20:00Z"), None, false);
         assert_eq!(deadline, Some(utc("2026-11-23T01:05:00Z")));
         assert_eq!(v, Verdict::Breached, "answered Monday 09:20 is 30 business minutes");
         let (_, v) = judge(fri, None, m15, &sh, utc("2026-11-22T12:00:00Z"), None, false);
@@ -227,8 +251,18 @@ mod tests {
         };
         let d = derive(&[
             Event::Opened { at: utc("2026-11-20T09:50:00Z") },
-            Event::Reply { at: utc("2026-11-20T09:50:30Z"), class: ReplyClass::AutoAck, author: "s".into(), resolves: false },
-            Event::Reply { at: utc("2026-11-23T01:20:00Z"), class: ReplyClass::Human, author: "a".into(), resolves: false },
+            Event::Reply {
+                at: utc("2026-11-20T09:50:30Z"),
+                class: ReplyClass::AutoAck,
+                author: "s".into(),
+                resolves: false,
+            },
+            Event::Reply {
+                at: utc("2026-11-23T01:20:00Z"),
+                class: ReplyClass::Human,
+                author: "a".into(),
+                resolves: false,
+            },
             Event::FollowUp { seq: 1, at: utc("2026-11-23T01:30:00Z") },
         ]);
         let rows = measures(&d, Some(&promise), &always, utc("2026-11-23T03:00:00Z"));

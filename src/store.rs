@@ -36,7 +36,9 @@ pub enum StoreError {
     },
     #[error("store error")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("store at {path} has schema version {found}, newer than this build understands ({known}); upgrade supportprobe")]
+    #[error(
+        "store at {path} has schema version {found}, newer than this build understands ({known}); upgrade supportprobe"
+    )]
     TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("corrupt value `{value}` in column {column}")]
     Corrupt { column: &'static str, value: String },
@@ -393,8 +395,10 @@ impl Store {
     // ---- scheduling ----------------------------------------------------
 
     pub fn cursor(&self, target: &str) -> Result<Option<Ts>, StoreError> {
-        let s: Option<String> =
-            self.conn().query_row("SELECT last_fire_at FROM cursors WHERE target = ?1", [target], |r| r.get(0)).optional()?;
+        let s: Option<String> = self
+            .conn()
+            .query_row("SELECT last_fire_at FROM cursors WHERE target = ?1", [target], |r| r.get(0))
+            .optional()?;
         opt_ts("last_fire_at", s)
     }
 
@@ -517,7 +521,8 @@ impl Store {
     }
 
     pub fn set_note(&self, id: i64, note: &str, now: Ts) -> Result<(), StoreError> {
-        self.conn().execute("UPDATE probes SET note = ?2, updated_at = ?3 WHERE id = ?1", params![id, note, ts(now)])?;
+        self.conn()
+            .execute("UPDATE probes SET note = ?2, updated_at = ?3 WHERE id = ?1", params![id, note, ts(now)])?;
         Ok(())
     }
 
@@ -581,7 +586,11 @@ impl Store {
         self.query_measures("", &[])
     }
 
-    fn query_measures(&self, sql_where: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<StoredMeasure>, StoreError> {
+    fn query_measures(
+        &self,
+        sql_where: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<StoredMeasure>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
             "SELECT m.probe_id, p.vendor, p.kind, p.priority, m.measure, m.seq, m.wall_secs, m.business_secs,

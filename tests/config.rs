@@ -50,9 +50,8 @@ fn every_invalid_fixture_is_rejected_with_its_location() {
 
 #[test]
 fn cross_reference_errors_are_reported_together() {
-    let err = Config::load_with_env(Path::new("tests/fixtures/config/invalid-many-references.toml"), &env)
-        .unwrap_err()
-        .0;
+    let err =
+        Config::load_with_env(Path::new("tests/fixtures/config/invalid-many-references.toml"), &env).unwrap_err().0;
     let messages: Vec<&str> = err.iter().map(|d| d.message.as_str()).collect();
     for expected in [
         "unknown calendar `us-business`",
@@ -98,7 +97,10 @@ fn check_prints_the_plan_without_secrets_and_fails_on_errors() {
         assert_eq!(l.matches(" CST").count(), 3, "{l}");
     }
 
-    let out = Command::new(bin).args(["check", "--config", "tests/fixtures/config/invalid-many-references.toml"]).output().unwrap();
+    let out = Command::new(bin)
+        .args(["check", "--config", "tests/fixtures/config/invalid-many-references.toml"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("problems found"), "{stderr}");

@@ -199,7 +199,8 @@ fn sigkill_at_random_moments_loses_nothing_and_duplicates_nothing() {
         assert!(seen.insert(r.clone()), "{r} was opened twice at {}", t.vendor);
     }
     // No probe lost: every ticket at a vendor is a probe in the store, linked to it.
-    let by_ref: BTreeMap<&str, &supportprobe::store::Probe> = probes.iter().map(|p| (p.reference.as_str(), p)).collect();
+    let by_ref: BTreeMap<&str, &supportprobe::store::Probe> =
+        probes.iter().map(|p| (p.reference.as_str(), p)).collect();
     for t in &truth {
         let r = t.reference.as_deref().unwrap();
         let p = by_ref.get(r).unwrap_or_else(|| panic!("{r} exists at the vendor but not in the store"));

@@ -40,7 +40,8 @@ async fn the_demo_shows_every_vendor_measured_and_a_breach_within_a_minute() {
     let vendors: Vec<String> = h.config.vendors.keys().cloned().collect();
     assert!(vendors.len() >= 3);
     let started = Instant::now();
-    let running = daemon::start(h.config.clone(), RunOptions { simulator: false }, Arc::new(SystemClock)).await.unwrap();
+    let running =
+        daemon::start(h.config.clone(), RunOptions { simulator: false }, Arc::new(SystemClock)).await.unwrap();
     let url = format!("http://{}/metrics", running.http);
     supportprobe::channel::http::install_crypto_provider();
     let client = reqwest::Client::new();
@@ -50,9 +51,9 @@ async fn the_demo_shows_every_vendor_measured_and_a_breach_within_a_minute() {
         async move {
             let text = client.get(&url).send().await.ok()?.text().await.ok()?;
             let s = samples(&text);
-            let all_measured = vendors.iter().all(|v| {
-                sum(&s, "supportprobe_first_human_response_seconds_count", &format!("vendor=\"{v}\"")) > 0.0
-            });
+            let all_measured = vendors
+                .iter()
+                .all(|v| sum(&s, "supportprobe_first_human_response_seconds_count", &format!("vendor=\"{v}\"")) > 0.0);
             let breaches = sum(&s, "supportprobe_promise_breaches_total", "");
             (all_measured && breaches > 0.0).then(|| (text, started.elapsed()))
         }
@@ -82,13 +83,14 @@ async fn the_demo_shows_every_vendor_measured_and_a_breach_within_a_minute() {
     }
     let s = samples(&text);
     // Histogram buckets include every promise target: le="20" is "within SwiftRTC's 20 s P0 promise".
-    assert!(s.keys().any(|k| k.starts_with("supportprobe_first_human_response_seconds_bucket") && k.contains("le=\"20\"")));
-    assert_eq!(
-        s["supportprobe_promise_seconds{vendor=\"hanyun\",priority=\"P0\",measure=\"first_response\"}"],
-        30.0
+    assert!(
+        s.keys().any(|k| k.starts_with("supportprobe_first_human_response_seconds_bucket") && k.contains("le=\"20\""))
     );
-    assert!(sum(&s, "supportprobe_promise_breaches_total", "vendor=\"hanyun\",channel=\"zendesk\",priority=\"P0\"") > 0.0,
-        "the vendor that misses its P0 promise shows it");
+    assert_eq!(s["supportprobe_promise_seconds{vendor=\"hanyun\",priority=\"P0\",measure=\"first_response\"}"], 30.0);
+    assert!(
+        sum(&s, "supportprobe_promise_breaches_total", "vendor=\"hanyun\",channel=\"zendesk\",priority=\"P0\"") > 0.0,
+        "the vendor that misses its P0 promise shows it"
+    );
     assert!(sum(&s, "supportprobe_replies_total", "class=\"bot\"") > 0.0, "the bot loop is visible");
     assert!(sum(&s, "supportprobe_replies_total", "class=\"auto_ack\"") > 0.0);
     assert!(!text.contains("demo-token"), "no secret in metrics");
@@ -97,9 +99,13 @@ async fn the_demo_shows_every_vendor_measured_and_a_breach_within_a_minute() {
     // Restarting rebuilds the same counters from the store.
     running.stop().await;
     let before = samples(&text);
-    let running = daemon::start(h.config.clone(), RunOptions { simulator: false }, Arc::new(SystemClock)).await.unwrap();
-    let after = samples(&client.get(format!("http://{}/metrics", running.http)).send().await.unwrap().text().await.unwrap());
-    for (k, v) in before.iter().filter(|(k, _)| k.starts_with("supportprobe_probes_opened_total") || k.contains("_count{")) {
+    let running =
+        daemon::start(h.config.clone(), RunOptions { simulator: false }, Arc::new(SystemClock)).await.unwrap();
+    let after =
+        samples(&client.get(format!("http://{}/metrics", running.http)).send().await.unwrap().text().await.unwrap());
+    for (k, v) in
+        before.iter().filter(|(k, _)| k.starts_with("supportprobe_probes_opened_total") || k.contains("_count{"))
+    {
         assert!(after.get(k).copied().unwrap_or(0.0) >= *v, "{k} went from {v} to {:?} across a restart", after.get(k));
     }
     let health = client.get(format!("http://{}/readyz", running.http)).send().await.unwrap();

@@ -82,7 +82,8 @@ async fn measured_figures_equal_the_ground_truth() {
     assert_eq!(truth.len(), 4, "one ticket per probe: {truth:#?}");
     for id in [a, b, c, d] {
         let p = h.store.probe(id).unwrap().unwrap();
-        let t = truth.iter().find(|t| t.reference.as_deref() == Some(p.reference.as_str())).expect("ticket at the vendor");
+        let t =
+            truth.iter().find(|t| t.reference.as_deref() == Some(p.reference.as_str())).expect("ticket at the vendor");
         assert_eq!(p.state, State::Closed, "{p:#?}");
         assert_eq!(p.outcome, Some(Outcome::Resolved));
         assert_eq!(p.ticket_id.as_deref(), Some(t.ticket_id.as_str()));
@@ -176,7 +177,10 @@ async fn a_breach_is_recorded_at_the_deadline_while_still_waiting() {
     let id = run.await.unwrap();
     let p = h.store.probe(id).unwrap().unwrap();
     assert_eq!(p.state, State::Closed);
-    assert_eq!(p.first_human_response_at, t[0].first_human_reply_at.as_deref().map(parse).or(p.first_human_response_at));
+    assert_eq!(
+        p.first_human_response_at,
+        t[0].first_human_reply_at.as_deref().map(parse).or(p.first_human_response_at)
+    );
     let events = h.store.events(id).unwrap();
     assert_eq!(events.iter().filter(|e| e.kind == kind::BREACH).count(), 1, "recorded once");
 }

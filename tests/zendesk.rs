@@ -19,7 +19,8 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 const TOKEN: &str = "s3cr3t-api-token";
 
 fn fixture(name: &str, server: &MockServer) -> String {
-    let text = std::fs::read_to_string(format!("{}/tests/fixtures/zendesk/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let text =
+        std::fs::read_to_string(format!("{}/tests/fixtures/zendesk/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
     text.replace("https://company.zendesk.com", &server.uri())
 }
 
@@ -28,12 +29,8 @@ fn channel(server: &MockServer, auth: ZendeskAuth) -> ZendeskChannel {
 }
 
 fn channel_with_timeout(server: &MockServer, auth: ZendeskAuth, timeout: Duration) -> ZendeskChannel {
-    let settings = ZendeskSettings {
-        base_url: server.uri().parse().unwrap(),
-        auth,
-        set_priority: true,
-        recovery_pages: 2,
-    };
+    let settings =
+        ZendeskSettings { base_url: server.uri().parse().unwrap(), auth, set_priority: true, recovery_pages: 2 };
     ZendeskChannel::new(Http::new(timeout).unwrap(), settings)
 }
 
@@ -63,7 +60,12 @@ async fn open_sends_the_documented_request_with_token_auth() {
         .mount(&server)
         .await;
     let ch = channel(&server, token_auth());
-    let req = OpenRequest { reference: "SP-7K3Q9X2M", subject: "[SP-7K3Q9X2M] Calls drop", body: "Hello", priority: Priority::P0 };
+    let req = OpenRequest {
+        reference: "SP-7K3Q9X2M",
+        subject: "[SP-7K3Q9X2M] Calls drop",
+        body: "Hello",
+        priority: Priority::P0,
+    };
     let ticket = ch.open(&req).await.unwrap();
     assert_eq!(ticket.id, "35436");
     assert_eq!(ticket.created_at, utc("2009-07-20T22:55:29Z"), "Zendesk's own created_at");
@@ -93,7 +95,11 @@ async fn password_and_oauth_authentication() {
         .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"comments":[],"users":[],"next_page":null}"#))
         .mount(&server)
         .await;
-    let pw = ZendeskAuth::Password { email: "poc@example.com".into(), password: Secret::new("pw"), source: SecretSource::Literal };
+    let pw = ZendeskAuth::Password {
+        email: "poc@example.com".into(),
+        password: Secret::new("pw"),
+        source: SecretSource::Literal,
+    };
     channel(&server, pw).poll("35436").await.unwrap();
     let oauth = ZendeskAuth::Bearer { token: Secret::new("oauth-xyz"), source: SecretSource::Literal };
     channel(&server, oauth).poll("35436").await.unwrap();
@@ -271,7 +277,8 @@ async fn error_shapes_map_to_clear_errors() {
     assert_eq!(e.to_string(), "authentication failed (HTTP 401): Couldn't authenticate you");
     assert!(!e.is_transient());
 
-    let e = error_for(403, r#"{"error":{"title":"Forbidden","message":"You do not have access to this page."}}"#, None).await;
+    let e = error_for(403, r#"{"error":{"title":"Forbidden","message":"You do not have access to this page."}}"#, None)
+        .await;
     assert_eq!(e.to_string(), "authentication failed (HTTP 403): Forbidden: You do not have access to this page.");
 
     let e = error_for(404, r#"{"error":"RecordNotFound","description":"Not found"}"#, None).await;
@@ -297,7 +304,12 @@ async fn error_shapes_map_to_clear_errors() {
     assert_eq!(e.kind(), "malformed");
     assert!(e.to_string().starts_with("malformed response: invalid JSON"), "{e}");
 
-    let e = error_for(200, r#"{"request": {"id": 1, "created_at": "2026-11-23T10:00:00Z", "updated_at": "yesterday"}}"#, None).await;
+    let e = error_for(
+        200,
+        r#"{"request": {"id": 1, "created_at": "2026-11-23T10:00:00Z", "updated_at": "yesterday"}}"#,
+        None,
+    )
+    .await;
     assert_eq!(e.to_string(), "malformed response: `updated_at` is not an ISO 8601 time: \"yesterday\"");
 }
 

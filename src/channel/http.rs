@@ -172,7 +172,10 @@ mod tests {
     #[test]
     fn error_excerpts() {
         assert_eq!(error_excerpt(br#"{"error":"Couldn't authenticate you"}"#), "Couldn't authenticate you");
-        assert_eq!(error_excerpt(br#"{"error":"RecordNotFound","description":"Not found"}"#), "RecordNotFound: Not found");
+        assert_eq!(
+            error_excerpt(br#"{"error":"RecordNotFound","description":"Not found"}"#),
+            "RecordNotFound: Not found"
+        );
         assert_eq!(error_excerpt(br#"{"error":{"title":"Forbidden","message":"no access"}}"#), "Forbidden: no access");
         assert_eq!(error_excerpt(b"<html>\n502 Bad Gateway</html>"), "<html> 502 Bad Gateway</html>");
         assert_eq!(

@@ -197,7 +197,12 @@ pub trait Channel {
 
     /// The courtesy close: posts `body` if given and marks the ticket solved
     /// if `solve` and the platform lets the requester do so.
-    fn close(&self, ticket: &str, body: Option<&str>, solve: bool) -> impl Future<Output = Result<(), ChannelError>> + Send;
+    fn close(
+        &self,
+        ticket: &str,
+        body: Option<&str>,
+        solve: bool,
+    ) -> impl Future<Output = Result<(), ChannelError>> + Send;
 }
 
 /// Every adapter, built from config by [`build`].

@@ -201,9 +201,9 @@ impl ZendeskChannel {
     /// A pagination link, accepted only on our own origin: a hostile server
     /// must not be able to send our credentials elsewhere.
     fn follow(&self, link: &str) -> Result<Url, ChannelError> {
-        let url = Url::parse(link).or_else(|_| self.base.join(link)).map_err(|_| {
-            ChannelError::Malformed(format!("pagination link is not a URL: {link:?}"))
-        })?;
+        let url = Url::parse(link)
+            .or_else(|_| self.base.join(link))
+            .map_err(|_| ChannelError::Malformed(format!("pagination link is not a URL: {link:?}")))?;
         if url.origin() != self.base.origin() {
             return Err(ChannelError::Malformed(format!(
                 "pagination link points to another server ({}); not following it",
@@ -283,7 +283,10 @@ impl Channel for ZendeskChannel {
 
     async fn find(&self, reference: &str) -> Result<Option<Ticket>, ChannelError> {
         let mut url = self.url("api/v2/requests.json")?;
-        url.query_pairs_mut().append_pair("sort_by", "created_at").append_pair("sort_order", "desc").append_pair("per_page", "100");
+        url.query_pairs_mut()
+            .append_pair("sort_by", "created_at")
+            .append_pair("sort_order", "desc")
+            .append_pair("per_page", "100");
         for _ in 0..self.settings.recovery_pages {
             let page: RequestsPage = self.http.json(self.request(Method::GET, url.clone())).await?;
             for r in &page.requests {
@@ -324,7 +327,7 @@ impl Channel for ZendeskChannel {
             match next_link(page.next_page, page.meta, page.links) {
                 Some(next) => url = self.follow(&next)?,
                 None => {
-                    messages.sort_by(|a, b| a.at.cmp(&b.at));
+                    messages.sort_by_key(|m| m.at);
                     return Ok(Snapshot { status, status_at, messages });
                 }
             }

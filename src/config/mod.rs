@@ -178,14 +178,7 @@ impl Schedule {
     /// A stable key for one target of this schedule, used for the fire cursor
     /// and the idempotency of scheduled slots across restarts.
     pub fn target_key(&self, target: &Target) -> String {
-        format!(
-            "{}|{}|{}|{}|{}",
-            self.scenario.id,
-            target.vendor,
-            target.channel,
-            self.cron_text,
-            self.timezone.name()
-        )
+        format!("{}|{}|{}|{}|{}", self.scenario.id, target.vendor, target.channel, self.cron_text, self.timezone.name())
     }
 }
 
@@ -210,7 +203,8 @@ impl Config {
     }
 
     pub fn parse(file: &SourceFile, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Diagnostics> {
-        let raw: raw::RawConfig = toml::from_str(&file.text).map_err(|e| Diagnostics(vec![toml_diagnostic(file, &e)]))?;
+        let raw: raw::RawConfig =
+            toml::from_str(&file.text).map_err(|e| Diagnostics(vec![toml_diagnostic(file, &e)]))?;
         validate::validate(file, raw, env).map_err(Diagnostics)
     }
 

@@ -167,7 +167,10 @@ pub(super) fn validate(
         } else if !daemon.probes_dir.join(format!("{sid}.toml")).is_file() {
             cx.err(
                 &rs.scenario,
-                format!("unknown scenario `{sid}`: no file {}", daemon.probes_dir.join(format!("{sid}.toml")).display()),
+                format!(
+                    "unknown scenario `{sid}`: no file {}",
+                    daemon.probes_dir.join(format!("{sid}.toml")).display()
+                ),
             );
             failed_scenarios.insert(sid.clone());
             None
@@ -302,10 +305,7 @@ pub(super) fn validate(
     })
 }
 
-fn weekly_from(
-    cx: &mut Ctx<'_>,
-    table: &BTreeMap<Spanned<String>, Spanned<String>>,
-) -> [Vec<Window>; 7] {
+fn weekly_from(cx: &mut Ctx<'_>, table: &BTreeMap<Spanned<String>, Spanned<String>>) -> [Vec<Window>; 7] {
     let mut weekly: [Vec<Window>; 7] = Default::default();
     for (days, hours) in table {
         let d = calendar::parse_days(days.get_ref());
@@ -394,9 +394,10 @@ fn secret_from(
         (None, Some(f)) => {
             let path = resolve_path(&cx.file.path, f.get_ref());
             match std::fs::read_to_string(&path) {
-                Ok(s) if !s.trim().is_empty() => {
-                    Some((Secret::new(s.trim_end_matches(['\n', '\r'])), SecretSource::File(path.display().to_string())))
-                }
+                Ok(s) if !s.trim().is_empty() => Some((
+                    Secret::new(s.trim_end_matches(['\n', '\r'])),
+                    SecretSource::File(path.display().to_string()),
+                )),
                 Ok(_) => {
                     cx.err(f, format!("secret file {} is empty", path.display()));
                     None
@@ -420,7 +421,10 @@ fn zendesk_from(cx: &mut Ctx<'_>, rz: &Spanned<RawZendesk>) -> Option<ZendeskSet
     ];
     match given.iter().filter(|g| **g).count() {
         0 => {
-            cx.err(rz, "zendesk: credentials missing: set `token` (with `email`), `password` (with `email`) or `oauth_token`");
+            cx.err(
+                rz,
+                "zendesk: credentials missing: set `token` (with `email`), `password` (with `email`) or `oauth_token`",
+            );
             return None;
         }
         1 => {}
@@ -466,7 +470,11 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
     let c = rc.get_ref();
     let kinds: Vec<&str> = [c.zendesk.as_ref().map(|_| "zendesk")].into_iter().flatten().collect();
     if kinds.len() != 1 {
-        let what = if kinds.is_empty() { "no kind table".to_string() } else { format!("several kinds ({})", kinds.join(", ")) };
+        let what = if kinds.is_empty() {
+            "no kind table".to_string()
+        } else {
+            format!("several kinds ({})", kinds.join(", "))
+        };
         cx.err(
             id,
             format!(
@@ -509,7 +517,12 @@ fn caps_from(cx: &mut Ctx<'_>, rc: &RawCaps) -> Caps {
     for q in &rc.quiet {
         let s = q.get_ref();
         let Some((a, b)) = s.split_once("..") else {
-            cx.err(q, format!("`{s}` is not a range (expected `2026-12-24..2026-12-26` or `2026-12-24T18:00..2026-12-25T09:00`)"));
+            cx.err(
+                q,
+                format!(
+                    "`{s}` is not a range (expected `2026-12-24..2026-12-26` or `2026-12-24T18:00..2026-12-25T09:00`)"
+                ),
+            );
             continue;
         };
         let whole_days = !a.contains('T') && !b.contains('T');
@@ -539,7 +552,10 @@ fn profile_from(cx: &mut Ctx<'_>, id: &str, rv: RawSimVendor, hours: Arc<Calenda
         "zh" => crate::simulator::Lang::Zh,
         "en" => crate::simulator::Lang::En,
         other => {
-            cx.errors.push(Diagnostic::in_file(cx.file, format!("simulator.vendors.{id}.language: `{other}` is not `en` or `zh`")));
+            cx.errors.push(Diagnostic::in_file(
+                cx.file,
+                format!("simulator.vendors.{id}.language: `{other}` is not `en` or `zh`"),
+            ));
             crate::simulator::Lang::En
         }
     };

@@ -36,7 +36,9 @@ pub fn spawn(ctx: &Ctx, tracker: &TaskTracker, shutdown: &CancellationToken) {
                     let span = info_span!("channel", vendor = %vendor.id, channel = %spec.kind);
                     tracker.spawn(w.run(shutdown.clone()).instrument(span));
                 }
-                Err(e) => error!(vendor = %vendor.id, channel = %spec.id, error = %e, "cannot build channel; it will not be probed"),
+                Err(e) => {
+                    error!(vendor = %vendor.id, channel = %spec.id, error = %e, "cannot build channel; it will not be probed")
+                }
             }
         }
     }

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::lifecycle::{self, Derived, Event, Ts};
 use crate::model::{Measure, ReplyClass};
 use crate::sla::{self, MeasureRow, PromiseView, Verdict};
-use crate::store::{NewEvent, Probe, ProbeFigures, StoreError, StoredEvent, Store};
+use crate::store::{NewEvent, Probe, ProbeFigures, Store, StoreError, StoredEvent};
 
 /// Event kinds in the store.
 pub mod kind {
@@ -87,12 +87,8 @@ impl Refreshed {
 
     /// Breached measures, e.g. `["first_response", "next_reply"]` (promise names).
     pub fn breaches(&self) -> Vec<&'static str> {
-        let mut v: Vec<&'static str> = self
-            .rows
-            .iter()
-            .filter(|r| r.verdict == Verdict::Breached)
-            .map(|r| promise_name(r.measure))
-            .collect();
+        let mut v: Vec<&'static str> =
+            self.rows.iter().filter(|r| r.verdict == Verdict::Breached).map(|r| promise_name(r.measure)).collect();
         v.dedup();
         v
     }

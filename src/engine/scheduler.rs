@@ -37,11 +37,7 @@ fn jitter_offset(jitter: Duration, slot: &str) -> Duration {
 
 /// Fires of `schedule` strictly after `after`, up to and including `until`.
 fn fires_between(schedule: &Schedule, after: Ts, until: Ts) -> impl Iterator<Item = Ts> + '_ {
-    schedule
-        .cron
-        .after(&after.with_timezone(&schedule.timezone))
-        .map(|t| t.to_utc())
-        .take_while(move |t| *t <= until)
+    schedule.cron.after(&after.with_timezone(&schedule.timezone)).map(|t| t.to_utc()).take_while(move |t| *t <= until)
 }
 
 /// The next fire of any target after now, to know how long to sleep.
@@ -115,9 +111,7 @@ pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
             warn!(error = %format!("{e:#}"), "scheduler could not record fires; retrying");
         }
         let next = ctx.config.schedules.iter().filter_map(|s| next_fire(s, now)).min();
-        let sleep = next
-            .and_then(|t| (t - ctx.clock.now()).to_std().ok())
-            .map_or(MAX_SLEEP, |d| d.min(MAX_SLEEP));
+        let sleep = next.and_then(|t| (t - ctx.clock.now()).to_std().ok()).map_or(MAX_SLEEP, |d| d.min(MAX_SLEEP));
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(sleep) => {}

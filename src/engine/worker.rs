@@ -24,7 +24,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::Ctx;
 use super::probe::{Refreshed, kind, refresh};
-use crate::channel::{AnyChannel, Channel, ChannelError, Operation, OpenRequest, Snapshot, Ticket, TicketStatus};
+use crate::channel::{AnyChannel, Channel, ChannelError, OpenRequest, Operation, Snapshot, Ticket, TicketStatus};
 use crate::classify::{ReplyFacts, classify};
 use crate::config::ChannelSpec;
 use crate::lifecycle::{ResolvedBy, Ts};
@@ -159,7 +159,9 @@ impl Worker {
             match self.tick(&shutdown).await {
                 Ok(true) => {}
                 Ok(false) => return,
-                Err(e) => warn!(vendor = %self.vendor, channel = %self.spec.id, error = %format!("{e:#}"), "store error; retrying"),
+                Err(e) => {
+                    warn!(vendor = %self.vendor, channel = %self.spec.id, error = %format!("{e:#}"), "store error; retrying")
+                }
             }
         }
     }
@@ -246,7 +248,12 @@ impl Worker {
     fn skip(&mut self, p: &Probe, reason: &str) -> Result<(), StoreError> {
         let now = self.ctx.clock.now();
         info!(reason, "probe skipped");
-        let e = NewEvent { kind: kind::SKIPPED, key: kind::SKIPPED, detail: Some(json!({ "reason": reason })), ..Default::default() };
+        let e = NewEvent {
+            kind: kind::SKIPPED,
+            key: kind::SKIPPED,
+            detail: Some(json!({ "reason": reason })),
+            ..Default::default()
+        };
         self.ctx.store.append(p.id, &e, now)?;
         self.ctx.store.set_note(p.id, reason, now)?;
         self.refresh(p).map(|_| ())
@@ -344,7 +351,11 @@ impl Worker {
         warn!(attempts = p.attempts, error = %e, "probe could not be opened");
         let key = format!("{}:{}", kind::OPEN_FAILED, p.attempts);
         let detail = json!({ "final": true, "error": e.to_string(), "kind": e.kind() });
-        self.ctx.store.append(p.id, &NewEvent { kind: kind::OPEN_FAILED, key: &key, detail: Some(detail), ..Default::default() }, now)?;
+        self.ctx.store.append(
+            p.id,
+            &NewEvent { kind: kind::OPEN_FAILED, key: &key, detail: Some(detail), ..Default::default() },
+            now,
+        )?;
         self.ctx.store.set_note(p.id, &format!("open failed: {e}"), now)?;
         self.refresh(p).map(|_| ())
     }
@@ -353,7 +364,13 @@ impl Worker {
         let now = self.ctx.clock.now();
         self.ctx.store.set_ticket(p.id, &ticket.id, ticket.url.as_deref(), now)?;
         let detail = json!({ "ticket_id": ticket.id, "url": ticket.url, "recovered": recovered });
-        let e = NewEvent { kind: kind::OPENED, key: kind::OPENED, at: Some(ticket.created_at), detail: Some(detail), ..Default::default() };
+        let e = NewEvent {
+            kind: kind::OPENED,
+            key: kind::OPENED,
+            at: Some(ticket.created_at),
+            detail: Some(detail),
+            ..Default::default()
+        };
         self.ctx.store.append(p.id, &e, now)?;
         info!(ticket = %ticket.id, "probe opened");
         self.next_poll.insert(p.id, Instant::now());
@@ -416,9 +433,19 @@ impl Worker {
                     .and_then(|i| m.body[i + follow_marker.len()..].split(']').next())
                     .and_then(|s| s.parse::<u32>().ok());
                 if let Some(seq) = seq {
-                    found.push(Found::new(kind::FOLLOW_UP, format!("{}:{seq}", kind::FOLLOW_UP), m.at, json!({ "seq": seq, "message_id": m.id })));
+                    found.push(Found::new(
+                        kind::FOLLOW_UP,
+                        format!("{}:{seq}", kind::FOLLOW_UP),
+                        m.at,
+                        json!({ "seq": seq, "message_id": m.id }),
+                    ));
                 } else if m.body.contains(&close_marker) {
-                    found.push(Found::new(kind::CLOSED, kind::CLOSED.to_string(), m.at, json!({ "note": "courtesy close seen in the channel" })));
+                    found.push(Found::new(
+                        kind::CLOSED,
+                        kind::CLOSED.to_string(),
+                        m.at,
+                        json!({ "note": "courtesy close seen in the channel" }),
+                    ));
                 }
                 continue;
             }
@@ -443,7 +470,12 @@ impl Worker {
             && scenario.as_ref().is_some_and(|s| s.accepts(ResolutionSignal::Status))
         {
             let at = snap.status_at.unwrap_or(now);
-            found.push(Found::new(kind::VENDOR_RESOLVED, kind::VENDOR_RESOLVED.into(), at, json!({ "status": snap.status.as_str() })));
+            found.push(Found::new(
+                kind::VENDOR_RESOLVED,
+                kind::VENDOR_RESOLVED.into(),
+                at,
+                json!({ "status": snap.status.as_str() }),
+            ));
         }
         let rows: Vec<NewEvent<'_>> = found.iter().map(Found::event).collect();
         let new = self.ctx.store.append_all(p.id, &rows, now)?;
@@ -489,7 +521,9 @@ impl Worker {
         // Give up, once we have looked at the channel after the give-up time
         // (or it has been unreachable well past it).
         let now = self.ctx.clock.now();
-        let grace = chrono::Duration::from_std(self.spec.poll_interval.std() * 3).unwrap_or_default().max(chrono::Duration::seconds(60));
+        let grace = chrono::Duration::from_std(self.spec.poll_interval.std() * 3)
+            .unwrap_or_default()
+            .max(chrono::Duration::seconds(60));
         let known = p.known_until.unwrap_or(opened);
         if now >= give_up_at && (known >= give_up_at || now >= give_up_at + grace) {
             let e = NewEvent { kind: kind::EXPIRED, key: kind::EXPIRED, at: Some(give_up_at), ..Default::default() };
@@ -506,9 +540,10 @@ impl Worker {
     fn intent_pending(&self, r: &Refreshed, intent: &str, results: &[&str], known: Ts) -> bool {
         let Some(last) = r.latest(intent) else { return false };
         let seq = last.detail.get("seq").and_then(|s| s.as_u64());
-        let done = r.events.iter().any(|e| {
-            results.contains(&e.kind.as_str()) && e.detail.get("seq").and_then(|s| s.as_u64()) == seq
-        });
+        let done = r
+            .events
+            .iter()
+            .any(|e| results.contains(&e.kind.as_str()) && e.detail.get("seq").and_then(|s| s.as_u64()) == seq);
         !done && known <= last.observed_at
     }
 
@@ -527,7 +562,9 @@ impl Worker {
                 FollowUpAfter::Opened => r.derived.opened_at,
                 FollowUpAfter::FirstHumanResponse => r.derived.first_human_at,
                 FollowUpAfter::PreviousReply if seq == 1 => r.derived.first_human_at,
-                FollowUpAfter::PreviousReply => r.derived.follow_ups.iter().find(|f| f.seq == seq - 1).and_then(|f| f.replied_at),
+                FollowUpAfter::PreviousReply => {
+                    r.derived.follow_ups.iter().find(|f| f.seq == seq - 1).and_then(|f| f.replied_at)
+                }
             };
             let Some(trigger) = trigger else { return Ok(()) };
             let delay = p.follow_up_delay.unwrap_or_else(|| fu.delay.chrono());
@@ -544,12 +581,18 @@ impl Worker {
             }
             let attempt = r.count(&prefix) + 1;
             let key = format!("{prefix}{attempt}");
-            let e = NewEvent { kind: kind::FOLLOW_UP_INTENT, key: &key, detail: Some(json!({ "seq": seq })), ..Default::default() };
+            let e = NewEvent {
+                kind: kind::FOLLOW_UP_INTENT,
+                key: &key,
+                detail: Some(json!({ "seq": seq })),
+                ..Default::default()
+            };
             self.ctx.store.append(p.id, &e, now)?;
             let config = self.ctx.config.clone();
             let name = config.vendor(&p.vendor).map_or(p.vendor.clone(), |v| v.name.clone());
             let date = now.format("%Y-%m-%d").to_string();
-            let body = Scenario::render_marked(&fu.body, &self.vars(p, &name, &date), &format!("{}/f{seq}", p.reference));
+            let body =
+                Scenario::render_marked(&fu.body, &self.vars(p, &name, &date), &format!("{}/f{seq}", p.reference));
             self.gate.wait(self.spec.min_request_interval.std()).await;
             match self.channel.reply(&ticket, &body).await {
                 Ok(()) => {
@@ -557,7 +600,12 @@ impl Worker {
                     crate::failpoint::hit("after_follow_up");
                     let now = self.ctx.clock.now();
                     let key = format!("{}:{seq}", kind::FOLLOW_UP_SENT);
-                    let e = NewEvent { kind: kind::FOLLOW_UP_SENT, key: &key, detail: Some(json!({ "seq": seq })), ..Default::default() };
+                    let e = NewEvent {
+                        kind: kind::FOLLOW_UP_SENT,
+                        key: &key,
+                        detail: Some(json!({ "seq": seq })),
+                        ..Default::default()
+                    };
                     self.ctx.store.append(p.id, &e, now)?;
                     info!(seq, "follow-up sent");
                     self.next_poll.insert(p.id, Instant::now() + self.spec.min_request_interval.std());
@@ -581,7 +629,12 @@ impl Worker {
             || self.last_status.get(&p.id).is_some_and(TicketStatus::is_resolved);
         if vendor_solved {
             // Commenting on a solved ticket would reopen it: nothing to do.
-            let e = NewEvent { kind: kind::CLOSED, key: kind::CLOSED, detail: Some(json!({ "note": "solved by the vendor" })), ..Default::default() };
+            let e = NewEvent {
+                kind: kind::CLOSED,
+                key: kind::CLOSED,
+                detail: Some(json!({ "note": "solved by the vendor" })),
+                ..Default::default()
+            };
             self.ctx.store.append(p.id, &e, now)?;
             info!("probe closed (the vendor had solved it)");
             return self.refresh(&p).map(|_| ());
@@ -604,7 +657,12 @@ impl Worker {
         }
         let attempts = r.count(&prefix);
         if attempts >= MAX_CLOSE_ATTEMPTS {
-            let e = NewEvent { kind: kind::CLOSED, key: kind::CLOSED, detail: Some(json!({ "note": "courtesy close failed; gave up" })), ..Default::default() };
+            let e = NewEvent {
+                kind: kind::CLOSED,
+                key: kind::CLOSED,
+                detail: Some(json!({ "note": "courtesy close failed; gave up" })),
+                ..Default::default()
+            };
             self.ctx.store.append(p.id, &e, now)?;
             warn!(attempts, "courtesy close failed; recorded as closed");
             return self.refresh(&p).map(|_| ());
@@ -615,14 +673,23 @@ impl Worker {
         let config = self.ctx.config.clone();
         let name = config.vendor(&p.vendor).map_or(p.vendor.clone(), |v| v.name.clone());
         let date = now.format("%Y-%m-%d").to_string();
-        let body = Scenario::render_marked(&scenario.close.body, &self.vars(&p, &name, &date), &format!("{}/close", p.reference));
+        let body = Scenario::render_marked(
+            &scenario.close.body,
+            &self.vars(&p, &name, &date),
+            &format!("{}/close", p.reference),
+        );
         self.gate.wait(self.spec.min_request_interval.std()).await;
         match self.channel.close(&ticket, Some(&body), scenario.close.solve).await {
             Ok(()) => {
                 self.gate.succeeded();
                 crate::failpoint::hit("after_close");
                 let now = self.ctx.clock.now();
-                let e = NewEvent { kind: kind::CLOSED, key: kind::CLOSED, detail: Some(json!({ "note": "courtesy close sent" })), ..Default::default() };
+                let e = NewEvent {
+                    kind: kind::CLOSED,
+                    key: kind::CLOSED,
+                    detail: Some(json!({ "note": "courtesy close sent" })),
+                    ..Default::default()
+                };
                 self.ctx.store.append(p.id, &e, now)?;
                 info!("probe closed");
                 self.refresh(&p).map(|_| ())
@@ -632,7 +699,12 @@ impl Worker {
                 if !e.is_transient() && !matches!(e, ChannelError::Auth { .. }) {
                     let now = self.ctx.clock.now();
                     let note = format!("courtesy close failed: {e}");
-                    let ev = NewEvent { kind: kind::CLOSED, key: kind::CLOSED, detail: Some(json!({ "note": note })), ..Default::default() };
+                    let ev = NewEvent {
+                        kind: kind::CLOSED,
+                        key: kind::CLOSED,
+                        detail: Some(json!({ "note": note })),
+                        ..Default::default()
+                    };
                     self.ctx.store.append(p.id, &ev, now)?;
                     self.refresh(&p)?;
                 }

@@ -313,7 +313,8 @@ impl VendorState {
     /// Creates a ticket and plans the vendor's side of it.
     pub(crate) fn create(&mut self, subject: String, description: String, priority: Option<Priority>, now: Ts) -> u64 {
         let id = 10_000 + self.tickets.len() as u64 + 1;
-        let reference = crate::reference::find(&subject).or_else(|| crate::reference::find(&description)).map(String::from);
+        let reference =
+            crate::reference::find(&subject).or_else(|| crate::reference::find(&description)).map(String::from);
         let mut rng = Rng::new(self.profile.seed, &self.profile.vendor, id);
         let agent = (rng.next() % self.profile.agents.len().max(1) as u64) as usize;
         let mut t = SimTicket {
@@ -335,19 +336,37 @@ impl VendorState {
         let mut cursor = now;
         if let Some(d) = self.profile.auto_ack {
             cursor = now + d.chrono();
-            let c = Comment { id: self.comment_id(), at: cursor, author: Author::System, body: texts.ack(id), solves: false };
+            let c = Comment {
+                id: self.comment_id(),
+                at: cursor,
+                author: Author::System,
+                body: texts.ack(id),
+                solves: false,
+            };
             t.comments.push(c);
         }
         for _ in 0..self.profile.bot_turns {
             cursor += self.profile.bot_delay.chrono();
-            let c = Comment { id: self.comment_id(), at: cursor, author: Author::Bot, body: texts.bot.into(), solves: false };
+            let c = Comment {
+                id: self.comment_id(),
+                at: cursor,
+                author: Author::Bot,
+                body: texts.bot.into(),
+                solves: false,
+            };
             t.comments.push(c);
         }
         if t.rng.unit() >= self.profile.never_answer {
             let delay = t.rng.delay(&self.profile.human_delay);
             let at = self.work_time(now, delay, priority).max(cursor + Duration::seconds(1));
             let name = self.profile.agents.get(t.agent).cloned().unwrap_or_default();
-            let c = Comment { id: self.comment_id(), at, author: Author::Agent(t.agent), body: texts.human(&name), solves: false };
+            let c = Comment {
+                id: self.comment_id(),
+                at,
+                author: Author::Agent(t.agent),
+                body: texts.human(&name),
+                solves: false,
+            };
             t.comments.push(c);
             if let Some(rd) = self.profile.resolution_delay {
                 let d = t.rng.delay(&rd);
@@ -389,7 +408,13 @@ impl VendorState {
             t.agent = (t.agent + 1) % profile.agents.len();
         }
         let name = profile.agents.get(t.agent).cloned().unwrap_or_default();
-        t.comments.push(Comment { id: reply_id, at: reply_at, author: Author::Agent(t.agent), body: texts.follow(&name), solves: false });
+        t.comments.push(Comment {
+            id: reply_id,
+            at: reply_at,
+            author: Author::Agent(t.agent),
+            body: texts.follow(&name),
+            solves: false,
+        });
         // A planned fix is posted after the answer to the follow-up, not before it.
         if let Some(solve) = t.comments.iter_mut().find(|c| c.solves && c.at > now)
             && solve.at <= reply_at

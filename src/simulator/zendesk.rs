@@ -198,9 +198,12 @@ fn ticket_index(v: &VendorState, id: &str) -> Option<usize> {
     v.tickets.iter().position(|t| t.id == id)
 }
 
-fn parse_body(body: &Bytes) -> Result<Value, Response> {
+fn parse_body(body: &Bytes) -> Result<Value, Box<Response>> {
     serde_json::from_slice(body).map_err(|e| {
-        error(StatusCode::BAD_REQUEST, json!({ "error": "InvalidJSON", "description": format!("could not parse body: {e}") }))
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": "InvalidJSON", "description": format!("could not parse body: {e}") }),
+        ))
     })
 }
 
@@ -231,7 +234,7 @@ async fn create_request(
 ) -> Response {
     let payload = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     with_vendor(&sim, &vendor, &headers, |v, now| {
         let r = &payload["request"];
@@ -251,7 +254,8 @@ async fn create_request(
         let id = v.create(subject.to_string(), description.to_string(), priority, now);
         let base = base_url(&headers, &vendor);
         let Some(t) = v.tickets.iter().find(|t| t.id == id) else { return not_found() };
-        let mut resp = (StatusCode::CREATED, axum::Json(json!({ "request": request_json(t, &base, now) }))).into_response();
+        let mut resp =
+            (StatusCode::CREATED, axum::Json(json!({ "request": request_json(t, &base, now) }))).into_response();
         if let Ok(loc) = HeaderValue::from_str(&format!("{base}/api/v2/requests/{id}.json")) {
             resp.headers_mut().insert(header::LOCATION, loc);
         }
@@ -278,7 +282,7 @@ async fn update_request(
 ) -> Response {
     let payload = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     with_vendor(&sim, &vendor, &headers, |v, now| {
         let Some(i) = ticket_index(v, &id) else { return not_found() };
