@@ -345,7 +345,7 @@ impl Worker {
         let now = self.ctx.clock.now();
         if e.is_transient() && p.attempts < MAX_OPEN_ATTEMPTS {
             let backoff = e.retry_after().unwrap_or(Duration::from_secs(5u64 << p.attempts.min(6))).min(MAX_BACKOFF);
-            let at = now + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::MAX);
+            let at = now + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::minutes(5));
             return self.ctx.store.set_retry(p.id, Some(at), &format!("open failed, retrying: {e}"), now);
         }
         warn!(attempts = p.attempts, error = %e, "probe could not be opened");
