@@ -27,6 +27,8 @@ while [ "$(since)" -lt $(( duration * 1000 )) ]; do
   sleep 0.5
 done
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status"); rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+# utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat).
+cpu_ticks=$(awk '{print $14 + $15}' "/proc/$pid/stat"); hz=$(getconf CLK_TCK)
 probes=$(./target/release/supportprobe probes --config "$work/demo.toml" --json | grep -c '"reference"')
 secs() { if [ -n "$1" ]; then printf '%d.%01d s' $(( $1 / 1000 )) $(( $1 % 1000 / 100 )); else printf 'not reached'; fi; }
 printf 'first human response measured  %s\n' "$(secs "$first_measured")"
@@ -35,3 +37,4 @@ printf 'every vendor measured          %s\n' "$(secs "$all_vendors")"
 printf 'probes after %ss               %6d\n' "$duration" "$probes"
 printf 'daemon peak RSS                %6d KiB\n' "$hwm"
 printf 'daemon RSS at the end          %6d KiB\n' "$rss"
+printf 'daemon CPU time                %6d ms (%d%% of one core)\n' $(( cpu_ticks * 1000 / hz )) $(( cpu_ticks * 100 / hz / duration ))
