@@ -598,36 +598,26 @@ impl Store {
              FROM measures m JOIN probes p ON p.id = m.probe_id {sql_where} ORDER BY m.probe_id, m.measure, m.seq"
         ))?;
         let rows = stmt.query_map(params, |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, u32>(5)?,
-                r.get::<_, Option<f64>>(6)?,
-                r.get::<_, Option<f64>>(7)?,
-                r.get::<_, Option<f64>>(8)?,
-                r.get::<_, Option<String>>(9)?,
-                r.get::<_, String>(10)?,
-            ))
+            let build = || -> Result<StoredMeasure, StoreError> {
+                Ok(StoredMeasure {
+                    probe_id: r.get(0)?,
+                    vendor: r.get(1)?,
+                    kind: r.get(2)?,
+                    priority: parse_enum("priority", &r.get::<_, String>(3)?)?,
+                    measure: parse_enum("measure", &r.get::<_, String>(4)?)?,
+                    seq: r.get(5)?,
+                    wall_secs: r.get(6)?,
+                    business_secs: r.get(7)?,
+                    target_secs: r.get(8)?,
+                    deadline: opt_ts("deadline_at", r.get(9)?)?,
+                    verdict: parse_verdict(&r.get::<_, String>(10)?)?,
+                })
+            };
+            Ok(build())
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (probe_id, vendor, kind, priority, measure, seq, wall, business, target, deadline, verdict) = row?;
-            out.push(StoredMeasure {
-                probe_id,
-                vendor,
-                kind,
-                priority: parse_enum("priority", &priority)?,
-                measure: parse_enum("measure", &measure)?,
-                seq,
-                wall_secs: wall,
-                business_secs: business,
-                target_secs: target,
-                deadline: opt_ts("deadline_at", deadline)?,
-                verdict: parse_verdict(&verdict)?,
-            });
+            out.push(row??);
         }
         Ok(out)
     }
@@ -670,32 +660,27 @@ impl Store {
              WHERE probe_id = ?1 ORDER BY at, id",
         )?;
         let rows = stmt.query_map([probe_id], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, Option<String>>(7)?,
-                r.get::<_, Option<String>>(8)?,
-            ))
+            let build = || -> Result<StoredEvent, StoreError> {
+                Ok(StoredEvent {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    key: r.get(2)?,
+                    at: parse_ts("at", &r.get::<_, String>(3)?)?,
+                    observed_at: parse_ts("observed_at", &r.get::<_, String>(4)?)?,
+                    class: r.get::<_, Option<String>>(5)?.map(|c| parse_enum("class", &c)).transpose()?,
+                    rule: r.get(6)?,
+                    author: r.get(7)?,
+                    detail: r
+                        .get::<_, Option<String>>(8)?
+                        .and_then(|d| serde_json::from_str(&d).ok())
+                        .unwrap_or(serde_json::Value::Null),
+                })
+            };
+            Ok(build())
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, kind, key, at, observed, class, rule, author, detail) = row?;
-            out.push(StoredEvent {
-                id,
-                kind,
-                key,
-                at: parse_ts("at", &at)?,
-                observed_at: parse_ts("observed_at", &observed)?,
-                class: class.as_deref().map(|c| parse_enum("class", c)).transpose()?,
-                rule,
-                author,
-                detail: detail.and_then(|d| serde_json::from_str(&d).ok()).unwrap_or(serde_json::Value::Null),
-            });
+            out.push(row??);
         }
         Ok(out)
     }

@@ -77,9 +77,9 @@ struct Links {
     next: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct RequestsPage {
-    requests: Vec<ZRequest>,
+/// Zendesk's two pagination styles: offset (`next_page`) and cursor (`meta.has_more` + `links.next`).
+#[derive(Debug, Default, Deserialize)]
+struct Paging {
     #[serde(default)]
     next_page: Option<String>,
     #[serde(default)]
@@ -88,17 +88,29 @@ struct RequestsPage {
     links: Option<Links>,
 }
 
+impl Paging {
+    fn next(self) -> Option<String> {
+        self.next_page.filter(|s| !s.is_empty()).or_else(|| {
+            let has_more = self.meta.is_some_and(|m| m.has_more);
+            self.links.and_then(|l| l.next).filter(|s| has_more && !s.is_empty())
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RequestsPage {
+    requests: Vec<ZRequest>,
+    #[serde(flatten)]
+    paging: Paging,
+}
+
 #[derive(Debug, Deserialize)]
 struct CommentsPage {
     comments: Vec<ZComment>,
     #[serde(default)]
     users: Vec<ZUser>,
-    #[serde(default)]
-    next_page: Option<String>,
-    #[serde(default)]
-    meta: Option<Meta>,
-    #[serde(default)]
-    links: Option<Links>,
+    #[serde(flatten)]
+    paging: Paging,
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,13 +157,6 @@ fn parse_time(field: &str, s: &str) -> Result<DateTime<Utc>, ChannelError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| ChannelError::Malformed(format!("`{field}` is not an ISO 8601 time: {s:?}")))
-}
-
-fn next_link(next_page: Option<String>, meta: Option<Meta>, links: Option<Links>) -> Option<String> {
-    next_page.filter(|s| !s.is_empty()).or_else(|| {
-        let has_more = meta.is_some_and(|m| m.has_more);
-        links.and_then(|l| l.next).filter(|s| has_more && !s.is_empty())
-    })
 }
 
 fn clip(s: &str) -> String {
@@ -295,7 +300,7 @@ impl Channel for ZendeskChannel {
                     return self.ticket_of(r).map(Some);
                 }
             }
-            match next_link(page.next_page, page.meta, page.links) {
+            match page.paging.next() {
                 Some(next) => url = self.follow(&next)?,
                 None => break,
             }
@@ -324,7 +329,7 @@ impl Channel for ZendeskChannel {
                 }
                 messages.push(Self::message_of(c, &users, r.requester_id)?);
             }
-            match next_link(page.next_page, page.meta, page.links) {
+            match page.paging.next() {
                 Some(next) => url = self.follow(&next)?,
                 None => {
                     messages.sort_by_key(|m| m.at);

@@ -618,6 +618,20 @@ impl Worker {
         Ok(())
     }
 
+    /// Records the end of the courtesy close (done, not needed, or given up).
+    fn record_closed(&mut self, p: &Probe, note: &str) -> Result<(), StoreError> {
+        let now = self.ctx.clock.now();
+        let e = NewEvent {
+            kind: kind::CLOSED,
+            key: kind::CLOSED,
+            detail: Some(json!({ "note": note })),
+            ..Default::default()
+        };
+        self.ctx.store.append(p.id, &e, now)?;
+        info!(note, "probe closed");
+        self.refresh(p).map(|_| ())
+    }
+
     /// The courtesy close after resolution or expiry.
     async fn close(&mut self, p: Probe) -> Result<(), StoreError> {
         let r = self.refresh(&p)?;
@@ -629,15 +643,7 @@ impl Worker {
             || self.last_status.get(&p.id).is_some_and(TicketStatus::is_resolved);
         if vendor_solved {
             // Commenting on a solved ticket would reopen it: nothing to do.
-            let e = NewEvent {
-                kind: kind::CLOSED,
-                key: kind::CLOSED,
-                detail: Some(json!({ "note": "solved by the vendor" })),
-                ..Default::default()
-            };
-            self.ctx.store.append(p.id, &e, now)?;
-            info!("probe closed (the vendor had solved it)");
-            return self.refresh(&p).map(|_| ());
+            return self.record_closed(&p, "solved by the vendor");
         }
         let Some(ticket) = p.ticket_id.clone() else { return Ok(()) };
         let known = p.known_until.unwrap_or(now);
@@ -657,15 +663,8 @@ impl Worker {
         }
         let attempts = r.count(&prefix);
         if attempts >= MAX_CLOSE_ATTEMPTS {
-            let e = NewEvent {
-                kind: kind::CLOSED,
-                key: kind::CLOSED,
-                detail: Some(json!({ "note": "courtesy close failed; gave up" })),
-                ..Default::default()
-            };
-            self.ctx.store.append(p.id, &e, now)?;
-            warn!(attempts, "courtesy close failed; recorded as closed");
-            return self.refresh(&p).map(|_| ());
+            warn!(attempts, "courtesy close failed repeatedly; recording it as closed");
+            return self.record_closed(&p, "courtesy close failed; gave up");
         }
         let Some(scenario) = self.scenario(&p.scenario) else { return Ok(()) };
         let key = format!("{prefix}{}", attempts + 1);
@@ -683,30 +682,12 @@ impl Worker {
             Ok(()) => {
                 self.gate.succeeded();
                 crate::failpoint::hit("after_close");
-                let now = self.ctx.clock.now();
-                let e = NewEvent {
-                    kind: kind::CLOSED,
-                    key: kind::CLOSED,
-                    detail: Some(json!({ "note": "courtesy close sent" })),
-                    ..Default::default()
-                };
-                self.ctx.store.append(p.id, &e, now)?;
-                info!("probe closed");
-                self.refresh(&p).map(|_| ())
+                self.record_closed(&p, "courtesy close sent")
             }
             Err(e) => {
                 self.count_error(Operation::Close, &e)?;
                 if !e.is_transient() && !matches!(e, ChannelError::Auth { .. }) {
-                    let now = self.ctx.clock.now();
-                    let note = format!("courtesy close failed: {e}");
-                    let ev = NewEvent {
-                        kind: kind::CLOSED,
-                        key: kind::CLOSED,
-                        detail: Some(json!({ "note": note })),
-                        ..Default::default()
-                    };
-                    self.ctx.store.append(p.id, &ev, now)?;
-                    self.refresh(&p)?;
+                    return self.record_closed(&p, &format!("courtesy close failed: {e}"));
                 }
                 Ok(())
             }
