@@ -14,7 +14,7 @@ if ! command -v promtool >/dev/null 2>&1; then
   # The package's service is not needed and may not start in a container; that is fine.
   as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
-promtool --version | head -n 1
+promtool --version 2>&1 | sed -n 1p
 
 # Tests that use real tools fail (instead of skipping) when they are missing.
 export SUPPORTPROBE_REQUIRE_TOOLS=1
