@@ -147,9 +147,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { config, no_simulator } => {
             let config = Arc::new(load(&config)?);
             runtime()?.block_on(async move {
+                let mut signals = daemon::Signals::install();
                 let running =
                     daemon::start(config, RunOptions { simulator: !no_simulator }, Arc::new(SystemClock)).await?;
-                daemon::signal().await;
+                while signals.next().await == daemon::Signal::Reload {
+                    // The outcome is logged by the daemon and shown by the reload gauge.
+                    let _ = running.reload().await;
+                }
                 running.stop().await;
                 Ok(ExitCode::SUCCESS)
             })
@@ -160,6 +164,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 bail!("{} has no [simulator] section", config.file.path.display());
             };
             runtime()?.block_on(async move {
+                let mut signals = daemon::Signals::install();
                 let listener = crate::simulator::bind(settings.listen)
                     .await
                     .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -169,7 +174,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 let token = CancellationToken::new();
                 let sim = crate::simulator::Simulator::new(&settings);
                 let server = tokio::spawn(crate::simulator::serve(sim, listener, token.clone()));
-                daemon::signal().await;
+                signals.stop().await;
                 token.cancel();
                 server.await.context("simulator task")??;
                 Ok(ExitCode::SUCCESS)
@@ -193,8 +198,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 let ctx = crate::engine::Ctx { config: config.clone(), store: store.clone(), clock: clock.clone() };
                 let stop = token.clone();
+                let mut signals = daemon::Signals::install();
                 tokio::spawn(async move {
-                    daemon::signal().await;
+                    signals.stop().await;
                     stop.cancel();
                 });
                 let id = crate::engine::once(

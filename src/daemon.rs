@@ -1,12 +1,20 @@
 //! `supportprobe run`: the store, the HTTP endpoints, the engine and (when
 //! configured) the simulated vendors, started together and stopped together.
+//!
+//! Reload (SIGHUP or `POST /-/reload`) re-reads the config file. A valid
+//! config replaces the engine generation: the running scheduler and workers
+//! stop after their current step (every change they made is in the store),
+//! and new ones start from the store with the new config. An invalid config
+//! keeps the old one running and sets `supportprobe_config_last_reload_successful`
+//! to 0. The listen address, data directory and simulator are fixed for the
+//! life of the process; changing them needs a restart (and says so).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -25,6 +33,13 @@ pub struct RunOptions {
     pub simulator: bool,
 }
 
+/// Requests to the daemon's control task.
+#[derive(Debug)]
+pub enum Control {
+    /// Re-read the config file; the reply says what went wrong, if anything.
+    Reload(oneshot::Sender<Result<(), String>>),
+}
+
 /// A running daemon.
 #[derive(Debug)]
 pub struct Running {
@@ -34,8 +49,32 @@ pub struct Running {
     pub simulator: Option<SocketAddr>,
     pub store: Arc<Store>,
     pub shutdown: CancellationToken,
+    control: mpsc::Sender<Control>,
     tracker: TaskTracker,
     grace: std::time::Duration,
+}
+
+/// One engine generation: the scheduler and workers of one config.
+struct Generation {
+    token: CancellationToken,
+    tracker: TaskTracker,
+}
+
+fn start_generation(ctx: &Ctx, shutdown: &CancellationToken) -> Generation {
+    let token = shutdown.child_token();
+    let tracker = TaskTracker::new();
+    engine::spawn(ctx, &tracker, &token);
+    tracker.close();
+    Generation { token, tracker }
+}
+
+impl Generation {
+    async fn stop(self, grace: std::time::Duration) {
+        self.token.cancel();
+        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+            warn!(?grace, "engine tasks did not stop in time; continuing (the store is consistent)");
+        }
+    }
 }
 
 /// Starts everything; returns once listening.
@@ -67,18 +106,20 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
         sim_addr = Some(addr);
     }
 
+    let (control, mut requests) = mpsc::channel::<Control>(4);
     let state = Arc::new(AppState {
-        config: config.clone(),
+        config: RwLock::new(config.clone()),
         store: store.clone(),
         clock: clock.clone(),
         ready: false.into(),
         facts: Mutex::new(DaemonFacts { config_reload_ok: true, config_loaded_at: clock.now() }),
+        control: control.clone(),
     });
     let listener = tokio::net::TcpListener::bind(config.daemon.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.daemon.listen))?;
     let http = listener.local_addr()?;
-    info!(%http, "serving /metrics, /healthz, /readyz");
+    info!(%http, "serving /metrics, /healthz, /readyz, POST /-/reload");
     let token = shutdown.clone();
     let app = server::router(state.clone());
     tracker.spawn(
@@ -93,18 +134,90 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
     if config.daemon.dry_run {
         warn!("dry run: probes are planned and logged but nothing is sent to any vendor");
     }
-    let ctx = Ctx { config: config.clone(), store: store.clone(), clock };
-    engine::spawn(&ctx, &tracker, &shutdown);
+    let grace = config.daemon.shutdown_grace.std();
+    let ctx = Ctx { config: config.clone(), store: store.clone(), clock: clock.clone() };
+    let mut generation = start_generation(&ctx, &shutdown);
     state.ready.store(true, Ordering::Relaxed);
-    Ok(Running { http, simulator: sim_addr, store, shutdown, tracker, grace: config.daemon.shutdown_grace.std() })
+
+    // The control task owns the engine generation.
+    let token = shutdown.clone();
+    tracker.spawn(
+        async move {
+            loop {
+                tokio::select! {
+                    () = token.cancelled() => break,
+                    request = requests.recv() => match request {
+                        Some(Control::Reload(reply)) => {
+                            let result = reload(&state, &store, &clock, &token, &mut generation).await;
+                            let _ = reply.send(result);
+                        }
+                        None => break,
+                    },
+                }
+            }
+            generation.stop(grace).await;
+        }
+        .instrument(info_span!("control")),
+    );
+    Ok(Running { http, simulator: sim_addr, store: ctx.store, shutdown, control, tracker, grace })
+}
+
+async fn reload(
+    state: &AppState,
+    store: &Arc<Store>,
+    clock: &Arc<dyn Clock>,
+    shutdown: &CancellationToken,
+    generation: &mut Generation,
+) -> Result<(), String> {
+    let current = state.config();
+    let path = current.file.path.clone();
+    let loaded = tokio::task::spawn_blocking(move || Config::load(&path)).await.map_err(|e| e.to_string())?;
+    let mut facts = *state.facts.lock().unwrap_or_else(|e| e.into_inner());
+    let new = match loaded {
+        Ok(c) => c,
+        Err(d) => {
+            facts.config_reload_ok = false;
+            *state.facts.lock().unwrap_or_else(|e| e.into_inner()) = facts;
+            let message = d.to_string();
+            error!(error = %message, "config reload failed; keeping the running config");
+            return Err(message);
+        }
+    };
+    for (what, changed) in [
+        ("daemon.listen", new.daemon.listen != current.daemon.listen),
+        ("daemon.data_dir", new.daemon.data_dir != current.daemon.data_dir),
+        ("simulator", new.simulator.as_ref().map(|s| s.listen) != current.simulator.as_ref().map(|s| s.listen)),
+    ] {
+        if changed {
+            warn!(setting = what, "this setting changes only on restart; the running value is kept");
+        }
+    }
+    let new = Arc::new(new);
+    let old =
+        std::mem::replace(generation, Generation { token: CancellationToken::new(), tracker: TaskTracker::new() });
+    old.stop(current.daemon.shutdown_grace.std()).await;
+    let ctx = Ctx { config: new.clone(), store: store.clone(), clock: clock.clone() };
+    *generation = start_generation(&ctx, shutdown);
+    *state.config.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
+    facts.config_reload_ok = true;
+    facts.config_loaded_at = clock.now();
+    *state.facts.lock().unwrap_or_else(|e| e.into_inner()) = facts;
+    info!(vendors = new.vendors.len(), schedules = new.schedules.len(), "config reloaded");
+    Ok(())
 }
 
 impl Running {
+    /// Re-reads the config file (what SIGHUP does).
+    pub async fn reload(&self) -> Result<(), String> {
+        request_reload(&self.control).await
+    }
+
     /// Stops every task, waiting up to the shutdown grace for in-flight calls.
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.tracker.close();
-        if tokio::time::timeout(self.grace, self.tracker.wait()).await.is_err() {
+        // The control task waits up to the grace for the engine; allow for that and the rest.
+        if tokio::time::timeout(self.grace * 2, self.tracker.wait()).await.is_err() {
             warn!(grace = ?self.grace, "some tasks did not stop in time; exiting anyway (the store is consistent)");
         } else {
             info!("stopped");
@@ -112,25 +225,62 @@ impl Running {
     }
 }
 
-/// Resolves when SIGINT or SIGTERM arrives.
-pub async fn signal() {
+/// Asks the control task to reload and waits for the answer.
+pub async fn request_reload(control: &mpsc::Sender<Control>) -> Result<(), String> {
+    let (tx, rx) = oneshot::channel();
+    control.send(Control::Reload(tx)).await.map_err(|_| "the daemon is shutting down".to_string())?;
+    rx.await.map_err(|_| "the daemon is shutting down".to_string())?
+}
+
+/// What the `run` command waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    Stop,
+    Reload,
+}
+
+/// The process's signal handlers, installed once (SIGHUP would otherwise
+/// terminate the process) and read in a loop.
+pub struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
-            (Ok(mut int), Ok(mut term)) => {
-                tokio::select! {
-                    _ = int.recv() => info!("SIGINT received; shutting down"),
-                    _ = term.recv() => info!("SIGTERM received; shutting down"),
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    streams: Option<[tokio::signal::unix::Signal; 3]>,
+}
+
+impl Signals {
+    pub fn install() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let streams = match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+            ) {
+                (Ok(a), Ok(b), Ok(c)) => Some([a, b, c]),
+                _ => None,
+            };
+            Signals { streams }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    {
+
+    /// The next SIGINT/SIGTERM (stop) or SIGHUP (reload).
+    pub async fn next(&mut self) -> Signal {
+        #[cfg(unix)]
+        if let Some([int, term, hup]) = &mut self.streams {
+            return tokio::select! {
+                _ = int.recv() => { info!("SIGINT received; shutting down"); Signal::Stop }
+                _ = term.recv() => { info!("SIGTERM received; shutting down"); Signal::Stop }
+                _ = hup.recv() => { info!("SIGHUP received; reloading the config"); Signal::Reload }
+            };
+        }
         let _ = tokio::signal::ctrl_c().await;
+        Signal::Stop
+    }
+
+    /// Waits for a stop signal, ignoring reloads (commands without a config to reload).
+    pub async fn stop(&mut self) {
+        while self.next().await != Signal::Stop {}
     }
 }

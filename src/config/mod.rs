@@ -66,6 +66,8 @@ pub struct Daemon {
     pub misfire_grace: Dur,
     /// How long shutdown waits for in-flight channel calls.
     pub shutdown_grace: Dur,
+    /// Required as `Authorization: Bearer …` by `POST /-/reload` when set.
+    pub api_token: Option<Secret>,
 }
 
 /// A vendor whose support is measured.
@@ -77,6 +79,8 @@ pub struct Vendor {
     pub channels: BTreeMap<String, ChannelSpec>,
     pub caps: Caps,
     pub classify: ClassifyOverrides,
+    /// Share of judged measures expected within promise (default 0.9).
+    pub compliance_target: f64,
 }
 
 /// What a vendor promised for one priority.

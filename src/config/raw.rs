@@ -58,6 +58,9 @@ pub struct RawDaemon {
     pub misfire_grace: Dur,
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace: Dur,
+    /// Bearer token required by the mutating HTTP endpoints (`POST /-/reload`).
+    pub api_token: Option<Spanned<String>>,
+    pub api_token_file: Option<Spanned<PathBuf>>,
 }
 
 impl Default for RawDaemon {
@@ -69,6 +72,8 @@ impl Default for RawDaemon {
             dry_run: false,
             misfire_grace: default_misfire_grace(),
             shutdown_grace: default_shutdown_grace(),
+            api_token: None,
+            api_token_file: None,
         }
     }
 }
@@ -211,6 +216,8 @@ pub struct RawVendor {
     pub caps: RawCaps,
     #[serde(default)]
     pub classify: ClassifyOverrides,
+    /// Share of judged measures that should meet the promise (the compliance alert's threshold).
+    pub compliance_target: Option<Share>,
 }
 
 #[derive(Debug, Deserialize)]

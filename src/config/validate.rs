@@ -50,7 +50,10 @@ pub(super) fn validate(
 ) -> Result<Config, Vec<Diagnostic>> {
     let mut cx = Ctx { file, env, errors: Vec::new(), warnings: Vec::new() };
 
+    let api_token =
+        secret_from(&mut cx, &raw.daemon.api_token, &raw.daemon.api_token_file, "api_token").map(|(s, _)| s);
     let daemon = Daemon {
+        api_token,
         listen: raw.daemon.listen.0,
         data_dir: resolve_path(&file.path, &raw.daemon.data_dir),
         probes_dir: resolve_path(&file.path, &raw.daemon.probes_dir),
@@ -144,6 +147,7 @@ pub(super) fn validate(
                 channels,
                 caps,
                 classify: rv.classify,
+                compliance_target: rv.compliance_target.map_or(0.9, |s| s.0),
             },
         );
     }

@@ -1,0 +1,122 @@
+//! Reload: SIGHUP and `POST /-/reload` re-read the config; an invalid config
+//! keeps the old one running and sets the reload gauge to 0; the reload
+//! endpoint requires the configured bearer token.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use supportprobe::clock::SystemClock;
+use supportprobe::daemon::{self, RunOptions};
+
+const BASE: &str = r#"
+[daemon]
+listen = "127.0.0.1:0"
+data_dir = "{DATA}"
+probes_dir = "{PROBES}"
+api_token = "reload-secret"
+
+[vendors.acme.promise]
+P0 = { first_response = "5s" }
+[vendors.acme.channels.tickets.zendesk]
+base_url = "http://{SIM}/acme"
+oauth_token = "x"
+
+[simulator]
+listen = "127.0.0.1:0"
+[simulator.vendors.acme]
+human_delay = "1s"
+"#;
+
+fn gauge(text: &str, name: &str) -> Option<f64> {
+    text.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit_once(' ')).and_then(|(_, v)| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_over_http_keeps_the_old_config_when_the_new_one_is_invalid() {
+    let h = common::harness(BASE, &common::test_probes()).await;
+    let running =
+        daemon::start(h.config.clone(), RunOptions { simulator: false }, Arc::new(SystemClock)).await.unwrap();
+    supportprobe::channel::http::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", running.http);
+    let metrics = || async { client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap() };
+    let promise = r#"supportprobe_promise_seconds{vendor="acme",priority="P0",measure="first_response"}"#;
+    assert_eq!(gauge(&metrics().await, promise), Some(5.0));
+    assert_eq!(gauge(&metrics().await, "supportprobe_config_last_reload_successful"), Some(1.0));
+
+    // The endpoint wants the bearer token.
+    let r = client.post(format!("{base}/-/reload")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client.post(format!("{base}/-/reload")).bearer_auth("wrong").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    // An invalid config is refused, explained, and the old one keeps running.
+    let good = std::fs::read_to_string(&h.config_path).unwrap();
+    std::fs::write(&h.config_path, good.replace("first_response = \"5s\"", "first_response = \"5 seconds\"")).unwrap();
+    let r = client.post(format!("{base}/-/reload")).bearer_auth("reload-secret").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("invalid duration `5 seconds`") && body.contains("supportprobe.toml:9:"), "{body}");
+    assert!(!body.contains("reload-secret"));
+    let text = metrics().await;
+    assert_eq!(gauge(&text, "supportprobe_config_last_reload_successful"), Some(0.0));
+    assert_eq!(gauge(&text, promise), Some(5.0), "the old config is still in use");
+
+    // A valid one is taken.
+    std::fs::write(&h.config_path, good.replace("first_response = \"5s\"", "first_response = \"7s\"")).unwrap();
+    let r = client.post(format!("{base}/-/reload")).bearer_auth("reload-secret").send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let text = metrics().await;
+    assert_eq!(gauge(&text, "supportprobe_config_last_reload_successful"), Some(1.0));
+    assert_eq!(gauge(&text, promise), Some(7.0));
+    running.stop().await;
+}
+
+#[test]
+fn sighup_reloads_the_running_daemon() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let h = rt.block_on(common::harness(BASE, &common::test_probes()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_supportprobe"))
+        .args(["run", "--no-simulator", "--config"])
+        .arg(&h.config_path)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The daemon logs where it listens: `... serving /metrics ... http=127.0.0.1:PORT`.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.split("http=").nth(1).map(|a| a.split_whitespace().next().unwrap_or("").to_string()))
+        .expect("listen address in the log");
+    std::thread::spawn(move || lines.for_each(drop));
+    let get = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(async {
+            supportprobe::channel::http::install_crypto_provider();
+            reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap()
+        })
+    };
+    let promise = r#"supportprobe_promise_seconds{vendor="acme",priority="P0",measure="first_response"}"#;
+    assert_eq!(gauge(&get(&rt), promise), Some(5.0));
+    let good = std::fs::read_to_string(&h.config_path).unwrap();
+    std::fs::write(&h.config_path, good.replace("first_response = \"5s\"", "first_response = \"9s\"")).unwrap();
+    Command::new("sh").args(["-c", &format!("kill -HUP {}", child.id())]).status().unwrap();
+    let mut value = None;
+    for _ in 0..100 {
+        value = gauge(&get(&rt), promise);
+        if value == Some(9.0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(value, Some(9.0), "SIGHUP reloaded the config");
+    assert!(child.try_wait().unwrap().is_none(), "SIGHUP does not stop the daemon");
+    Command::new("sh").args(["-c", &format!("kill -TERM {}", child.id())]).status().unwrap();
+    assert!(child.wait().unwrap().success());
+}
