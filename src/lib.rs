@@ -33,6 +33,7 @@ pub mod failpoint;
 pub mod lifecycle;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod reference;
 pub mod scenario;
 pub mod server;

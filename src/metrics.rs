@@ -45,6 +45,9 @@ const BASE_BUCKETS: &[f64] = &[
     1_209_600.0,
 ];
 const COUNT_BUCKETS: &[f64] = &[0.0, 1.0, 2.0, 3.0, 5.0, 8.0];
+/// A probe due this long ago and still not opened is overdue: the schedule
+/// said a probe should be open by now.
+const OVERDUE_AFTER: i64 = 120;
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -217,6 +220,36 @@ pub fn render(config: &Config, store: &Store, facts: DaemonFacts, now: Ts) -> Re
         "Changes of human responder before resolution, per resolved probe.",
         COUNT_BUCKETS.to_vec(),
     );
+    let mut channel_up = Family::new(
+        "supportprobe_channel_up",
+        "gauge",
+        "1 while a channel answers, 0 after repeated failures (or an authentication failure) until it answers again.",
+    );
+    let mut overdue = Family::new(
+        "supportprobe_probes_overdue",
+        "gauge",
+        "Probes due more than two minutes ago and still not opened at the vendor.",
+    );
+    let mut target = Family::new(
+        "supportprobe_compliance_target",
+        "gauge",
+        "Share of judged measures a vendor is expected to meet (the compliance alert's threshold).",
+    );
+    for v in config.vendors.values() {
+        target.set(vec![("vendor", v.id.clone())], v.compliance_target);
+        for c in v.channels.values() {
+            let l: Labels = vec![("vendor", v.id.clone()), ("channel", c.kind.to_string())];
+            channel_up.set(l.clone(), 1.0);
+            overdue.set(l, 0.0);
+        }
+    }
+    for c in store.channel_states()? {
+        let l: Labels = vec![("vendor", c.vendor.clone()), ("channel", c.channel.clone())];
+        if channel_up.samples.contains_key(&l) && c.failing_since.is_some() {
+            channel_up.set(l, 0.0);
+        }
+    }
+
     let always = crate::calendar::Calendar::always("24x7");
     // Probes still waiting on the vendor, for `waiting_past_promise`.
     let mut active = std::collections::BTreeSet::new();
@@ -241,6 +274,9 @@ pub fn render(config: &Config, store: &Store, facts: DaemonFacts, now: Ts) -> Re
             let mut l = base.clone();
             l.push(("state", p.state.to_string()));
             open_probes.add(l, 1.0);
+        }
+        if matches!(p.state, State::Scheduled | State::Opening) && (now - p.due_at).num_seconds() > OVERDUE_AFTER {
+            overdue.add(vec![("vendor", p.vendor.clone()), ("channel", p.kind.clone())], 1.0);
         }
         if p.first_human_response_at.is_some() {
             bot_turns.observe(base.clone(), f64::from(p.bot_turns));
@@ -336,6 +372,31 @@ pub fn render(config: &Config, store: &Store, facts: DaemonFacts, now: Ts) -> Re
         );
     }
 
+    let mut notifications = Family::new(
+        "supportprobe_notifications_total",
+        "counter",
+        "Notifications that reached an end, by target, event and outcome (delivered, failed, dropped).",
+    );
+    let mut pending =
+        Family::new("supportprobe_notifications_pending", "gauge", "Notifications waiting to be delivered, by target.");
+    let mut failed_attempts = Family::new(
+        "supportprobe_notification_failed_attempts_total",
+        "counter",
+        "Delivery attempts that failed (and were retried or given up), by target.",
+    );
+    for t in config.notify.keys() {
+        pending.set(vec![("target", t.clone())], 0.0);
+        failed_attempts.set(vec![("target", t.clone())], 0.0);
+    }
+    for (t, event, state, n, failures) in store.delivery_counts()? {
+        if state == "pending" {
+            pending.add(vec![("target", t.clone())], n as f64);
+        } else {
+            notifications.add(vec![("target", t.clone()), ("event", event), ("outcome", state)], n as f64);
+        }
+        failed_attempts.add(vec![("target", t)], failures as f64);
+    }
+
     let mut out = String::with_capacity(16 * 1024);
     for f in [
         &build,
@@ -358,6 +419,12 @@ pub fn render(config: &Config, store: &Store, facts: DaemonFacts, now: Ts) -> Re
         &handoffs,
         &replies,
         &errors,
+        &channel_up,
+        &overdue,
+        &target,
+        &notifications,
+        &pending,
+        &failed_attempts,
     ] {
         f.write(&mut out);
     }

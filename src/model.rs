@@ -116,6 +116,28 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// What a notification is about.
+    NotifyEvent {
+        UnansweredPastPromise => "unanswered_past_promise",
+        PromiseBreached => "promise_breached",
+        OpenFailed => "open_failed",
+        ChannelFailing => "channel_failing",
+    }
+}
+
+vocabulary! {
+    /// A kind of notification target: the table name under `[notify.NAME]`.
+    NotifyKind {
+        Webhook => "webhook",
+        Slack => "slack",
+        Feishu => "feishu",
+        Dingtalk => "dingtalk",
+        Wecom => "wecom",
+        Email => "email",
+    }
+}
+
 impl PromiseMeasure {
     /// The measured interval a promise is judged on.
     pub fn measure(self) -> Measure {

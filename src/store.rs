@@ -121,6 +121,36 @@ const MIGRATIONS: &[&str] = &[
         target TEXT PRIMARY KEY,
         last_fire_at TEXT NOT NULL
     );",
+    // 2: channel health and the notification outbox
+    "CREATE TABLE channel_state (
+        vendor TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        failures INTEGER NOT NULL,
+        failing_since TEXT,
+        last_error TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (vendor, channel)
+    );
+    CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        event TEXT NOT NULL,
+        vendor TEXT NOT NULL,
+        priority TEXT,
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE deliveries (
+        notification_id INTEGER NOT NULL REFERENCES notifications(id),
+        target TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        delivered_at TEXT,
+        PRIMARY KEY (notification_id, target)
+    );
+    CREATE INDEX deliveries_due ON deliveries(state, next_attempt_at);",
 ];
 
 pub fn ts(t: Ts) -> String {
@@ -310,6 +340,43 @@ pub struct ErrorCount {
     pub count: u64,
     pub last_message: String,
 }
+
+/// A channel's health, as the worker last saw it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChannelState {
+    pub vendor: String,
+    pub channel: String,
+    /// Consecutive failed calls.
+    pub failures: u32,
+    /// Set while the channel counts as failing.
+    pub failing_since: Option<Ts>,
+    pub last_error: Option<String>,
+}
+
+/// A notification to record (the outbox row).
+#[derive(Clone, Debug)]
+pub struct NewNotification<'a> {
+    /// Unique: the same key is never recorded twice.
+    pub key: &'a str,
+    pub event: &'a str,
+    pub vendor: &'a str,
+    pub priority: Option<Priority>,
+    pub payload: &'a serde_json::Value,
+}
+
+/// A delivery that is due.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DueDelivery {
+    pub notification_id: i64,
+    pub key: String,
+    pub event: String,
+    pub target: String,
+    pub attempts: u32,
+    pub payload: serde_json::Value,
+}
+
+/// Delivery counts for metrics: `(target, event, state, deliveries, failed attempts)`.
+pub type DeliveryCount = (String, String, String, u64, u64);
 
 pub struct Store {
     conn: Mutex<Connection>,
@@ -697,6 +764,137 @@ impl Store {
         for row in rows {
             let (v, k, c, n) = row?;
             out.push((v, k, c, u64::try_from(n).unwrap_or(0)));
+        }
+        Ok(out)
+    }
+
+    // ---- channel health ------------------------------------------------------
+
+    pub fn channel_state(&self, vendor: &str, channel: &str) -> Result<Option<ChannelState>, StoreError> {
+        Ok(self.channel_states()?.into_iter().find(|c| c.vendor == vendor && c.channel == channel))
+    }
+
+    pub fn channel_states(&self) -> Result<Vec<ChannelState>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT vendor, channel, failures, failing_since, last_error FROM channel_state ORDER BY 1, 2")?;
+        let rows = stmt.query_map([], |r| {
+            let build = || -> Result<ChannelState, StoreError> {
+                Ok(ChannelState {
+                    vendor: r.get(0)?,
+                    channel: r.get(1)?,
+                    failures: r.get(2)?,
+                    failing_since: opt_ts("failing_since", r.get(3)?)?,
+                    last_error: r.get(4)?,
+                })
+            };
+            Ok(build())
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row??);
+        }
+        Ok(out)
+    }
+
+    pub fn set_channel_state(&self, c: &ChannelState, now: Ts) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO channel_state(vendor, channel, failures, failing_since, last_error, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(vendor, channel) DO UPDATE SET failures = excluded.failures,
+               failing_since = excluded.failing_since, last_error = excluded.last_error, updated_at = excluded.updated_at",
+            params![c.vendor, c.channel, c.failures, c.failing_since.map(ts), c.last_error, ts(now)],
+        )?;
+        Ok(())
+    }
+
+    // ---- notification outbox ------------------------------------------------
+
+    /// Records a notification and a pending delivery per target, once per
+    /// key. Returns whether it was new.
+    pub fn enqueue_notification(&self, n: &NewNotification<'_>, targets: &[&str], now: Ts) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO notifications(key, event, vendor, priority, payload, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![n.key, n.event, n.vendor, n.priority.map(Priority::as_str), n.payload.to_string(), ts(now)],
+        )?;
+        let n = inserted;
+        if n == 1 {
+            let id = tx.last_insert_rowid();
+            for t in targets {
+                tx.execute(
+                    "INSERT INTO deliveries(notification_id, target, state, next_attempt_at) VALUES (?1, ?2, 'pending', ?3)",
+                    params![id, t, ts(now)],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    pub fn notification_exists(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.conn().query_row("SELECT 1 FROM notifications WHERE key = ?1", [key], |_| Ok(())).optional()?.is_some())
+    }
+
+    /// Pending deliveries whose time has come, oldest first.
+    pub fn due_deliveries(&self, now: Ts, limit: u32) -> Result<Vec<DueDelivery>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT d.notification_id, n.key, n.event, d.target, d.attempts, n.payload
+             FROM deliveries d JOIN notifications n ON n.id = d.notification_id
+             WHERE d.state = 'pending' AND d.next_attempt_at <= ?1
+             ORDER BY d.next_attempt_at, d.notification_id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![ts(now), limit], |r| {
+            Ok(DueDelivery {
+                notification_id: r.get(0)?,
+                key: r.get(1)?,
+                event: r.get(2)?,
+                target: r.get(3)?,
+                attempts: r.get(4)?,
+                payload: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or(serde_json::Value::Null),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Ends or reschedules a delivery: `state` is `delivered`, `failed`,
+    /// `dropped` or `pending` (with `next` as the retry time).
+    pub fn finish_delivery(
+        &self,
+        notification_id: i64,
+        target: &str,
+        state: &str,
+        next: Option<Ts>,
+        error: Option<&str>,
+        now: Ts,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE deliveries SET state = ?3, attempts = attempts + 1, next_attempt_at = COALESCE(?4, next_attempt_at),
+               last_error = COALESCE(?5, last_error), delivered_at = CASE WHEN ?3 = 'delivered' THEN ?6 ELSE delivered_at END
+             WHERE notification_id = ?1 AND target = ?2",
+            params![notification_id, target, state, next.map(ts), error, ts(now)],
+        )?;
+        Ok(())
+    }
+
+    /// Delivery counts by target, event and state, with failed attempts.
+    pub fn delivery_counts(&self) -> Result<Vec<DeliveryCount>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT d.target, n.event, d.state, COUNT(*),
+                    SUM(CASE WHEN d.state = 'delivered' THEN d.attempts - 1 ELSE d.attempts END)
+             FROM deliveries d JOIN notifications n ON n.id = d.notification_id GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (t, e, s, n, f) = row?;
+            out.push((t, e, s, u64::try_from(n).unwrap_or(0), u64::try_from(f.unwrap_or(0)).unwrap_or(0)));
         }
         Ok(out)
     }

@@ -23,7 +23,7 @@ use chrono_tz::Tz;
 use crate::calendar::Calendar;
 use crate::classify::ClassifyOverrides;
 use crate::duration::Dur;
-use crate::model::{ChannelKind, Priority, PromiseMeasure};
+use crate::model::{ChannelKind, NotifyEvent, NotifyKind, Priority, PromiseMeasure};
 use crate::scenario::Scenario;
 pub use diag::{Diagnostic, Diagnostics, SourceFile};
 pub use secret::{Secret, SecretSource};
@@ -49,6 +49,8 @@ pub struct Config {
     pub scenarios: BTreeMap<String, Arc<Scenario>>,
     pub schedules: Vec<Schedule>,
     pub simulator: Option<SimulatorSettings>,
+    /// Notification targets, by name.
+    pub notify: BTreeMap<String, NotifyTarget>,
     /// Things that are legal but probably not what was meant.
     pub warnings: Vec<String>,
 }
@@ -184,6 +186,68 @@ impl Schedule {
     pub fn target_key(&self, target: &Target) -> String {
         format!("{}|{}|{}|{}|{}", self.scenario.id, target.vendor, target.channel, self.cron_text, self.timezone.name())
     }
+}
+
+/// A notification target: what it wants, and where it goes.
+#[derive(Clone, Debug)]
+pub struct NotifyTarget {
+    pub name: String,
+    /// Events it wants (all when empty).
+    pub events: Vec<NotifyEvent>,
+    /// Vendors it wants (all when empty).
+    pub vendors: Vec<String>,
+    /// Priorities it wants (all when empty).
+    pub priorities: Vec<Priority>,
+    pub sink: Sink,
+}
+
+impl NotifyTarget {
+    pub fn kind(&self) -> NotifyKind {
+        match self.sink {
+            Sink::Webhook { .. } => NotifyKind::Webhook,
+            Sink::Slack { .. } => NotifyKind::Slack,
+            Sink::Feishu { .. } => NotifyKind::Feishu,
+            Sink::Dingtalk { .. } => NotifyKind::Dingtalk,
+            Sink::Wecom { .. } => NotifyKind::Wecom,
+            Sink::Email(_) => NotifyKind::Email,
+        }
+    }
+
+    /// Whether this target wants a notification (channel events have no
+    /// priority and pass the priority filter).
+    pub fn wants(&self, event: NotifyEvent, vendor: &str, priority: Option<Priority>) -> bool {
+        (self.events.is_empty() || self.events.contains(&event))
+            && (self.vendors.is_empty() || self.vendors.iter().any(|v| v == vendor))
+            && (self.priorities.is_empty() || priority.is_none_or(|p| self.priorities.contains(&p)))
+    }
+}
+
+/// Where a notification goes. URLs are secrets: group-bot and webhook URLs carry tokens.
+#[derive(Clone, Debug)]
+pub enum Sink {
+    /// Generic JSON webhook.
+    Webhook { url: Secret, headers: Vec<(String, Secret)> },
+    /// Slack incoming webhook.
+    Slack { url: Secret },
+    /// Feishu/Lark custom group bot, optionally signed.
+    Feishu { url: Secret, secret: Option<Secret> },
+    /// DingTalk custom group bot, optionally signed.
+    Dingtalk { url: Secret, secret: Option<Secret> },
+    /// WeCom (WeChat Work) group bot.
+    Wecom { url: Secret },
+    /// Email through SMTP.
+    Email(EmailSink),
+}
+
+#[derive(Clone, Debug)]
+pub struct EmailSink {
+    pub host: String,
+    pub port: u16,
+    pub tls: raw::SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub from: lettre::message::Mailbox,
+    pub to: Vec<lettre::message::Mailbox>,
 }
 
 /// The simulated vendors (see `simulator`).

@@ -27,6 +27,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub schedules: Vec<RawSchedule>,
     pub simulator: Option<RawSimulator>,
+    #[serde(default)]
+    pub notify: BTreeMap<Spanned<String>, Spanned<RawNotify>>,
 }
 
 /// A listen address, `IP:PORT`.
@@ -348,4 +350,80 @@ fn default_bot_delay() -> Dur {
 }
 fn default_page_size() -> u32 {
     100
+}
+
+/// A notification target: filters plus exactly one kind table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    /// Events to send (all when empty).
+    #[serde(default)]
+    pub events: Vec<crate::model::NotifyEvent>,
+    /// Vendors to send about (all when empty).
+    #[serde(default)]
+    pub vendors: Vec<Spanned<String>>,
+    /// Priorities to send about (all when empty; channel events have no priority and always pass).
+    #[serde(default)]
+    pub priorities: Vec<Priority>,
+    pub webhook: Option<RawWebhook>,
+    pub slack: Option<RawUrlOnly>,
+    pub feishu: Option<RawSigned>,
+    pub dingtalk: Option<RawSigned>,
+    pub wecom: Option<RawUrlOnly>,
+    pub email: Option<Spanned<RawEmail>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    /// May hold `${VAR}`: webhook URLs often carry a token.
+    pub url: Spanned<String>,
+    /// Extra headers, e.g. `{ Authorization = "Bearer ${HOOK_TOKEN}" }`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUrlOnly {
+    pub url: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSigned {
+    pub url: Spanned<String>,
+    /// The group bot's signing secret, when signature checking is on.
+    pub secret: Option<Spanned<String>>,
+    pub secret_file: Option<Spanned<PathBuf>>,
+}
+
+/// How to talk to the SMTP server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain SMTP (loopback relays only).
+    None,
+    /// STARTTLS on the submission port (587).
+    Starttls,
+    /// Implicit TLS (465).
+    Tls,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmail {
+    pub host: String,
+    pub port: Option<u16>,
+    #[serde(default = "default_tls")]
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<PathBuf>>,
+    pub from: Spanned<String>,
+    pub to: Vec<Spanned<String>>,
+}
+
+fn default_tls() -> SmtpTls {
+    SmtpTls::Starttls
 }

@@ -294,10 +294,37 @@ pub(super) fn validate(
         SimulatorSettings { listen: rs.listen.0, vendors }
     });
 
+    let mut notify = BTreeMap::new();
+    for (name, rn) in &raw.notify {
+        if !is_id(name.get_ref()) {
+            cx.err(name, "notification target names use letters, digits, `-` and `_` (they become metric labels)");
+            continue;
+        }
+        for v in &rn.get_ref().vendors {
+            if !vendors.contains_key(v.get_ref()) {
+                cx.err(v, format!("unknown vendor `{}` ({})", v.get_ref(), known(vendors.keys())));
+            }
+        }
+        if let Some(sink) = sink_from(&mut cx, name, rn) {
+            let r = rn.get_ref();
+            notify.insert(
+                name.get_ref().clone(),
+                NotifyTarget {
+                    name: name.get_ref().clone(),
+                    events: r.events.clone(),
+                    vendors: r.vendors.iter().map(|v| v.get_ref().clone()).collect(),
+                    priorities: r.priorities.clone(),
+                    sink,
+                },
+            );
+        }
+    }
+
     if !cx.errors.is_empty() {
         return Err(cx.errors);
     }
     Ok(Config {
+        notify,
         file: file.clone(),
         daemon,
         calendars,
@@ -581,4 +608,112 @@ fn profile_from(cx: &mut Ctx<'_>, id: &str, rv: RawSimVendor, hours: Arc<Calenda
         page_size: rv.page_size.clamp(1, 100),
         seed: rv.seed,
     }
+}
+
+/// A URL that may hold `${VAR}` (and so a secret): the error never repeats its value.
+fn secret_url(cx: &mut Ctx<'_>, url: &Spanned<String>) -> Option<Secret> {
+    let (value, _) = match expand(url.get_ref(), cx.env) {
+        Ok(v) => v,
+        Err(e) => {
+            cx.err(url, e);
+            return None;
+        }
+    };
+    match reqwest::Url::parse(&value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Some(Secret::new(value)),
+        _ => {
+            cx.err(url, "not an http(s) URL (after expanding ${...})");
+            None
+        }
+    }
+}
+
+fn mailbox(cx: &mut Ctx<'_>, s: &Spanned<String>) -> Option<lettre::message::Mailbox> {
+    match s.get_ref().parse() {
+        Ok(m) => Some(m),
+        Err(e) => {
+            cx.err(s, format!("`{}` is not an email address ({e})", s.get_ref()));
+            None
+        }
+    }
+}
+
+fn sink_from(cx: &mut Ctx<'_>, name: &Spanned<String>, rn: &Spanned<super::raw::RawNotify>) -> Option<Sink> {
+    let r = rn.get_ref();
+    let kinds: Vec<&str> = [
+        r.webhook.as_ref().map(|_| "webhook"),
+        r.slack.as_ref().map(|_| "slack"),
+        r.feishu.as_ref().map(|_| "feishu"),
+        r.dingtalk.as_ref().map(|_| "dingtalk"),
+        r.wecom.as_ref().map(|_| "wecom"),
+        r.email.as_ref().map(|_| "email"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if kinds.len() != 1 {
+        let what = if kinds.is_empty() {
+            "no kind table".to_string()
+        } else {
+            format!("several kinds ({})", kinds.join(", "))
+        };
+        cx.err(
+            name,
+            format!(
+                "notification target `{}` has {what}; add exactly one, e.g. `[notify.{}.slack]` (kinds: {})",
+                name.get_ref(),
+                name.get_ref(),
+                NotifyKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        );
+        return None;
+    }
+    if let Some(w) = &r.webhook {
+        let url = secret_url(cx, &w.url);
+        let mut headers = Vec::new();
+        for (k, v) in &w.headers {
+            match expand(v.get_ref(), cx.env) {
+                Ok((value, _)) => headers.push((k.clone(), Secret::new(value))),
+                Err(e) => cx.err(v, e),
+            }
+        }
+        return Some(Sink::Webhook { url: url?, headers });
+    }
+    if let Some(s) = &r.slack {
+        return Some(Sink::Slack { url: secret_url(cx, &s.url)? });
+    }
+    if let Some(w) = &r.wecom {
+        return Some(Sink::Wecom { url: secret_url(cx, &w.url)? });
+    }
+    if let Some(f) = r.feishu.as_ref().or(r.dingtalk.as_ref()) {
+        let url = secret_url(cx, &f.url);
+        let secret = secret_from(cx, &f.secret, &f.secret_file, "secret").map(|(s, _)| s);
+        let url = url?;
+        return Some(if r.feishu.is_some() { Sink::Feishu { url, secret } } else { Sink::Dingtalk { url, secret } });
+    }
+    let e = r.email.as_ref()?;
+    let em = e.get_ref();
+    let password = secret_from(cx, &em.password, &em.password_file, "password").map(|(s, _)| s);
+    if password.is_some() && em.username.is_none() {
+        cx.err(e, "email: `password` needs `username`");
+    }
+    let from = mailbox(cx, &em.from);
+    let to: Vec<_> = em.to.iter().filter_map(|t| mailbox(cx, t)).collect();
+    if em.to.is_empty() {
+        cx.err(e, "email: `to` needs at least one address");
+    }
+    let port = em.port.unwrap_or(match em.tls {
+        super::raw::SmtpTls::None => 25,
+        super::raw::SmtpTls::Starttls => 587,
+        super::raw::SmtpTls::Tls => 465,
+    });
+    Some(Sink::Email(EmailSink {
+        host: em.host.clone(),
+        port,
+        tls: em.tls,
+        username: em.username.clone(),
+        password,
+        from: from?,
+        to,
+    }))
 }

@@ -28,6 +28,7 @@ pub struct Ctx {
 /// Starts the scheduler and every channel worker on `tracker`.
 pub fn spawn(ctx: &Ctx, tracker: &TaskTracker, shutdown: &CancellationToken) {
     tracker.spawn(scheduler::run(ctx.clone(), shutdown.clone()).instrument(info_span!("scheduler")));
+    tracker.spawn(crate::notify::run(ctx.clone(), shutdown.clone()).instrument(info_span!("notifier")));
     for vendor in ctx.config.vendors.values() {
         for spec in vendor.channels.values() {
             match crate::channel::build(spec) {

@@ -137,6 +137,23 @@ pub fn refresh(config: &Config, store: &Store, p: &Probe, now: Ts) -> Result<(Re
             new_breaches.push(r.clone());
         }
     }
+    // Notifications: a breach while waiting now; its final figure when it has one.
+    if !config.notify.is_empty() {
+        let finished = derived.finished();
+        for r in rows.iter().filter(|r| r.verdict == Verdict::Breached) {
+            let final_ = r.end.is_some() || finished;
+            let recorded_now = new_breaches.iter().any(|b| b.measure == r.measure && b.seq == r.seq);
+            if recorded_now && !final_ {
+                crate::notify::enqueue(config, store, &crate::notify::breach(config, p, r, false, now), now)?;
+            }
+            if final_ {
+                let n = crate::notify::breach(config, p, r, true, now);
+                if !store.notification_exists(&n.id)? {
+                    crate::notify::enqueue(config, store, &n, now)?;
+                }
+            }
+        }
+    }
     let figures = ProbeFigures {
         state: Some(derived.state),
         outcome: derived.outcome(),

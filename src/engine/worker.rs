@@ -30,7 +30,7 @@ use crate::config::ChannelSpec;
 use crate::lifecycle::{ResolvedBy, Ts};
 use crate::model::{ReplyClass, State};
 use crate::scenario::{FollowUpAfter, ResolutionSignal, Scenario};
-use crate::store::{NewEvent, Probe, StoreError};
+use crate::store::{ChannelState, NewEvent, Probe, StoreError};
 use crate::template::Vars;
 
 /// Open attempts before a probe is given up as failed.
@@ -41,6 +41,9 @@ const MAX_CLOSE_ATTEMPTS: usize = 5;
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How much of a reply's text is kept in the event log.
 const EXCERPT_CHARS: usize = 500;
+/// Consecutive transient failures after which a channel counts as failing
+/// (an authentication failure counts at once).
+const FAILING_AFTER: u32 = 3;
 
 /// Spacing and back-off for one channel's calls.
 #[derive(Debug, Default)]
@@ -126,10 +129,14 @@ pub struct Worker {
     next_poll: HashMap<i64, Instant>,
     last_status: HashMap<i64, TicketStatus>,
     scenarios: HashMap<String, Arc<Scenario>>,
+    /// The channel's health, persisted so a restart does not re-announce a failure.
+    health: ChannelState,
 }
 
 impl Worker {
     pub fn new(ctx: Ctx, vendor: &str, spec: ChannelSpec, channel: AnyChannel, only: Option<i64>) -> Worker {
+        let health =
+            ChannelState { vendor: vendor.to_string(), channel: spec.kind.as_str().to_string(), ..Default::default() };
         Worker {
             ctx,
             vendor: vendor.to_string(),
@@ -140,6 +147,7 @@ impl Worker {
             next_poll: HashMap::new(),
             last_status: HashMap::new(),
             scenarios: HashMap::new(),
+            health,
         }
     }
 
@@ -149,6 +157,11 @@ impl Worker {
 
     /// Runs until cancelled (or, in `once` mode, until its probe is final).
     pub async fn run(mut self, shutdown: CancellationToken) {
+        match self.ctx.store.channel_state(&self.vendor, self.spec.kind.as_str()) {
+            Ok(Some(h)) => self.health = h,
+            Ok(None) => {}
+            Err(e) => warn!(error = %format!("{e:#}"), "cannot read the channel's health; starting healthy"),
+        }
         let mut interval = tokio::time::interval(self.tick_period());
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -219,12 +232,55 @@ impl Worker {
         }
     }
 
-    /// Counts and logs a channel error once, here where it is handled.
+    /// Counts and logs a channel error once, here where it is handled, and
+    /// announces the channel as failing when it crosses the threshold.
     fn count_error(&mut self, op: Operation, e: &ChannelError) -> Result<(), StoreError> {
         self.gate.failed(e);
         let now = self.ctx.clock.now();
         warn!(operation = op.as_str(), kind = e.kind(), error = %format!("{e:#}"), "channel call failed");
-        self.ctx.store.count_error(&self.vendor, self.spec.kind.as_str(), op.as_str(), e.kind(), &e.to_string(), now)
+        self.ctx.store.count_error(
+            &self.vendor,
+            self.spec.kind.as_str(),
+            op.as_str(),
+            e.kind(),
+            &e.to_string(),
+            now,
+        )?;
+        // A missing ticket or a refused request is about one probe, not the channel.
+        let auth = matches!(e, ChannelError::Auth { .. });
+        if !(e.is_transient() || auth) {
+            return Ok(());
+        }
+        self.health.failures += 1;
+        self.health.last_error = Some(e.to_string());
+        if self.health.failing_since.is_none() && (auth || self.health.failures >= FAILING_AFTER) {
+            self.health.failing_since = Some(now);
+            warn!(failures = self.health.failures, "channel is failing");
+            let n = crate::notify::channel_failing(
+                &self.ctx.config,
+                &self.vendor,
+                self.spec.kind.as_str(),
+                now,
+                self.health.failures,
+                &e.to_string(),
+            );
+            crate::notify::enqueue(&self.ctx.config, &self.ctx.store, &n, now)?;
+        }
+        self.ctx.store.set_channel_state(&self.health, now)
+    }
+
+    /// A call succeeded: the channel is healthy again.
+    fn call_ok(&mut self) -> Result<(), StoreError> {
+        self.gate.succeeded();
+        if self.health.failures == 0 && self.health.failing_since.is_none() {
+            return Ok(());
+        }
+        if self.health.failing_since.is_some() {
+            info!("channel recovered");
+        }
+        self.health.failures = 0;
+        self.health.failing_since = None;
+        self.ctx.store.set_channel_state(&self.health, self.ctx.clock.now())
     }
 
     fn refresh(&self, p: &Probe) -> Result<Refreshed, StoreError> {
@@ -308,7 +364,7 @@ impl Worker {
             self.gate.wait(gap).await;
             match self.channel.find(&p.reference).await {
                 Ok(Some(ticket)) => {
-                    self.gate.succeeded();
+                    self.call_ok()?;
                     info!(ticket = %ticket.id, "found the ticket an earlier attempt created");
                     return self.record_opened(&p, &ticket, true);
                 }
@@ -329,7 +385,7 @@ impl Worker {
         self.gate.wait(gap).await;
         match self.channel.open(&req).await {
             Ok(ticket) => {
-                self.gate.succeeded();
+                self.call_ok()?;
                 crate::failpoint::hit("after_open");
                 self.record_opened(&p, &ticket, false)
             }
@@ -357,6 +413,12 @@ impl Worker {
             now,
         )?;
         self.ctx.store.set_note(p.id, &format!("open failed: {e}"), now)?;
+        crate::notify::enqueue(
+            &self.ctx.config,
+            &self.ctx.store,
+            &crate::notify::open_failed(&self.ctx.config, p, &e.to_string(), now),
+            now,
+        )?;
         self.refresh(p).map(|_| ())
     }
 
@@ -387,7 +449,7 @@ impl Worker {
         self.next_poll.insert(p.id, Instant::now() + self.spec.poll_interval.std());
         match result {
             Ok(snap) => {
-                self.gate.succeeded();
+                self.call_ok()?;
                 self.ingest(p, &snap)?;
                 self.ctx.store.set_known_until(p.id, started)?;
                 self.last_status.insert(p.id, snap.status);
@@ -596,7 +658,7 @@ impl Worker {
             self.gate.wait(self.spec.min_request_interval.std()).await;
             match self.channel.reply(&ticket, &body).await {
                 Ok(()) => {
-                    self.gate.succeeded();
+                    self.call_ok()?;
                     crate::failpoint::hit("after_follow_up");
                     let now = self.ctx.clock.now();
                     let key = format!("{}:{seq}", kind::FOLLOW_UP_SENT);
@@ -680,7 +742,7 @@ impl Worker {
         self.gate.wait(self.spec.min_request_interval.std()).await;
         match self.channel.close(&ticket, Some(&body), scenario.close.solve).await {
             Ok(()) => {
-                self.gate.succeeded();
+                self.call_ok()?;
                 crate::failpoint::hit("after_close");
                 self.record_closed(&p, "courtesy close sent")
             }
