@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh machine: installs the real servers and
-# tools the tests use (Debian's `prometheus` package, for promtool), then
-# runs clippy and every test. Usage: scripts/test.sh [extra cargo test args]
+# The whole test suite, from a fresh machine: installs and starts the real
+# servers and tools the tests use — Debian's prometheus and
+# prometheus-alertmanager (promtool, rule and dashboard checks), OpenSMTPD and
+# Dovecot on loopback (email) — then runs rustfmt, clippy and every test.
+# Usage: scripts/test.sh [extra cargo test args]      (root or sudo for apt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if ! command -v promtool >/dev/null 2>&1; then
-  echo "== installing Debian's prometheus package (promtool)"
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus-alertmanager >/dev/null 2>&1; then
+  echo "== installing Debian's prometheus and prometheus-alertmanager"
   export DEBIAN_FRONTEND=noninteractive
   as_root apt-get update -qq
-  # The package's service is not needed and may not start in a container; that is fine.
-  as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  # Their services are not needed (the tests start their own) and may not start in a container; that is fine.
+  as_root apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
 fi
 promtool --version 2>&1 | sed -n 1p
 
-# Tests that use real tools fail (instead of skipping) when they are missing.
+echo "== mail stack"
+scripts/mail-stack.sh start
+trap 'scripts/mail-stack.sh stop' EXIT
+export SUPPORTPROBE_SMTP=127.0.0.1:2525 SUPPORTPROBE_IMAP=127.0.0.1:1143
+
+# Tests that use real servers and tools fail (instead of skipping) when they are missing.
 export SUPPORTPROBE_REQUIRE_TOOLS=1
 
 echo "== format"

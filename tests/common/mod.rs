@@ -122,3 +122,47 @@ pub fn promtool_check_metrics(text: &str) {
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && report.trim().is_empty(), "promtool check metrics:\n{report}");
 }
+
+/// Where the test mail stack is, when the test script started it
+/// (`SUPPORTPROBE_SMTP`, `SUPPORTPROBE_IMAP`); `None` skips, unless tools are required.
+pub fn mail_stack() -> Option<(String, String)> {
+    match (std::env::var("SUPPORTPROBE_SMTP"), std::env::var("SUPPORTPROBE_IMAP")) {
+        (Ok(smtp), Ok(imap)) => Some((smtp, imap)),
+        _ if std::env::var_os("SUPPORTPROBE_REQUIRE_TOOLS").is_some() => {
+            panic!("SUPPORTPROBE_SMTP/SUPPORTPROBE_IMAP are required (scripts/test.sh starts the mail stack)")
+        }
+        _ => {
+            eprintln!("no mail stack (scripts/test.sh starts one); skipping the email part");
+            None
+        }
+    }
+}
+
+/// A minimal IMAP client for tests: logs in, selects INBOX and runs one
+/// SEARCH, returning the matching sequence numbers.
+pub async fn imap_search(addr: &str, user: &str, pass: &str, criteria: &str) -> Vec<u32> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (r, mut w) = stream.into_split();
+    let mut lines = BufReader::new(r).lines();
+    lines.next_line().await.unwrap();
+    let mut found = Vec::new();
+    for (tag, cmd) in [
+        ("a1", format!("LOGIN {user} {pass}")),
+        ("a2", "SELECT INBOX".to_string()),
+        ("a3", format!("SEARCH {criteria}")),
+        ("a4", "LOGOUT".to_string()),
+    ] {
+        w.write_all(format!("{tag} {cmd}\r\n").as_bytes()).await.unwrap();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.strip_prefix("* SEARCH") {
+                found = rest.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+            }
+            if line.starts_with(tag) {
+                assert!(line.contains(" OK"), "IMAP {cmd}: {line}");
+                break;
+            }
+        }
+    }
+    found
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# A loopback mail stack for the tests: OpenSMTPD (SMTP, 127.0.0.1:$SMTP_PORT)
+# delivering through Dovecot LMTP into Maildirs served by Dovecot IMAP
+# (127.0.0.1:$IMAP_PORT). Every address @example.test is accepted; the test
+# mailboxes are probe@ and vendor@ (password $MAIL_PASS).
+# Usage: scripts/mail-stack.sh start|stop     (needs root or sudo; Debian)
+set -euo pipefail
+SMTP_PORT=${SMTP_PORT:-2525}
+IMAP_PORT=${IMAP_PORT:-1143}
+DOMAIN=example.test
+MAIL_PASS=${MAIL_PASS:-probepass}
+ROOT=${MAIL_ROOT:-/var/lib/supportprobe-mailtest}
+RUN=/run/supportprobe-dovecot
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+stop() {
+  local pids=""
+  for pf in "$RUN/master.pid" "$ROOT/smtpd.pid"; do
+    if as_root test -f "$pf"; then pids="$pids $(as_root cat "$pf")"; as_root rm -f "$pf"; fi
+  done
+  [ -n "$pids" ] && as_root kill $pids 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    alive=0; for p in $pids; do as_root kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break; sleep 0.2
+  done
+}
+if [ "${1:-start}" = stop ]; then stop; exit 0; fi
+
+if ! command -v smtpd >/dev/null || ! command -v dovecot >/dev/null || [ ! -x /usr/lib/dovecot/lmtp ]; then
+  echo "== installing OpenSMTPD and Dovecot"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq --no-install-recommends dovecot-core dovecot-imapd dovecot-lmtpd opensmtpd >/dev/null
+fi
+stop
+
+as_root sh -c "id vmail >/dev/null 2>&1 || useradd --system --home-dir '$ROOT' --shell /usr/sbin/nologin vmail"
+as_root mkdir -p "$ROOT/mail" "$ROOT/state" "$RUN"
+as_root chown -R vmail:vmail "$ROOT/mail"
+printf '%s@%s:{PLAIN}%s\n' probe "$DOMAIN" "$MAIL_PASS" vendor "$DOMAIN" "$MAIL_PASS" | as_root tee "$ROOT/users" >/dev/null
+as_root chmod 0640 "$ROOT/users"; as_root chown root:dovecot "$ROOT/users"
+
+# Dovecot: a private config, loopback only, plaintext auth (no TLS on loopback).
+as_root tee "$ROOT/dovecot.conf" >/dev/null <<CONF
+protocols = imap lmtp
+listen = 127.0.0.1
+base_dir = $RUN
+state_dir = $ROOT/state
+instance_name = supportprobe-dovecot
+log_path = $ROOT/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:$ROOT/mail/%d/%n/Maildir
+mail_uid = vmail
+mail_gid = vmail
+first_valid_uid = 100
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $ROOT/users
+}
+userdb {
+  driver = static
+  args = uid=vmail gid=vmail home=$ROOT/mail/%d/%n
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $IMAP_PORT
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service lmtp {
+  unix_listener lmtp {
+    mode = 0666
+  }
+}
+protocol lmtp {
+  postmaster_address = postmaster@$DOMAIN
+}
+CONF
+# Daemons must not hold the caller's stdout, or a CI pipe never closes.
+as_root dovecot -c "$ROOT/dovecot.conf" </dev/null >/dev/null 2>&1
+
+# OpenSMTPD: loopback listener, every @example.test address to Dovecot.
+[ -s /etc/mailname ] || echo "mail.$DOMAIN" | as_root tee /etc/mailname >/dev/null
+as_root tee "$ROOT/smtpd.conf" >/dev/null <<CONF
+listen on 127.0.0.1 port $SMTP_PORT hostname mail.$DOMAIN
+table vdomains { "$DOMAIN" }
+table vusers { "@$DOMAIN" = "vmail" }
+action "to_dovecot" lmtp "$RUN/lmtp" rcpt-to virtual <vusers>
+match from any for domain <vdomains> action "to_dovecot"
+CONF
+as_root smtpd -n -f "$ROOT/smtpd.conf" >/dev/null
+# OpenSMTPD 6.8 has no pid file and no 'smtpctl stop': run it in the foreground, in the background.
+as_root sh -c "smtpd -d -f '$ROOT/smtpd.conf' </dev/null >>'$ROOT/smtpd.log' 2>&1 & echo \$! > '$ROOT/smtpd.pid'"
+
+for port in "$SMTP_PORT" "$IMAP_PORT"; do
+  for _ in $(seq 1 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.2
+  done
+done
+echo "mail stack: smtp 127.0.0.1:$SMTP_PORT, imap 127.0.0.1:$IMAP_PORT, users probe@ and vendor@$DOMAIN"
