@@ -201,10 +201,15 @@ pub fn rfc3339(t: Ts) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// How many webhook notifications the stand-in on-call receiver keeps.
+const KEEP_NOTIFICATIONS: usize = 500;
+
 /// Shared state of all simulated vendors.
 #[derive(Clone)]
 pub struct Simulator {
     vendors: Arc<Mutex<HashMap<String, VendorState>>>,
+    /// A stand-in on-call receiver for the demo: webhook notifications posted to `/_sim/webhook`.
+    notifications: Arc<Mutex<VecDeque<serde_json::Value>>>,
 }
 
 impl Simulator {
@@ -219,7 +224,7 @@ impl Simulator {
                 )
             })
             .collect();
-        Simulator { vendors: Arc::new(Mutex::new(vendors)) }
+        Simulator { vendors: Arc::new(Mutex::new(vendors)), notifications: Arc::default() }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<String, VendorState>> {
@@ -264,6 +269,8 @@ impl Simulator {
         Router::new()
             .route("/_sim/truth", get(truth_handler))
             .route("/_sim/health", get(|| async { "ok" }))
+            .route("/_sim/webhook", axum::routing::post(webhook_handler))
+            .route("/_sim/notifications", get(notifications_handler))
             .merge(zendesk::routes())
             .with_state(self.clone())
     }
@@ -271,6 +278,24 @@ impl Simulator {
 
 async fn truth_handler(axum::extract::State(sim): axum::extract::State<Simulator>) -> axum::Json<Vec<Truth>> {
     axum::Json(sim.truth(now()))
+}
+
+async fn webhook_handler(
+    axum::extract::State(sim): axum::extract::State<Simulator>,
+    axum::Json(body): axum::Json<serde_json::Value>,
+) -> axum::http::StatusCode {
+    let mut q = sim.notifications.lock().unwrap_or_else(|e| e.into_inner());
+    if q.len() >= KEEP_NOTIFICATIONS {
+        q.pop_front();
+    }
+    q.push_back(body);
+    axum::http::StatusCode::NO_CONTENT
+}
+
+async fn notifications_handler(
+    axum::extract::State(sim): axum::extract::State<Simulator>,
+) -> axum::Json<Vec<serde_json::Value>> {
+    axum::Json(sim.notifications.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect())
 }
 
 /// Simulated time is real time at whole seconds, as Zendesk reports it.
