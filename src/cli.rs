@@ -362,6 +362,21 @@ pub fn plan(config: &Config, now: DateTime<Utc>, out: &mut String) {
             let _ = writeln!(out, "     {}/{} ({kind})  next: {}", t.vendor, t.channel, fires.join(", "));
         }
     }
+    if !config.notify.is_empty() {
+        let _ = writeln!(out, "\nnotifications");
+        for t in config.notify.values() {
+            let list = |v: Vec<String>| if v.is_empty() { "all".to_string() } else { v.join(",") };
+            let _ = writeln!(
+                out,
+                "  {} ({}): events {}; vendors {}; priorities {}",
+                t.name,
+                t.kind(),
+                list(t.events.iter().map(|e| e.to_string()).collect()),
+                list(t.vendors.clone()),
+                list(t.priorities.iter().map(|p| p.to_string()).collect())
+            );
+        }
+    }
     if let Some(sim) = &config.simulator {
         let _ = writeln!(
             out,

@@ -10,7 +10,10 @@ use supportprobe::config::Config;
 
 fn env(name: &str) -> Option<String> {
     match name {
-        "DEMO_TOKEN" | "AGORA_ZENDESK_TOKEN" | "TWILIO_ZENDESK_TOKEN" => Some(format!("secret-value-of-{name}")),
+        "DEMO_TOKEN" | "AGORA_ZENDESK_TOKEN" | "TWILIO_ZENDESK_TOKEN" | "FEISHU_SIGNING_SECRET" | "SMTP_PASSWORD" => {
+            Some(format!("secret-value-of-{name}"))
+        }
+        "FEISHU_WEBHOOK_URL" | "SLACK_WEBHOOK_URL" => Some(format!("https://hooks.example.com/secret-value-of-{name}")),
         _ => None,
     }
 }
@@ -83,11 +86,21 @@ fn check_prints_the_plan_without_secrets_and_fails_on_errors() {
         .args(["check", "--config", "config/example.toml"])
         .env("AGORA_ZENDESK_TOKEN", "tok-agora-123456")
         .env("TWILIO_ZENDESK_TOKEN", "tok-twilio-654321")
+        .env("FEISHU_WEBHOOK_URL", "https://open.feishu.cn/open-apis/bot/v2/hook/tok-feishu-hook")
+        .env("FEISHU_SIGNING_SECRET", "tok-feishu-sign")
+        .env("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/tok-slack")
+        .env("SMTP_PASSWORD", "tok-smtp")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!stdout.contains("tok-agora") && !stdout.contains("tok-twilio"), "{stdout}");
+    assert!(!stdout.contains("tok-"), "no secret in the plan: {stdout}");
+    assert!(
+        stdout.contains(
+            "feishu-oncall (feishu): events unanswered_past_promise,open_failed; vendors all; priorities P0,P1"
+        ),
+        "{stdout}"
+    );
     assert!(stdout.contains("API token for rtc-poc@example.com, from ${AGORA_ZENDESK_TOKEN}"), "{stdout}");
     assert!(stdout.contains("promise  P0  first_response 15m, next_reply 30m, resolution 4h  on 24x7"), "{stdout}");
     // Every target of every schedule lists its next three fires in the schedule's zone.
