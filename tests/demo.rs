@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,13 +29,7 @@ fn sum(s: &BTreeMap<String, f64>, prefix: &str, must_contain: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_shows_every_vendor_measured_and_a_breach_within_a_minute() {
-    let demo = std::fs::read_to_string(Path::new(common::MANIFEST).join("config/demo.toml")).unwrap();
-    let template = demo
-        .replace("listen = \"127.0.0.1:9897\"", "listen = \"127.0.0.1:0\"")
-        .replace("127.0.0.1:9898", "{SIM}")
-        .replace("data_dir = \"../data/demo\"", "data_dir = \"{DATA}\"")
-        .replace("probes_dir = \"../probes\"", "probes_dir = \"{PROBES}\"");
-    let h = common::harness(&template, &Path::new(common::MANIFEST).join("probes")).await;
+    let h = common::demo_harness().await;
     let vendors: Vec<String> = h.config.vendors.keys().cloned().collect();
     assert!(vendors.len() >= 3);
     let started = Instant::now();

@@ -86,13 +86,7 @@ async fn dashboards_return_data_and_the_breach_alert_reaches_alertmanager() {
     supportprobe::channel::http::install_crypto_provider();
 
     // The demo daemon.
-    let demo = std::fs::read_to_string(Path::new(common::MANIFEST).join("config/demo.toml")).unwrap();
-    let template = demo
-        .replace("listen = \"127.0.0.1:9897\"", "listen = \"127.0.0.1:0\"")
-        .replace("127.0.0.1:9898", "{SIM}")
-        .replace("data_dir = \"../data/demo\"", "data_dir = \"{DATA}\"")
-        .replace("probes_dir = \"../probes\"", "probes_dir = \"{PROBES}\"");
-    let h = common::harness(&template, &Path::new(common::MANIFEST).join("probes")).await;
+    let h = common::demo_harness().await;
     let running =
         daemon::start(h.config.clone(), RunOptions { simulator: false }, Arc::new(SystemClock)).await.unwrap();
     let work = h.dir.path();

@@ -499,22 +499,10 @@ fn zendesk_from(cx: &mut Ctx<'_>, rz: &Spanned<RawZendesk>) -> Option<ZendeskSet
 
 fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spanned<RawChannel>) -> Option<ChannelSpec> {
     let c = rc.get_ref();
-    let kinds: Vec<&str> = [c.zendesk.as_ref().map(|_| "zendesk")].into_iter().flatten().collect();
-    if kinds.len() != 1 {
-        let what = if kinds.is_empty() {
-            "no kind table".to_string()
-        } else {
-            format!("several kinds ({})", kinds.join(", "))
-        };
-        cx.err(
-            id,
-            format!(
-                "channel `{}` has {what}; add exactly one, e.g. `[vendors.{vendor}.channels.{}.zendesk]` (kinds: {})",
-                id.get_ref(),
-                id.get_ref(),
-                ChannelKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
-            ),
-        );
+    let present = [c.zendesk.as_ref().map(|_| "zendesk")];
+    let example = format!("[vendors.{vendor}.channels.{}.zendesk]", id.get_ref());
+    let all: Vec<&str> = ChannelKind::ALL.iter().map(|k| k.as_str()).collect();
+    if !exactly_one_kind(cx, id, "channel", &present, &example, &all) {
         return None;
     }
     let (kind, settings) = if let Some(z) = &c.zendesk {
@@ -610,6 +598,33 @@ fn profile_from(cx: &mut Ctx<'_>, id: &str, rv: RawSimVendor, hours: Arc<Calenda
     }
 }
 
+/// Checks that a table has exactly one kind sub-table (`zendesk`, `slack`, …),
+/// reporting at `name` otherwise.
+fn exactly_one_kind(
+    cx: &mut Ctx<'_>,
+    name: &Spanned<String>,
+    what: &str,
+    present: &[Option<&str>],
+    example: &str,
+    all: &[&str],
+) -> bool {
+    let kinds: Vec<&str> = present.iter().flatten().copied().collect();
+    if kinds.len() == 1 {
+        return true;
+    }
+    let found =
+        if kinds.is_empty() { "no kind table".to_string() } else { format!("several kinds ({})", kinds.join(", ")) };
+    cx.err(
+        name,
+        format!(
+            "{what} `{}` has {found}; add exactly one, e.g. `{example}` (kinds: {})",
+            name.get_ref(),
+            all.join(", ")
+        ),
+    );
+    false
+}
+
 /// A URL that may hold `${VAR}` (and so a secret): the error never repeats its value.
 fn secret_url(cx: &mut Ctx<'_>, url: &Spanned<String>) -> Option<Secret> {
     let (value, _) = match expand(url.get_ref(), cx.env) {
@@ -640,32 +655,17 @@ fn mailbox(cx: &mut Ctx<'_>, s: &Spanned<String>) -> Option<lettre::message::Mai
 
 fn sink_from(cx: &mut Ctx<'_>, name: &Spanned<String>, rn: &Spanned<super::raw::RawNotify>) -> Option<Sink> {
     let r = rn.get_ref();
-    let kinds: Vec<&str> = [
+    let present = [
         r.webhook.as_ref().map(|_| "webhook"),
         r.slack.as_ref().map(|_| "slack"),
         r.feishu.as_ref().map(|_| "feishu"),
         r.dingtalk.as_ref().map(|_| "dingtalk"),
         r.wecom.as_ref().map(|_| "wecom"),
         r.email.as_ref().map(|_| "email"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if kinds.len() != 1 {
-        let what = if kinds.is_empty() {
-            "no kind table".to_string()
-        } else {
-            format!("several kinds ({})", kinds.join(", "))
-        };
-        cx.err(
-            name,
-            format!(
-                "notification target `{}` has {what}; add exactly one, e.g. `[notify.{}.slack]` (kinds: {})",
-                name.get_ref(),
-                name.get_ref(),
-                NotifyKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
-            ),
-        );
+    ];
+    let example = format!("[notify.{}.slack]", name.get_ref());
+    let all: Vec<&str> = NotifyKind::ALL.iter().map(|k| k.as_str()).collect();
+    if !exactly_one_kind(cx, name, "notification target", &present, &example, &all) {
         return None;
     }
     if let Some(w) = &r.webhook {

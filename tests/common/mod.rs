@@ -73,6 +73,17 @@ pub async fn harness(template: &str, probes: &Path) -> Harness {
     Harness { dir, config_path, config, store, sim, stop_sim }
 }
 
+/// The shipped demo config, on free ports, with its own data directory.
+pub async fn demo_harness() -> Harness {
+    let demo = std::fs::read_to_string(Path::new(MANIFEST).join("config/demo.toml")).unwrap();
+    let template = demo
+        .replace("listen = \"127.0.0.1:9897\"", "listen = \"127.0.0.1:0\"")
+        .replace("127.0.0.1:9898", "{SIM}")
+        .replace("data_dir = \"../data/demo\"", "data_dir = \"{DATA}\"")
+        .replace("probes_dir = \"../probes\"", "probes_dir = \"{PROBES}\"");
+    harness(&template, &Path::new(MANIFEST).join("probes")).await
+}
+
 pub async fn truth(sim: SocketAddr) -> Vec<Truth> {
     supportprobe::channel::http::install_crypto_provider();
     reqwest::get(format!("http://{sim}/_sim/truth")).await.unwrap().json().await.unwrap()
