@@ -10,6 +10,7 @@ IMAP_PORT=${IMAP_PORT:-1143}
 DOMAIN=example.test
 MAIL_PASS=${MAIL_PASS:-probepass}
 ROOT=${MAIL_ROOT:-/var/lib/supportprobe-mailtest}
+RT_URL=${RT_URL:-}        # e.g. http://127.0.0.1:18080/ : mail to rt@example.test goes to RT through rt-mailgate
 RUN=/run/supportprobe-dovecot
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -26,6 +27,14 @@ stop() {
   done
 }
 if [ "${1:-start}" = stop ]; then stop; exit 0; fi
+if [ "${1:-start}" = restart-imap ]; then
+  # Restart Dovecot only (the tests' "IMAP server restarts mid-probe"); OpenSMTPD queues meanwhile.
+  pid=$(as_root cat "$RUN/master.pid"); as_root kill "$pid"
+  for _ in $(seq 1 50); do as_root kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  as_root dovecot -c "$ROOT/dovecot.conf" </dev/null >/dev/null 2>&1
+  for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$IMAP_PORT") 2>/dev/null && break; sleep 0.1; done
+  exit 0
+fi
 
 if ! command -v smtpd >/dev/null || ! command -v dovecot >/dev/null || [ ! -x /usr/lib/dovecot/lmtp ]; then
   echo "== installing OpenSMTPD and Dovecot"
@@ -81,6 +90,8 @@ service lmtp {
 protocol lmtp {
   postmaster_address = postmaster@$DOMAIN
 }
+# probe+SP-XXXXXXXX@example.test is delivered to probe@example.test.
+recipient_delimiter = +
 CONF
 # Daemons must not hold the caller's stdout, or a CI pipe never closes.
 as_root dovecot -c "$ROOT/dovecot.conf" </dev/null >/dev/null 2>&1
@@ -92,8 +103,14 @@ listen on 127.0.0.1 port $SMTP_PORT hostname mail.$DOMAIN
 table vdomains { "$DOMAIN" }
 table vusers { "@$DOMAIN" = "vmail" }
 action "to_dovecot" lmtp "$RUN/lmtp" rcpt-to virtual <vusers>
-match from any for domain <vdomains> action "to_dovecot"
 CONF
+if [ -n "$RT_URL" ]; then as_root tee -a "$ROOT/smtpd.conf" >/dev/null <<CONF
+table rtaddrs { "rt@$DOMAIN" }
+action "to_rt" mda "/usr/bin/rt-mailgate --queue General --action correspond --url $RT_URL" virtual <vusers>
+match from any for rcpt-to <rtaddrs> action "to_rt"
+CONF
+fi
+echo "match from any for domain <vdomains> action \"to_dovecot\"" | as_root tee -a "$ROOT/smtpd.conf" >/dev/null
 as_root smtpd -n -f "$ROOT/smtpd.conf" >/dev/null
 # OpenSMTPD 6.8 has no pid file and no 'smtpctl stop': run it in the foreground, in the background.
 as_root sh -c "smtpd -d -f '$ROOT/smtpd.conf' </dev/null >>'$ROOT/smtpd.log' 2>&1 & echo \$! > '$ROOT/smtpd.pid'"
