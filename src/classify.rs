@@ -2,19 +2,30 @@
 //! whether a reply is from a person, and records which rule decided.
 //!
 //! Adapters report facts ([`ReplyFacts`]): who wrote it as the platform
-//! describes the author, headers (email), subject and body. The ordered rules
-//! below decide; the first match wins:
+//! describes the author, headers (email), subject and body (quoted history
+//! already removed). The ordered rules below decide; the first match wins:
 //!
 //! 1. `ours` — the author is our own requester identity.
-//! 2. `bounce` — delivery-status reports and mailer-daemon senders.
-//! 3. `out_of_office` — vacation headers and subjects.
-//! 4. per-vendor `humans` — configured agent identities count as people even
-//!    when their helpdesk marks every mail automatic.
-//! 5. `auto_ack` — automation headers, no-reply senders, platform automation
-//!    (Zendesk triggers), acknowledgement wording in English and Chinese.
-//! 6. `bot` — the platform says so, a configured bot identity, or a bot name
-//!    or self-introduction.
-//! 7. `human` — everything else from the vendor side.
+//! 2. `bounce` — delivery-status reports, mailer-daemon senders, bounce
+//!    subjects (before anything that reads `Auto-Submitted`: bounces carry it).
+//! 3. `out_of_office` — vacation headers, out-of-office subjects, and
+//!    out-of-office wording under automatic-reply headers (English, Chinese).
+//! 4. per-vendor `humans` — configured agent identities count as people.
+//! 5. helpdesk relays — Zendesk, Freshdesk, Jira, ServiceNow and Request
+//!    Tracker stamp *every* notification automatic (`Auto-Submitted`,
+//!    `Precedence: bulk`), agents' replies included; when the headers show one
+//!    of them, the content decides: an acknowledgement or status template is
+//!    `auto_ack`, a bot is `bot`, anything else is the agent's relayed reply.
+//! 6. platform automation — the channel's API says a trigger or workflow wrote it.
+//! 7. `bot` — the platform says so, a configured bot identity or pattern, a bot
+//!    name, or an AI self-introduction.
+//! 8. `auto_ack` — automation headers, no-reply senders, acknowledgement
+//!    subjects and wording in English and Chinese (simplified and traditional).
+//! 9. `human` — everything else from the vendor side.
+//!
+//! Any rule can be switched off per vendor (`classify.ignore_rules`), e.g. a
+//! helpdesk that marks its agents' mail `Auto-Submitted` and is not one of the
+//! recognised platforms.
 
 use std::sync::LazyLock;
 
@@ -70,6 +81,10 @@ pub struct ClassifyOverrides {
     /// Extra acknowledgement wording on the body.
     #[serde(default)]
     pub auto_ack_patterns: Vec<Pattern>,
+    /// Rules to skip for this vendor, by name (`ack:auto-submitted`) or
+    /// prefix (`ack:*`).
+    #[serde(default)]
+    pub ignore_rules: Vec<String>,
 }
 
 /// The decision and the rule that made it.
@@ -135,6 +150,41 @@ static OOO_SUBJECT: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
 static NOREPLY: LazyLock<Vec<Pattern>> =
     LazyLock::new(|| patterns(&[r"(?i)^(no[-_.]?reply|do[-_.]?not[-_.]?reply|notifications?|mailer|automated)[@+]"]));
 
+static BOUNCE_SUBJECT: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
+    patterns(&[
+        r"(?i)^\s*(undeliverable|undelivered mail returned to sender|delivery status notification \(failure\)|mail delivery (failed|failure|subsystem)|returned mail|failure notice|delivery failure)",
+        r"^\s*(退信|系统退信|邮件投递失败|無法傳遞)",
+    ])
+});
+
+static OOO_WORDING: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
+    patterns(&[
+        r"(?i)\b(out of (the )?office|on (annual |sick |parental |maternity )?leave|on (vacation|holiday)|away from (the |my )?(office|desk)|limited access to (e-?mail|my email)|will be back (on|in)|returning on)\b",
+        r"(不在办公室|休假|请假|出差|外出|年假|不在辦公室|請假|休假中)",
+    ])
+});
+
+static ACK_SUBJECT: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
+    patterns(&[
+        r"(?i)^\s*(\[[^\]]*\]\s*)*(re:\s*)?(auto-?reply|request received|ticket received|ticket created|we('ve| have) received|thank you for contacting|your (request|ticket|case) has been (received|created|logged))",
+        r"(?i)\b(incident|case|ticket|request)\s+[a-z]*\d+\s+has been (opened|created|logged)",
+        r"(工单已(受理|创建|生成|提交)|已收到您的|工單已(受理|建立|生成))",
+    ])
+});
+
+/// Templates helpdesks send as notifications: acknowledgements and status changes.
+static HELPDESK_TEMPLATE: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
+    patterns(&[
+        r"(?i)this message has been automatically generated in response to the creation of a\s+trouble ticket",
+        r"(?i)a support (representative|agent) will (be reviewing|review|respond)",
+        r"(?i)(incident|request|case)\s+[a-z]*\d+\s+has been (opened|created|logged) on your behalf",
+        r"(?i)your (request|ticket|case|incident)\s*(\(?#?\w*\d+\)?)?\s*has been (solved|closed|resolved|updated|received)",
+        r"(?i)\b(status|request status)\s+(has\s+)?changed\s+(from\s+.{1,60}?\s+)?to\b",
+        r"(?i)we('ve| have) received your (request|ticket|message|email)",
+        r"(?i)\bticket received\b",
+    ])
+});
+
 fn header<'a>(facts: &'a ReplyFacts<'_>, name: &str) -> Option<&'a str> {
     facts.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
@@ -147,102 +197,205 @@ fn identity_matches(list: &[String], facts: &ReplyFacts<'_>) -> bool {
     })
 }
 
-/// Decides the class of one reply.
-pub fn classify(facts: &ReplyFacts<'_>, overrides: &ClassifyOverrides) -> Classification {
-    // 1. Our own messages.
-    if facts.author_kind == AuthorKind::Requester {
-        return decided(ReplyClass::Ours, "requester");
+/// Which helpdesk relayed a mail, from its headers.
+pub fn helpdesk(headers: &[(String, String)]) -> Option<&'static str> {
+    for (name, value) in headers {
+        let n = name.to_ascii_lowercase();
+        let v = value.to_ascii_lowercase();
+        let found = if n.starts_with("x-zendesk") || (n == "x-mailer" && v.contains("zendesk")) {
+            "zendesk"
+        } else if n.starts_with("x-fd-")
+            || n.starts_with("x-freshdesk")
+            || (n == "message-id" && v.contains("freshdesk"))
+        {
+            "freshdesk"
+        } else if n == "x-jira-fingerprint" || n.starts_with("x-atlassian") || (n == "message-id" && v.contains("jira"))
+        {
+            "jira"
+        } else if n.starts_with("x-servicenow") || (n == "message-id" && v.contains("service-now")) {
+            "servicenow"
+        } else if n == "rt-ticket" || n == "x-rt-loop-prevention" || n == "rt-originator" {
+            "rt"
+        } else {
+            continue;
+        };
+        return Some(found);
+    }
+    None
+}
+
+/// Whether any header marks the mail as automatic.
+fn automatic_headers(facts: &ReplyFacts<'_>) -> bool {
+    header(facts, "Auto-Submitted").is_some_and(|v| v.trim().to_ascii_lowercase() != "no")
+        || ["X-Autoreply", "X-Autorespond", "X-Auto-Generated", "AutoSubmitted", "X-Auto-Response-Suppress"]
+            .iter()
+            .any(|h| header(facts, h).is_some())
+        || header(facts, "Precedence")
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().trim(), "bulk" | "junk" | "list" | "auto_reply"))
+}
+
+struct Rules<'a> {
+    facts: &'a ReplyFacts<'a>,
+    overrides: &'a ClassifyOverrides,
+}
+
+impl Rules<'_> {
+    fn on(&self, rule: &str) -> bool {
+        !self.overrides.ignore_rules.iter().any(|i| match i.strip_suffix('*') {
+            Some(prefix) => rule.starts_with(prefix),
+            None => i == rule,
+        })
     }
 
-    // 2. Bounces, before anything that reads Auto-Submitted.
-    let content_type = header(facts, "Content-Type").unwrap_or("").to_ascii_lowercase();
-    if content_type.contains("multipart/report") && content_type.contains("delivery-status") {
-        return decided(ReplyClass::Bounce, "bounce:report-type");
+    fn any(&self, list: &[Pattern], text: &str) -> bool {
+        list.iter().any(|p| p.is_match(text))
     }
-    if let Some(email) = facts.author_email {
-        let local = email.split('@').next().unwrap_or("").to_ascii_lowercase();
-        if local == "mailer-daemon" || local == "postmaster" {
+
+    fn bot_rule(&self) -> Option<String> {
+        let f = self.facts;
+        if f.author_kind == AuthorKind::Bot {
+            return Some(format!("platform:{}", f.kind_evidence.unwrap_or("bot")));
+        }
+        if identity_matches(&self.overrides.bots, f) {
+            return Some("vendor:bots".into());
+        }
+        if let Some(i) = self.overrides.bot_patterns.iter().position(|p| p.is_match(f.author_name)) {
+            return Some(format!("vendor:bot_patterns[{i}]"));
+        }
+        if self.any(&BOT_NAME, f.author_name) {
+            return Some("bot:author-name".into());
+        }
+        if self.any(&BOT_BODY, f.body) {
+            return Some("bot:self-introduction".into());
+        }
+        None
+    }
+
+    fn decide(&self) -> Classification {
+        let f = self.facts;
+        let subject = f.subject.unwrap_or("");
+        // 1. Our own messages.
+        if f.author_kind == AuthorKind::Requester {
+            return decided(ReplyClass::Ours, "requester");
+        }
+        // 2. Bounces.
+        let content_type = header(f, "Content-Type").unwrap_or("").to_ascii_lowercase();
+        if content_type.contains("multipart/report")
+            && content_type.contains("delivery-status")
+            && self.on("bounce:report-type")
+        {
+            return decided(ReplyClass::Bounce, "bounce:report-type");
+        }
+        let local = f.author_email.and_then(|e| e.split('@').next()).unwrap_or("").to_ascii_lowercase();
+        if (local == "mailer-daemon" || local == "postmaster") && self.on("bounce:sender") {
             return decided(ReplyClass::Bounce, "bounce:sender");
         }
-    }
-
-    // 3. Out of office.
-    let auto_submitted = header(facts, "Auto-Submitted").map(str::to_ascii_lowercase);
-    if let Some(a) = &auto_submitted
-        && (a.contains("vacation") || a.contains("auto-replied; owner-email="))
-    {
-        return decided(ReplyClass::OutOfOffice, "ooo:auto-submitted");
-    }
-    if header(facts, "X-Apple-Action").is_some_and(|v| v.eq_ignore_ascii_case("vacation")) {
-        return decided(ReplyClass::OutOfOffice, "ooo:x-apple-action");
-    }
-    if header(facts, "Precedence").is_some_and(|v| v.eq_ignore_ascii_case("auto_reply")) {
-        return decided(ReplyClass::OutOfOffice, "ooo:precedence");
-    }
-    if header(facts, "X-Auto-Response-Suppress").is_some_and(|v| v.eq_ignore_ascii_case("all"))
-        && header(facts, "X-MS-Exchange-Inbox-Rules-Loop").is_some()
-    {
-        return decided(ReplyClass::OutOfOffice, "ooo:exchange");
-    }
-    if let Some(subject) = facts.subject
-        && OOO_SUBJECT.iter().any(|p| p.is_match(subject))
-    {
-        return decided(ReplyClass::OutOfOffice, "ooo:subject");
-    }
-
-    // 4. Known people, whatever their helpdesk's headers say.
-    if identity_matches(&overrides.humans, facts) {
-        return decided(ReplyClass::Human, "vendor:humans");
-    }
-
-    // 5. Acknowledgements and automation.
-    if facts.author_kind == AuthorKind::Automation {
-        let evidence = facts.kind_evidence.unwrap_or("automation");
-        return decided(ReplyClass::AutoAck, format!("platform:{evidence}"));
-    }
-    if let Some(a) = &auto_submitted
-        && a.trim() != "no"
-    {
-        return decided(ReplyClass::AutoAck, "ack:auto-submitted");
-    }
-    for h in ["X-Autoreply", "X-Autorespond", "X-Auto-Generated"] {
-        if header(facts, h).is_some() {
-            return decided(ReplyClass::AutoAck, format!("ack:{}", h.to_ascii_lowercase()));
+        if self.any(&BOUNCE_SUBJECT, subject) && self.on("bounce:subject") {
+            return decided(ReplyClass::Bounce, "bounce:subject");
         }
+        // 3. Out of office.
+        let auto_submitted = header(f, "Auto-Submitted").map(str::to_ascii_lowercase);
+        if auto_submitted.as_deref().is_some_and(|a| a.contains("vacation") || a.contains("auto-replied; owner-email="))
+            && self.on("ooo:auto-submitted")
+        {
+            return decided(ReplyClass::OutOfOffice, "ooo:auto-submitted");
+        }
+        if header(f, "X-Apple-Action").is_some_and(|v| v.eq_ignore_ascii_case("vacation"))
+            && self.on("ooo:x-apple-action")
+        {
+            return decided(ReplyClass::OutOfOffice, "ooo:x-apple-action");
+        }
+        if header(f, "Precedence").is_some_and(|v| v.trim().eq_ignore_ascii_case("auto_reply"))
+            && self.on("ooo:precedence")
+        {
+            return decided(ReplyClass::OutOfOffice, "ooo:precedence");
+        }
+        if header(f, "X-Auto-Response-Suppress").is_some_and(|v| v.trim().eq_ignore_ascii_case("all"))
+            && header(f, "X-MS-Exchange-Inbox-Rules-Loop").is_some()
+            && self.on("ooo:exchange")
+        {
+            return decided(ReplyClass::OutOfOffice, "ooo:exchange");
+        }
+        if self.any(&OOO_SUBJECT, subject) && self.on("ooo:subject") {
+            return decided(ReplyClass::OutOfOffice, "ooo:subject");
+        }
+        if automatic_headers(f)
+            && self.any(&OOO_WORDING, f.body)
+            && helpdesk(f.headers).is_none()
+            && self.on("ooo:wording")
+        {
+            return decided(ReplyClass::OutOfOffice, "ooo:wording");
+        }
+        // 4. Known people.
+        if identity_matches(&self.overrides.humans, f) && self.on("vendor:humans") {
+            return decided(ReplyClass::Human, "vendor:humans");
+        }
+        // 5. Helpdesk relays: their headers say "automatic" for everything; the content decides.
+        if let Some(desk) = helpdesk(f.headers) {
+            let rule = format!("helpdesk:{desk}");
+            if self.on(&rule) {
+                let template = self.any(&HELPDESK_TEMPLATE, f.body)
+                    || self.any(&ACK_BODY, f.body)
+                    || self.any(&ACK_SUBJECT, subject)
+                    || self.overrides.auto_ack_patterns.iter().any(|p| p.is_match(f.body));
+                if template || f.body.trim().is_empty() {
+                    return decided(ReplyClass::AutoAck, format!("{rule}:template"));
+                }
+                if let Some(bot) = self.bot_rule() {
+                    return decided(ReplyClass::Bot, format!("{rule}:{bot}"));
+                }
+                return decided(ReplyClass::Human, format!("{rule}:relayed-reply"));
+            }
+        }
+        // 6. Platform automation (API channels).
+        if f.author_kind == AuthorKind::Automation {
+            let rule = format!("platform:{}", f.kind_evidence.unwrap_or("automation"));
+            if self.on(&rule) {
+                return decided(ReplyClass::AutoAck, rule);
+            }
+        }
+        // 7. Bots.
+        if let Some(rule) = self.bot_rule().filter(|r| self.on(r)) {
+            return decided(ReplyClass::Bot, rule);
+        }
+        // 8. Acknowledgements and automation.
+        if auto_submitted.as_deref().is_some_and(|a| a.trim() != "no") && self.on("ack:auto-submitted") {
+            return decided(ReplyClass::AutoAck, "ack:auto-submitted");
+        }
+        for h in ["X-Autoreply", "X-Autorespond", "X-Auto-Generated", "AutoSubmitted"] {
+            let rule = format!("ack:{}", h.to_ascii_lowercase());
+            if header(f, h).is_some() && self.on(&rule) {
+                return decided(ReplyClass::AutoAck, rule);
+            }
+        }
+        if header(f, "Precedence").is_some_and(|v| matches!(v.to_ascii_lowercase().trim(), "bulk" | "junk" | "list"))
+            && self.on("ack:precedence")
+        {
+            return decided(ReplyClass::AutoAck, "ack:precedence");
+        }
+        if f.author_email.is_some_and(|e| self.any(&NOREPLY, e)) && self.on("ack:noreply-sender") {
+            return decided(ReplyClass::AutoAck, "ack:noreply-sender");
+        }
+        if let Some(i) = self.overrides.auto_ack_patterns.iter().position(|p| p.is_match(f.body)) {
+            let rule = format!("vendor:auto_ack_patterns[{i}]");
+            if self.on(&rule) {
+                return decided(ReplyClass::AutoAck, rule);
+            }
+        }
+        if self.any(&ACK_SUBJECT, subject) && self.on("ack:subject") {
+            return decided(ReplyClass::AutoAck, "ack:subject");
+        }
+        if self.any(&ACK_BODY, f.body) && self.on("ack:body-wording") {
+            return decided(ReplyClass::AutoAck, "ack:body-wording");
+        }
+        // 9. A person.
+        decided(ReplyClass::Human, "human:default")
     }
-    if header(facts, "Precedence").is_some_and(|v| matches!(v.to_ascii_lowercase().trim(), "bulk" | "junk" | "list")) {
-        return decided(ReplyClass::AutoAck, "ack:precedence");
-    }
-    if facts.author_email.is_some_and(|e| NOREPLY.iter().any(|p| p.is_match(e))) {
-        return decided(ReplyClass::AutoAck, "ack:noreply-sender");
-    }
-    if let Some(i) = overrides.auto_ack_patterns.iter().position(|p| p.is_match(facts.body)) {
-        return decided(ReplyClass::AutoAck, format!("vendor:auto_ack_patterns[{i}]"));
-    }
-    if ACK_BODY.iter().any(|p| p.is_match(facts.body)) {
-        return decided(ReplyClass::AutoAck, "ack:body-wording");
-    }
+}
 
-    // 6. Bots.
-    if facts.author_kind == AuthorKind::Bot {
-        let evidence = facts.kind_evidence.unwrap_or("bot");
-        return decided(ReplyClass::Bot, format!("platform:{evidence}"));
-    }
-    if identity_matches(&overrides.bots, facts) {
-        return decided(ReplyClass::Bot, "vendor:bots");
-    }
-    if let Some(i) = overrides.bot_patterns.iter().position(|p| p.is_match(facts.author_name)) {
-        return decided(ReplyClass::Bot, format!("vendor:bot_patterns[{i}]"));
-    }
-    if BOT_NAME.iter().any(|p| p.is_match(facts.author_name)) {
-        return decided(ReplyClass::Bot, "bot:author-name");
-    }
-    if BOT_BODY.iter().any(|p| p.is_match(facts.body)) {
-        return decided(ReplyClass::Bot, "bot:self-introduction");
-    }
-
-    // 7. A person.
-    decided(ReplyClass::Human, "human:default")
+/// Decides the class of one reply.
+pub fn classify(facts: &ReplyFacts<'_>, overrides: &ClassifyOverrides) -> Classification {
+    Rules { facts, overrides }.decide()
 }
 
 #[cfg(test)]
@@ -361,13 +514,18 @@ mod tests {
             bot_patterns: vec![Pattern::new("^Auto").unwrap()],
             humans: vec!["ops@vendor.example".into()],
             auto_ack_patterns: vec![Pattern::new("Thanks for contacting Acme").unwrap()],
+            ignore_rules: vec!["ack:*".into()],
         };
         assert_eq!(classify(&facts("nova", AuthorKind::Agent, "hi"), &o).rule, "vendor:bots");
         assert_eq!(classify(&facts("AutoTriage", AuthorKind::Agent, "hi"), &o).rule, "vendor:bot_patterns[0]");
+        // `ack:*` is ignored for this vendor: its patterns are too (they are `vendor:` rules).
         assert_eq!(
             classify(&facts("S", AuthorKind::Agent, "Thanks for contacting Acme!"), &o).rule,
             "vendor:auto_ack_patterns[0]"
         );
+        let h = vec![("Auto-Submitted".to_string(), "auto-generated".to_string())];
+        let f = ReplyFacts { headers: &h, ..facts("Agent Li", AuthorKind::Unknown, "Please send logs.") };
+        assert_eq!(classify(&f, &o).rule, "human:default", "ack:auto-submitted is ignored for this vendor");
         let h = vec![("Auto-Submitted".to_string(), "auto-generated".to_string())];
         let f = ReplyFacts {
             headers: &h,
@@ -380,6 +538,8 @@ mod tests {
     #[test]
     fn builtin_patterns_compile() {
         assert_eq!(ACK_BODY.len(), 15);
+        assert_eq!(HELPDESK_TEMPLATE.len(), 7);
+        assert_eq!(OOO_WORDING.len(), 2);
         assert_eq!(BOT_NAME.len(), 2);
         assert_eq!(BOT_BODY.len(), 4);
         assert_eq!(OOO_SUBJECT.len(), 2);

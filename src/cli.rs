@@ -78,6 +78,16 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Print `PATH<TAB>CLASS<TAB>RULE` for saved replies (.eml, reply .json, or directories of them).
+    Classify {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Use this config's per-vendor classification overrides (with --vendor).
+        #[arg(long, short, requires = "vendor")]
+        config: Option<PathBuf>,
+        #[arg(long, requires = "config")]
+        vendor: Option<String>,
+    },
     /// Record what a person saw (e.g. a resolution confirmed on the phone).
     Record {
         reference: String,
@@ -102,7 +112,10 @@ enum RecordEvent {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Check { .. } | Command::Probes { .. } | Command::Record { .. });
+    let quiet = matches!(
+        cli.command,
+        Command::Check { .. } | Command::Probes { .. } | Command::Record { .. } | Command::Classify { .. }
+    );
     init_tracing(if quiet { "warn" } else { "info" });
     match dispatch(cli) {
         Ok(code) => code,
@@ -231,6 +244,28 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 emit(&table(&rows))?;
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Classify { paths, config, vendor } => {
+            let overrides = match (config, vendor) {
+                (Some(c), Some(v)) => {
+                    let config = load(&c)?;
+                    config.vendor(&v).with_context(|| format!("no vendor `{v}` in {}", c.display()))?.classify.clone()
+                }
+                _ => crate::classify::ClassifyOverrides::default(),
+            };
+            let mut out = String::new();
+            let mut failed = false;
+            for path in crate::replyfile::expand(&paths) {
+                match crate::replyfile::classify_file(&path, &overrides) {
+                    Ok(c) => out.push_str(&format!("{}\t{}\t{}\n", path.display(), c.class, c.rule)),
+                    Err(e) => {
+                        eprintln!("{}: {e}", path.display());
+                        failed = true;
+                    }
+                }
+            }
+            emit(&out)?;
+            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
         Command::Record { reference, config, event, at, note } => {
             let config = load(&config)?;

@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod reference;
+pub mod replyfile;
 pub mod scenario;
 pub mod server;
 pub mod simulator;
