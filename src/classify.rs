@@ -226,7 +226,7 @@ pub fn helpdesk(headers: &[(String, String)]) -> Option<&'static str> {
 
 /// Whether any header marks the mail as automatic.
 fn automatic_headers(facts: &ReplyFacts<'_>) -> bool {
-    header(facts, "Auto-Submitted").is_some_and(|v| v.trim().to_ascii_lowercase() != "no")
+    header(facts, "Auto-Submitted").is_some_and(|v| !v.trim().eq_ignore_ascii_case("no"))
         || ["X-Autoreply", "X-Autorespond", "X-Auto-Generated", "AutoSubmitted", "X-Auto-Response-Suppress"]
             .iter()
             .any(|h| header(facts, h).is_some())
