@@ -345,6 +345,22 @@ pub fn plan(config: &Config, now: DateTime<Utc>, out: &mut String) {
                     };
                     format!("{} (auth: {auth})", z.base_url)
                 }
+                ChannelSettings::Email(e) => {
+                    let tls = |t: &str| if t == "none" { "plain".to_string() } else { t.to_string() };
+                    format!(
+                        "to {} from {} (smtp {}:{} {}, imap {}:{} {} {}{})",
+                        e.to,
+                        e.from,
+                        e.smtp.host,
+                        e.smtp.port,
+                        tls(&format!("{:?}", e.smtp.tls).to_ascii_lowercase()),
+                        e.imap.host,
+                        e.imap.port,
+                        tls(&format!("{:?}", e.imap.tls).to_ascii_lowercase()),
+                        e.imap.mailbox,
+                        if e.imap.idle { ", IDLE" } else { "" }
+                    )
+                }
             };
             let _ = writeln!(out, "    channel  {} ({}) {how}; poll every {}", c.id, c.kind, c.poll_interval);
         }

@@ -45,7 +45,7 @@ impl Http {
         }
         let message = error_excerpt(&body);
         Err(match status.as_u16() {
-            401 | 403 => ChannelError::Auth { status: status.as_u16(), message },
+            401 | 403 => ChannelError::Auth { status: Some(status.as_u16()), message },
             404 => ChannelError::NotFound { message },
             429 => ChannelError::RateLimited { retry_after },
             s if s >= 500 => ChannelError::Server { status: s, message, retry_after },

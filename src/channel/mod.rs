@@ -6,6 +6,7 @@
 //! classifies, moves the lifecycle and holds figures against promises.
 //! One trait, one file per adapter, one `match` in [`build`].
 
+pub mod email;
 pub mod http;
 pub mod zendesk;
 
@@ -79,6 +80,11 @@ pub struct Message {
     /// The platform field that decided `author_kind`.
     pub kind_evidence: Option<String>,
     pub body: String,
+    /// Mail headers (email-borne channels); empty for API channels.
+    pub headers: Vec<(String, String)>,
+    pub subject: Option<String>,
+    /// How the message was matched to the probe (email threading rule), if it had to be.
+    pub matched_by: Option<&'static str>,
 }
 
 /// What the channel shows for a ticket now.
@@ -116,8 +122,8 @@ impl Operation {
 /// Why a channel call failed. Messages never contain credentials.
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
-    #[error("authentication failed (HTTP {status}): {message}")]
-    Auth { status: u16, message: String },
+    #[error("authentication failed{}: {message}", http_hint(.status))]
+    Auth { status: Option<u16>, message: String },
     #[error("not found (HTTP 404): {message}")]
     NotFound { message: String },
     #[error("rate limited (HTTP 429){}", retry_hint(.retry_after))]
@@ -136,6 +142,16 @@ pub enum ChannelError {
     },
     #[error("malformed response: {0}")]
     Malformed(String),
+    /// A connection-level failure outside HTTP (IMAP, SMTP).
+    #[error("cannot reach {host}: {message}")]
+    Connection { host: String, message: String },
+    /// The server refused for good (e.g. an SMTP 5xx: no such recipient).
+    #[error("refused: {message}")]
+    Refused { message: String },
+}
+
+fn http_hint(status: &Option<u16>) -> String {
+    status.map(|s| format!(" (HTTP {s})")).unwrap_or_default()
 }
 
 fn retry_hint(d: &Option<Duration>) -> String {
@@ -154,6 +170,8 @@ impl ChannelError {
             ChannelError::Timeout(_) => "timeout",
             ChannelError::Unreachable { .. } => "unreachable",
             ChannelError::Malformed(_) => "malformed",
+            ChannelError::Connection { .. } => "unreachable",
+            ChannelError::Refused { .. } => "rejected",
         }
     }
 
@@ -166,6 +184,7 @@ impl ChannelError {
                 | ChannelError::Timeout(_)
                 | ChannelError::Unreachable { .. }
                 | ChannelError::Malformed(_)
+                | ChannelError::Connection { .. }
         )
     }
 
@@ -208,14 +227,18 @@ pub trait Channel {
 /// Every adapter, built from config by [`build`].
 #[derive(Debug)]
 pub enum AnyChannel {
-    Zendesk(zendesk::ZendeskChannel),
+    Zendesk(Box<zendesk::ZendeskChannel>),
+    Email(Box<email::EmailChannel>),
 }
 
 /// Builds the adapter for a configured channel.
 pub fn build(spec: &ChannelSpec) -> Result<AnyChannel, ChannelError> {
     let http = http::Http::new(spec.timeout.std())?;
     Ok(match &spec.settings {
-        ChannelSettings::Zendesk(z) => AnyChannel::Zendesk(zendesk::ZendeskChannel::new(http, z.clone())),
+        ChannelSettings::Zendesk(z) => AnyChannel::Zendesk(Box::new(zendesk::ZendeskChannel::new(http, z.clone()))),
+        ChannelSettings::Email(e) => {
+            AnyChannel::Email(Box::new(email::EmailChannel::new(e.clone(), spec.timeout.std())?))
+        }
     })
 }
 
@@ -223,36 +246,42 @@ impl Channel for AnyChannel {
     fn kind(&self) -> ChannelKind {
         match self {
             AnyChannel::Zendesk(c) => c.kind(),
+            AnyChannel::Email(c) => c.kind(),
         }
     }
 
     async fn open(&self, req: &OpenRequest<'_>) -> Result<Ticket, ChannelError> {
         match self {
             AnyChannel::Zendesk(c) => c.open(req).await,
+            AnyChannel::Email(c) => c.open(req).await,
         }
     }
 
     async fn find(&self, reference: &str) -> Result<Option<Ticket>, ChannelError> {
         match self {
             AnyChannel::Zendesk(c) => c.find(reference).await,
+            AnyChannel::Email(c) => c.find(reference).await,
         }
     }
 
     async fn poll(&self, ticket: &str) -> Result<Snapshot, ChannelError> {
         match self {
             AnyChannel::Zendesk(c) => c.poll(ticket).await,
+            AnyChannel::Email(c) => c.poll(ticket).await,
         }
     }
 
     async fn reply(&self, ticket: &str, body: &str) -> Result<(), ChannelError> {
         match self {
             AnyChannel::Zendesk(c) => c.reply(ticket, body).await,
+            AnyChannel::Email(c) => c.reply(ticket, body).await,
         }
     }
 
     async fn close(&self, ticket: &str, body: Option<&str>, solve: bool) -> Result<(), ChannelError> {
         match self {
             AnyChannel::Zendesk(c) => c.close(ticket, body, solve).await,
+            AnyChannel::Email(c) => c.close(ticket, body, solve).await,
         }
     }
 }

@@ -266,6 +266,9 @@ impl ZendeskChannel {
             author_kind: kind,
             kind_evidence: evidence,
             body: clip(body),
+            headers: Vec::new(),
+            subject: None,
+            matched_by: None,
         })
     }
 }

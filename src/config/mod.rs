@@ -110,6 +110,42 @@ pub struct ChannelSpec {
 #[derive(Clone, Debug)]
 pub enum ChannelSettings {
     Zendesk(ZendeskSettings),
+    Email(EmailSettings),
+}
+
+/// An SMTP server and how to log in to it.
+#[derive(Clone, Debug)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: raw::SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ImapSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: raw::ImapTls,
+    pub username: String,
+    pub password: Secret,
+    pub mailbox: String,
+    pub idle: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct EmailSettings {
+    /// The vendor's support address.
+    pub to: lettre::message::Mailbox,
+    /// Our address; replies arrive in its IMAP mailbox.
+    pub from: lettre::message::Mailbox,
+    pub plus_addressing: bool,
+    pub bcc_self: bool,
+    pub message_id_domain: String,
+    pub max_message_bytes: usize,
+    pub smtp: SmtpSettings,
+    pub imap: ImapSettings,
 }
 
 #[derive(Clone, Debug)]
@@ -241,11 +277,7 @@ pub enum Sink {
 
 #[derive(Clone, Debug)]
 pub struct EmailSink {
-    pub host: String,
-    pub port: u16,
-    pub tls: raw::SmtpTls,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
+    pub smtp: SmtpSettings,
     pub from: lettre::message::Mailbox,
     pub to: Vec<lettre::message::Mailbox>,
 }

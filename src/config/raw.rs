@@ -239,6 +239,78 @@ pub struct RawChannel {
     pub min_request_interval: Option<Dur>,
     pub timeout: Option<Dur>,
     pub zendesk: Option<Spanned<RawZendesk>>,
+    pub email: Option<Spanned<RawEmailChannel>>,
+}
+
+/// The email channel: probes go out by SMTP to the vendor's support
+/// address; replies come back to our mailbox, read over IMAP.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmailChannel {
+    /// The vendor's support address.
+    pub to: Spanned<String>,
+    /// Our address (and the IMAP mailbox replies arrive in).
+    pub from: Spanned<String>,
+    /// Reply-To `local+REFERENCE@domain`, so replies carry the probe.
+    #[serde(default = "yes")]
+    pub plus_addressing: bool,
+    /// Bcc our own mailbox, so crash recovery and follow-up timing can see what we sent.
+    #[serde(default = "yes")]
+    pub bcc_self: bool,
+    /// Domain of our Message-IDs (default: `from`'s domain).
+    pub message_id_domain: Option<String>,
+    /// Mail larger than this is not parsed (default 10 MiB).
+    pub max_message_bytes: Option<u64>,
+    pub smtp: Spanned<RawSmtp>,
+    pub imap: Spanned<RawImap>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmtp {
+    pub host: String,
+    pub port: Option<u16>,
+    #[serde(default = "default_tls")]
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<PathBuf>>,
+}
+
+/// How to talk to the IMAP server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImapTls {
+    /// Plain IMAP (loopback servers only).
+    None,
+    /// STARTTLS on port 143.
+    Starttls,
+    /// Implicit TLS on port 993.
+    Tls,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawImap {
+    pub host: String,
+    pub port: Option<u16>,
+    #[serde(default = "default_imap_tls")]
+    pub tls: ImapTls,
+    pub username: String,
+    pub password: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<PathBuf>>,
+    #[serde(default = "default_mailbox")]
+    pub mailbox: String,
+    /// Use IDLE when the server offers it (replies noticed at once).
+    #[serde(default = "yes")]
+    pub idle: bool,
+}
+
+fn default_imap_tls() -> ImapTls {
+    ImapTls::Tls
+}
+fn default_mailbox() -> String {
+    "INBOX".into()
 }
 
 #[derive(Debug, Deserialize)]

@@ -499,7 +499,7 @@ fn zendesk_from(cx: &mut Ctx<'_>, rz: &Spanned<RawZendesk>) -> Option<ZendeskSet
 
 fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spanned<RawChannel>) -> Option<ChannelSpec> {
     let c = rc.get_ref();
-    let present = [c.zendesk.as_ref().map(|_| "zendesk")];
+    let present = [c.zendesk.as_ref().map(|_| "zendesk"), c.email.as_ref().map(|_| "email")];
     let example = format!("[vendors.{vendor}.channels.{}.zendesk]", id.get_ref());
     let all: Vec<&str> = ChannelKind::ALL.iter().map(|k| k.as_str()).collect();
     if !exactly_one_kind(cx, id, "channel", &present, &example, &all) {
@@ -507,6 +507,8 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
     }
     let (kind, settings) = if let Some(z) = &c.zendesk {
         (ChannelKind::Zendesk, ChannelSettings::Zendesk(zendesk_from(cx, z)?))
+    } else if let Some(e) = &c.email {
+        (ChannelKind::Email, ChannelSettings::Email(email_from(cx, e)?))
     } else {
         return None;
     };
@@ -643,6 +645,61 @@ fn secret_url(cx: &mut Ctx<'_>, url: &Spanned<String>) -> Option<Secret> {
     }
 }
 
+fn smtp_port(tls: super::raw::SmtpTls) -> u16 {
+    match tls {
+        super::raw::SmtpTls::None => 25,
+        super::raw::SmtpTls::Starttls => 587,
+        super::raw::SmtpTls::Tls => 465,
+    }
+}
+
+fn email_from(cx: &mut Ctx<'_>, re: &Spanned<super::raw::RawEmailChannel>) -> Option<EmailSettings> {
+    let e = re.get_ref();
+    let to = mailbox(cx, &e.to);
+    let from = mailbox(cx, &e.from);
+    let s = e.smtp.get_ref();
+    let smtp_password = secret_from(cx, &s.password, &s.password_file, "password").map(|(p, _)| p);
+    if smtp_password.is_some() && s.username.is_none() {
+        cx.err(&e.smtp, "smtp: `password` needs `username`");
+    }
+    let i = e.imap.get_ref();
+    let imap_password = secret_from(cx, &i.password, &i.password_file, "password").map(|(p, _)| p);
+    if imap_password.is_none() && i.password.is_none() && i.password_file.is_none() {
+        cx.err(&e.imap, "imap: set `password` or `password_file`");
+    }
+    let (to, from, imap_password) = (to?, from?, imap_password?);
+    let domain = from.email.domain().to_string();
+    Some(EmailSettings {
+        message_id_domain: e.message_id_domain.clone().unwrap_or(domain),
+        to,
+        from,
+        plus_addressing: e.plus_addressing,
+        bcc_self: e.bcc_self,
+        max_message_bytes: e
+            .max_message_bytes
+            .map_or(crate::mail::DEFAULT_MAX_BYTES, |b| usize::try_from(b).unwrap_or(usize::MAX)),
+        smtp: SmtpSettings {
+            host: s.host.clone(),
+            port: s.port.unwrap_or_else(|| smtp_port(s.tls)),
+            tls: s.tls,
+            username: s.username.clone(),
+            password: smtp_password,
+        },
+        imap: ImapSettings {
+            host: i.host.clone(),
+            port: i.port.unwrap_or(match i.tls {
+                super::raw::ImapTls::Tls => 993,
+                _ => 143,
+            }),
+            tls: i.tls,
+            username: i.username.clone(),
+            password: imap_password,
+            mailbox: i.mailbox.clone(),
+            idle: i.idle,
+        },
+    })
+}
+
 fn mailbox(cx: &mut Ctx<'_>, s: &Spanned<String>) -> Option<lettre::message::Mailbox> {
     match s.get_ref().parse() {
         Ok(m) => Some(m),
@@ -702,18 +759,12 @@ fn sink_from(cx: &mut Ctx<'_>, name: &Spanned<String>, rn: &Spanned<super::raw::
     if em.to.is_empty() {
         cx.err(e, "email: `to` needs at least one address");
     }
-    let port = em.port.unwrap_or(match em.tls {
-        super::raw::SmtpTls::None => 25,
-        super::raw::SmtpTls::Starttls => 587,
-        super::raw::SmtpTls::Tls => 465,
-    });
-    Some(Sink::Email(EmailSink {
+    let smtp = SmtpSettings {
         host: em.host.clone(),
-        port,
+        port: em.port.unwrap_or_else(|| smtp_port(em.tls)),
         tls: em.tls,
         username: em.username.clone(),
         password,
-        from: from?,
-        to,
-    }))
+    };
+    Some(Sink::Email(EmailSink { smtp, from: from?, to }))
 }

@@ -482,8 +482,8 @@ impl Worker {
                 author_email: m.author_email.as_deref(),
                 author_kind: m.author_kind,
                 kind_evidence: m.kind_evidence.as_deref(),
-                headers: &[],
-                subject: None,
+                headers: &m.headers,
+                subject: m.subject.as_deref(),
                 body: &m.body,
             };
             let c = classify(&facts, &overrides);
@@ -520,6 +520,7 @@ impl Worker {
                 json!({
                     "message_id": m.id, "author_name": m.author_name, "author_email": m.author_email,
                     "evidence": m.kind_evidence, "resolves": resolves, "excerpt": excerpt,
+                    "subject": m.subject, "matched_by": m.matched_by,
                 }),
             );
             f.class = Some(c.class);

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use super::Notification;
 use crate::config::raw::SmtpTls;
-use crate::config::{EmailSink, Sink};
+use crate::config::{EmailSink, Sink, SmtpSettings};
 
 /// Why a notification was not delivered.
 #[derive(Debug, thiserror::Error)]
@@ -178,17 +178,22 @@ async fn send_email(e: &EmailSink, n: &Notification) -> Result<(), SendError> {
         builder = builder.to(to.clone());
     }
     let message = builder.body(n.text()).map_err(|x| err(&x))?;
-    let mut transport = match e.tls {
-        SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&e.host),
-        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&e.host).map_err(|x| err(&x))?,
-        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&e.host).map_err(|x| err(&x))?,
+    smtp_transport(&e.smtp).map_err(|x| err(&x))?.send(message).await.map(drop).map_err(|x| err(&x))
+}
+
+/// An SMTP transport for configured settings (shared with the email channel).
+pub fn smtp_transport(s: &SmtpSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>, lettre::transport::smtp::Error> {
+    let mut transport = match s.tls {
+        SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
+        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)?,
+        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?,
     }
-    .port(e.port)
+    .port(s.port)
     .timeout(Some(Duration::from_secs(30)));
-    if let (Some(user), Some(pass)) = (&e.username, &e.password) {
+    if let (Some(user), Some(pass)) = (&s.username, &s.password) {
         transport = transport.credentials(Credentials::new(user.clone(), pass.expose().to_string()));
     }
-    transport.build().send(message).await.map(drop).map_err(|x| err(&x))
+    Ok(transport.build())
 }
 
 #[cfg(test)]
