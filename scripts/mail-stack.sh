@@ -3,7 +3,7 @@
 # delivering through Dovecot LMTP into Maildirs served by Dovecot IMAP
 # (127.0.0.1:$IMAP_PORT). Every address @example.test is accepted; the test
 # mailboxes are probe@ and vendor@ (password $MAIL_PASS).
-# Usage: scripts/mail-stack.sh start|stop     (needs root or sudo; Debian)
+# Usage: scripts/mail-stack.sh start|stop|restart-imap [DOWN_SECONDS]     (needs root or sudo; Debian)
 set -euo pipefail
 SMTP_PORT=${SMTP_PORT:-2525}
 IMAP_PORT=${IMAP_PORT:-1143}
@@ -28,9 +28,13 @@ stop() {
 }
 if [ "${1:-start}" = stop ]; then stop; exit 0; fi
 if [ "${1:-start}" = restart-imap ]; then
-  # Restart Dovecot only (the tests' "IMAP server restarts mid-probe"); OpenSMTPD queues meanwhile.
+  # Restart Dovecot only (the tests' "IMAP server restarts mid-probe"), down for
+  # ${2:-0} seconds; OpenSMTPD queues meanwhile. Dovecot 2.3's imap processes
+  # outlive their master, so they are killed too: every client connection drops.
   pid=$(as_root cat "$RUN/master.pid"); as_root kill "$pid"
   for _ in $(seq 1 50); do as_root kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  as_root pkill -KILL -f '^dovecot-supportprobe-dovecot/' || true
+  sleep "${2:-0}"
   as_root dovecot -c "$ROOT/dovecot.conf" </dev/null >/dev/null 2>&1
   for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$IMAP_PORT") 2>/dev/null && break; sleep 0.1; done
   exit 0

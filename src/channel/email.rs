@@ -47,8 +47,10 @@ use crate::config::raw::ImapTls;
 use crate::mail::{self, Mail, MailError};
 use crate::model::ChannelKind;
 
-/// Even with IDLE reporting nothing new, the mailbox is re-read this often.
-const RESYNC: Duration = Duration::from_secs(60);
+/// Even with IDLE reporting nothing new, the mailbox is re-read this often
+/// (a safety net: IDLE is how replies are noticed at once, not how they are
+/// found at all).
+const RESYNC: Duration = Duration::from_secs(15);
 /// IDLE is renewed before servers' 30-minute limit.
 const IDLE_RENEW: Duration = Duration::from_secs(20 * 60);
 
@@ -315,6 +317,9 @@ impl EmailChannel {
             mb.session = Some(session);
         }
         let Some(session) = mb.session.as_mut() else { return Ok(()) };
+        // A selected session need not see mail that arrived since its last
+        // command; NOOP makes the server bring its view up to date first.
+        session.noop().await.map_err(|e| conn_err(&host, e))?;
         let range = format!("{}:*", mb.last_uid + 1);
         let metas: Vec<_> = session
             .uid_fetch(&range, "(UID RFC822.SIZE INTERNALDATE)")
@@ -329,6 +334,7 @@ impl EmailChannel {
             .filter(|(uid, _, _)| *uid > mb.last_uid)
             .collect();
         new.sort_by_key(|(uid, _, _)| *uid);
+        debug!(from = mb.last_uid + 1, new = new.len(), "mailbox read");
         for (uid, size, at) in new {
             let headers_only = size > self.settings.max_message_bytes;
             let what = if headers_only { "(UID BODY.PEEK[HEADER])" } else { "(UID BODY.PEEK[])" };
@@ -434,6 +440,11 @@ impl EmailChannel {
 }
 
 /// Keeps an IDLE connection open and marks the mailbox dirty when mail arrives.
+///
+/// One IDLE per connection: when it reports anything the connection is
+/// dropped and a new one opened, which keeps the state simple. Once an IDLE is
+/// established the mailbox is marked dirty, so mail that arrived while
+/// reconnecting is read by the next poll.
 async fn watch(
     imap: crate::config::ImapSettings,
     timeout: Duration,
@@ -446,18 +457,22 @@ async fn watch(
         let session = match connect(&imap, timeout).await {
             Ok(mut s) => match s.capabilities().await {
                 Ok(caps) if caps.has_str("IDLE") => match s.select(&imap.mailbox).await {
-                    Ok(_) => Some(s),
+                    Ok(m) => {
+                        debug!(exists = m.exists, "IDLE connection selected");
+                        Some(s)
+                    }
                     Err(_) => None,
                 },
                 Ok(_) => {
                     debug!("the IMAP server has no IDLE; polling only");
+                    idle_ok.store(false, Ordering::Relaxed);
                     return;
                 }
                 Err(_) => None,
             },
             Err(_) => None,
         };
-        let Some(mut session) = session else {
+        let Some(session) = session else {
             idle_ok.store(false, Ordering::Relaxed);
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -466,32 +481,28 @@ async fn watch(
             backoff = (backoff * 2).min(Duration::from_secs(60));
             continue;
         };
-        backoff = Duration::from_secs(1);
-        loop {
-            let mut handle = session.idle();
-            if handle.init().await.is_err() {
-                break;
-            }
-            idle_ok.store(true, Ordering::Relaxed);
-            let response = {
-                let (wait, _interrupt) = handle.wait_with_timeout(IDLE_RENEW);
-                tokio::select! {
-                    r = wait => r,
-                    () = stop.cancelled() => return,
-                }
-            };
-            match response {
-                Ok(IdleResponse::NewData(_)) => dirty.store(true, Ordering::Relaxed),
-                Ok(IdleResponse::Timeout | IdleResponse::ManualInterrupt) => {}
-                Err(_) => break,
-            }
-            session = match handle.done().await {
-                Ok(s) => s,
-                Err(_) => break,
-            };
+        let mut handle = session.idle();
+        if let Err(e) = handle.init().await {
+            debug!(error = %e, "IDLE could not start");
+            idle_ok.store(false, Ordering::Relaxed);
+            continue;
         }
-        // Lost the IDLE connection: polls read the mailbox until it is back.
-        idle_ok.store(false, Ordering::Relaxed);
+        backoff = Duration::from_secs(1);
+        dirty.store(true, Ordering::Relaxed);
+        idle_ok.store(true, Ordering::Relaxed);
+        let response = {
+            let (wait, _interrupt) = handle.wait_with_timeout(IDLE_RENEW);
+            tokio::select! {
+                r = wait => r,
+                () = stop.cancelled() => return,
+            }
+        };
+        match response {
+            Ok(IdleResponse::NewData(d)) => debug!(response = ?d.parsed(), "IDLE: new mail"),
+            Ok(IdleResponse::Timeout | IdleResponse::ManualInterrupt) => {}
+            Err(e) => debug!(error = %e, "IDLE connection lost"),
+        }
+        // Whatever woke us, the next poll reads the mailbox; the connection is dropped here.
         dirty.store(true, Ordering::Relaxed);
     }
 }

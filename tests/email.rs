@@ -1,0 +1,271 @@
+//! The email channel through real servers (OpenSMTPD + Dovecot on loopback,
+//! started by scripts/test.sh): a responder harness plays the vendor — it
+//! reads the probe in the vendor's mailbox and answers in-thread with an
+//! automatic acknowledgement, an out-of-office and then a person. The
+//! measured instants equal the harness's truth within a second; the replies
+//! are classified; follow-ups and the courtesy close arrive in-thread. One
+//! test restarts the IMAP server while the probe waits: nothing is lost.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use lettre::AsyncTransport;
+use supportprobe::engine::probe::kind;
+use supportprobe::model::{ReplyClass, State};
+use tokio_util::sync::CancellationToken;
+
+const VENDOR: &str = "vendor@example.test";
+const PASS: &str = "probepass";
+
+fn template(smtp: &str, imap: &str, scenario_dir: &str) -> String {
+    let (sh, sp) = smtp.split_once(':').unwrap();
+    let (ih, ip) = imap.split_once(':').unwrap();
+    format!(
+        r#"
+[daemon]
+data_dir = "{{DATA}}"
+probes_dir = "{scenario_dir}"
+
+[vendors.mailco]
+name = "MailCo"
+[vendors.mailco.promise]
+P0 = {{ first_response = "3s", next_reply = "30s", resolution = "1m" }}
+[vendors.mailco.channels.support]
+poll_interval = "500ms"
+min_request_interval = "10ms"
+timeout = "10s"
+[vendors.mailco.channels.support.email]
+to = "MailCo Support <{VENDOR}>"
+from = "POC Team <probe@example.test>"
+[vendors.mailco.channels.support.email.smtp]
+host = "{sh}"
+port = {sp}
+tls = "none"
+[vendors.mailco.channels.support.email.imap]
+host = "{ih}"
+port = {ip}
+tls = "none"
+username = "probe@example.test"
+password = "{PASS}"
+
+[simulator]
+listen = "127.0.0.1:0"
+"#
+    )
+}
+
+/// The vendor side: reads its mailbox and answers.
+struct Vendor {
+    smtp: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
+    imap: String,
+}
+
+struct Received {
+    arrived: DateTime<Utc>,
+    mail: supportprobe::mail::Mail,
+}
+
+impl Vendor {
+    fn new(smtp: &str) -> Vendor {
+        let (host, port) = smtp.split_once(':').unwrap();
+        let smtp = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(host)
+            .port(port.parse().unwrap())
+            .build();
+        Vendor { smtp, imap: common::mail_stack().unwrap().1 }
+    }
+
+    /// Mails in the vendor's mailbox whose subject carries `reference`.
+    /// (Empty while the IMAP server is restarting: callers poll.)
+    async fn mailbox(&self, reference: &str) -> Vec<Received> {
+        self.try_mailbox(reference).await.unwrap_or_default()
+    }
+
+    async fn try_mailbox(&self, reference: &str) -> Result<Vec<Received>, Box<dyn std::error::Error>> {
+        let tcp = tokio::net::TcpStream::connect(&self.imap).await?;
+        let mut client = async_imap::Client::new(tcp);
+        client.read_response().await?;
+        let mut session = client.login(VENDOR, PASS).await.map_err(|(e, _)| e)?;
+        session.select("INBOX").await?;
+        let uids = session.uid_search(format!("SUBJECT \"{reference}\"")).await?;
+        let mut out = Vec::new();
+        for uid in uids {
+            let fetched: Vec<_> =
+                session.uid_fetch(uid.to_string(), "(INTERNALDATE BODY.PEEK[])").await?.try_collect().await?;
+            let f = fetched.first().ok_or("no such message")?;
+            let mail = supportprobe::mail::parse(f.body().ok_or("no body")?, 1 << 24)?;
+            out.push(Received { arrived: f.internal_date().ok_or("no date")?.with_timezone(&Utc), mail });
+        }
+        let _ = session.logout().await;
+        out.sort_by_key(|r| r.arrived);
+        Ok(out)
+    }
+
+    /// Sends a raw reply and returns when the SMTP server accepted it.
+    async fn send(&self, from: &str, to: &str, raw: String) -> DateTime<Utc> {
+        let envelope = lettre::address::Envelope::new(Some(from.parse().unwrap()), vec![to.parse().unwrap()]).unwrap();
+        self.smtp.send_raw(&envelope, raw.as_bytes()).await.unwrap();
+        Utc::now()
+    }
+
+    /// Waits for the probe, then answers: acknowledgement, out-of-office, a person.
+    /// Returns (probe arrival, ack sent, ooo sent, human sent).
+    async fn answer(&self, reference: &str, restart_imap_before_human: bool) -> [DateTime<Utc>; 4] {
+        let probe = common::wait_for("the probe in the vendor's mailbox", Duration::from_secs(30), || async {
+            self.mailbox(reference).await.into_iter().next()
+        })
+        .await;
+        let m = &probe.mail;
+        let id = m.message_id.clone().unwrap();
+        let reply_to = m.header("Reply-To").unwrap().to_string();
+        let to = reply_to.rsplit('<').next().unwrap().trim_end_matches('>').to_string();
+        assert!(to.contains(&format!("+{reference}@")), "plus-address Reply-To: {reply_to}");
+        let thread = format!("In-Reply-To: <{id}>\r\nReferences: <{id}>\r\n");
+        let date = Utc::now().to_rfc2822();
+        let ack = self
+            .send(
+                "noreply@example.test",
+                &to,
+                format!(
+                    "From: MailCo Helpdesk <noreply@example.test>\r\nTo: {to}\r\nDate: {date}\r\nSubject: Ticket received: {}\r\n\
+                     Message-ID: <ack.{reference}@example.test>\r\n{thread}Auto-Submitted: auto-replied\r\n\r\n\
+                     Thank you for contacting MailCo. Your ticket #4521 has been created and we will respond within 24 hours.\r\n",
+                    m.subject
+                ),
+            )
+            .await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let ooo = self
+            .send(
+                "li.ming@example.test",
+                &to,
+                format!(
+                    "From: =?UTF-8?B?5p2O5piO?= <li.ming@example.test>\r\nTo: {to}\r\nDate: {date}\r\n\
+                     Subject: =?UTF-8?B?6Ieq5Yqo5Zue5aSNOg==?= {}\r\nMessage-ID: <ooo.{reference}@example.test>\r\n{thread}\
+                     Auto-Submitted: auto-replied\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+                     您好，我目前休假中，下周一返回办公室。\r\n",
+                    reference
+                ),
+            )
+            .await;
+        if restart_imap_before_human {
+            let status = std::process::Command::new(format!("{}/scripts/mail-stack.sh", common::MANIFEST))
+                .args(["restart-imap", "2"])
+                .status()
+                .unwrap();
+            assert!(status.success(), "restart the IMAP server");
+        }
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let human = self
+            .send(
+                "wang@example.test",
+                &to,
+                format!(
+                    "From: Wang Agent <wang@example.test>\r\nTo: {to}\r\nDate: {date}\r\nSubject: Re: {}\r\n\
+                     Message-ID: <human.{reference}@example.test>\r\nIn-Reply-To: <ack.{reference}@example.test>\r\n\
+                     References: <{id}> <ack.{reference}@example.test>\r\n\r\n\
+                     Hi, this is Wang from MailCo support. Could you send the SDK logs from both devices?\r\n\r\n\
+                     On Mon, MailCo Helpdesk wrote:\r\n> Your ticket #4521 has been created\r\n",
+                    m.subject
+                ),
+            )
+            .await;
+        [probe.arrived, ack, ooo, human]
+    }
+}
+
+fn within_a_second(a: DateTime<Utc>, b: DateTime<Utc>, what: &str) {
+    let d = (a - b).num_milliseconds().abs();
+    assert!(d <= 1000, "{what}: measured {a} vs truth {b} ({d} ms apart)");
+}
+
+async fn run(restart_imap: bool) {
+    if std::env::var_os("DEBUG_EMAIL").is_some() {
+        let _ = tracing_subscriber::fmt().with_env_filter("supportprobe=debug").with_test_writer().try_init();
+    }
+    let Some((smtp, imap)) = common::mail_stack() else { return };
+    let probes = common::test_probes().display().to_string();
+    let h = common::harness(&template(&smtp, &imap, &probes), &common::test_probes()).await;
+    let ctx = h.ctx();
+    let scenario = h.config.scenario("t-follow").unwrap();
+    let engine = tokio::spawn(async move {
+        supportprobe::engine::once(&ctx, &scenario, "mailco", "support", None, CancellationToken::new()).await.unwrap()
+    });
+    let store = h.store.clone();
+    let reference = common::wait_for("the probe to be opened", Duration::from_secs(20), || {
+        let store = store.clone();
+        async move { store.all_probes().ok()?.into_iter().find(|p| p.opened_at.is_some()).map(|p| p.reference) }
+    })
+    .await;
+    let vendor = Arc::new(Vendor::new(&smtp));
+    let [probe_arrived, ack_sent, _ooo_sent, human_sent] = vendor.answer(&reference, restart_imap).await;
+
+    // The follow-up (after the first human reply) reaches the vendor in-thread; a person answers it.
+    let follow = common::wait_for("our follow-up at the vendor", Duration::from_secs(30), || async {
+        vendor.mailbox(&reference).await.into_iter().find(|r| r.mail.text.contains(&format!("[{reference}/f1]")))
+    })
+    .await;
+    assert!(
+        follow.mail.in_reply_to.iter().any(|i| i == &format!("human.{reference}@example.test")),
+        "in-thread: {:?}",
+        follow.mail.in_reply_to
+    );
+    let next_sent = vendor
+        .send(
+            "wang@example.test",
+            &format!("probe+{reference}@example.test"),
+            format!(
+                "From: Wang Agent <wang@example.test>\r\nTo: probe+{reference}@example.test\r\nSubject: Re: [{reference}] logs\r\n\
+                 Message-ID: <next.{reference}@example.test>\r\nIn-Reply-To: <{}>\r\n\r\nThanks, the logs show the problem. I am marking this as solved: fixed in 4.2.1.\r\n",
+                follow.mail.message_id.clone().unwrap()
+            ),
+        )
+        .await;
+
+    let id = engine.await.unwrap();
+    let p = h.store.probe(id).unwrap().unwrap();
+    assert_eq!(p.state, State::Closed, "{p:#?}");
+    within_a_second(p.opened_at.unwrap(), probe_arrived, "opened (SMTP acceptance vs arrival at the vendor)");
+    within_a_second(p.first_response_at.unwrap(), ack_sent, "first response (the acknowledgement)");
+    within_a_second(p.first_human_response_at.unwrap(), human_sent, "first human response");
+    assert_eq!(p.bot_turns, 1, "the acknowledgement came before the person; the out-of-office is not a turn");
+    assert_eq!(p.resolved_by.as_deref(), Some("pattern"));
+    within_a_second(p.resolved_at.unwrap(), next_sent, "resolution (a reply matching the pattern)");
+    let events = h.store.events(id).unwrap();
+    let classes: Vec<(ReplyClass, String)> = events
+        .iter()
+        .filter(|e| e.kind == kind::REPLY)
+        .map(|e| (e.class.unwrap(), e.rule.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(classes.len(), 4, "{classes:?}");
+    assert_eq!(classes[0].0, ReplyClass::AutoAck, "{classes:?}");
+    assert_eq!(classes[1], (ReplyClass::OutOfOffice, "ooo:subject".into()));
+    assert_eq!(classes[2], (ReplyClass::Human, "human:default".into()));
+    let measures = h.store.measures_of(id).unwrap();
+    let nr = measures.iter().find(|m| m.measure == supportprobe::model::Measure::NextReply).unwrap();
+    assert!(nr.wall_secs.is_some_and(|s| s >= 0.0), "next reply measured: {nr:?}");
+    // The courtesy close reached the vendor, in-thread, once.
+    let mails = vendor.mailbox(&reference).await;
+    let closes: Vec<_> = mails.iter().filter(|r| r.mail.text.contains(&format!("[{reference}/close]"))).collect();
+    assert_eq!(closes.len(), 1);
+    assert!(!closes[0].mail.references.is_empty());
+    let errors = h.store.error_counts().unwrap();
+    if restart_imap {
+        // The poll noticed the outage (a connection error, nothing worse) and reconnected.
+        assert!(errors.iter().any(|e| e.operation == "poll" && e.kind == "unreachable" && e.count >= 1), "{errors:?}");
+        assert!(errors.iter().all(|e| e.kind == "unreachable" || e.kind == "timeout"), "{errors:?}");
+    } else {
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+}
+
+/// One test, two probes in turn: the second restarts the shared IMAP server,
+/// which must not happen under another probe's feet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_probes_are_measured_to_the_second_even_across_an_imap_restart() {
+    run(false).await;
+    run(true).await;
+}
