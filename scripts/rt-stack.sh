@@ -39,7 +39,8 @@ Set(\$RestrictReferrer, 0);
 CONF
 if ! as_root test -f "$STATE/acl-granted-v3"; then
   # Everyone may create tickets and reply in General (mail through rt-mailgate, requesters over REST2).
-  as_root rt-setup-database-5 --action insert --skip-create --datafile "$PWD/rt/acl.pl" >/dev/null
+  as_root sh -c "rt-setup-database-5 --action insert --skip-create --datafile '$PWD/rt/acl.pl' >'$STATE/acl.log' 2>&1" \
+    || { as_root cat "$STATE/acl.log" >&2; exit 1; }
   as_root touch "$STATE/acl-granted-v3"
 fi
 stop

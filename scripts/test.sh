@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh machine: installs and starts the real
 # servers and tools the tests use — Debian's prometheus and
 # prometheus-alertmanager (promtool, rule and dashboard checks), OpenSMTPD and
-# Dovecot on loopback (email) — then runs rustfmt, clippy and every test.
+# Dovecot on loopback (email), Request Tracker 5 (a real helpdesk) — then runs rustfmt, clippy and every test.
 # Usage: scripts/test.sh [extra cargo test args]      (root or sudo for apt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,10 +18,12 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus-alertmanager
 fi
 promtool --version 2>&1 | sed -n 1p
 
-echo "== mail stack"
-scripts/mail-stack.sh start
-trap 'scripts/mail-stack.sh stop' EXIT
-export SUPPORTPROBE_SMTP=127.0.0.1:2525 SUPPORTPROBE_IMAP=127.0.0.1:1143
+echo "== mail stack (mail to rt@example.test goes to Request Tracker)"
+RT_URL=http://127.0.0.1:18080/ scripts/mail-stack.sh start
+trap 'scripts/rt-stack.sh stop; scripts/mail-stack.sh stop' EXIT
+echo "== request tracker"
+scripts/rt-stack.sh start
+export SUPPORTPROBE_SMTP=127.0.0.1:2525 SUPPORTPROBE_IMAP=127.0.0.1:1143 SUPPORTPROBE_RT=http://127.0.0.1:18080
 
 # Tests that use real servers and tools fail (instead of skipping) when they are missing.
 export SUPPORTPROBE_REQUIRE_TOOLS=1

@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ChannelSettings, Config, ZendeskAuth};
+use crate::config::{ChannelSettings, Config, RtAuth, ZendeskAuth};
 use crate::daemon::{self, RunOptions};
 use crate::duration::{Dur, human_secs};
 use crate::engine::probe::{kind, refresh};
@@ -360,6 +360,13 @@ pub fn plan(config: &Config, now: DateTime<Utc>, out: &mut String) {
                         e.imap.mailbox,
                         if e.imap.idle { ", IDLE" } else { "" }
                     )
+                }
+                ChannelSettings::Rt(r) => {
+                    let auth = match &r.auth {
+                        RtAuth::Basic { username, source, .. } => format!("password for {username}, {source}"),
+                        RtAuth::Token { source, .. } => format!("auth token, {source}"),
+                    };
+                    format!("{}REST/2.0 queue {} as {} (auth: {auth})", r.base_url, r.queue, r.requestor)
                 }
             };
             let _ = writeln!(out, "    channel  {} ({}) {how}; poll every {}", c.id, c.kind, c.poll_interval);

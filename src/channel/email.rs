@@ -418,17 +418,26 @@ impl EmailChannel {
             .to_string();
         let mb = self.refresh().await?;
         let root = mb.sent.get(&reference).map_or_else(|| ticket.to_string(), |s| s.message_id.clone());
-        let subject = mb.sent.get(&reference).map_or_else(|| format!("[{reference}]"), |s| s.subject.clone());
-        let vendor_ids: Vec<String> = mb
+        let ours = mb.sent.get(&reference).map_or_else(|| format!("[{reference}]"), |s| s.subject.clone());
+        let vendor: Vec<&Message> = mb
             .by_reference
             .get(&reference)
-            .map(|l| l.iter().filter(|m| m.author_kind != AuthorKind::Requester).map(|m| m.id.clone()).collect())
+            .map(|l| l.iter().filter(|m| m.author_kind != AuthorKind::Requester).collect())
             .unwrap_or_default();
+        // Like a person pressing "reply" on the vendor's last mail: its subject
+        // carries the helpdesk's ticket tag (`[rt.example.com #12]`, `[#4521]`),
+        // which is how most helpdesks thread incoming mail.
+        let subject = match vendor.last().and_then(|m| m.subject.as_deref()).map(strip_reply_prefixes) {
+            Some(s) if s.contains(&reference) => s.to_string(),
+            Some(s) if !s.trim().is_empty() => format!("{s} [{reference}]"),
+            _ => ours,
+        };
+        let vendor_ids: Vec<String> = vendor.iter().map(|m| m.id.clone()).collect();
         drop(mb);
         let mut references = vec![format!("<{root}>")];
         references.extend(vendor_ids.iter().rev().take(9).rev().map(|id| format!("<{id}>")));
         let in_reply_to = vendor_ids.last().map_or_else(|| format!("<{root}>"), |id| format!("<{id}>"));
-        let subject = if subject.to_ascii_lowercase().starts_with("re:") { subject } else { format!("Re: {subject}") };
+        let subject = format!("Re: {}", strip_reply_prefixes(&subject));
         let message = self
             .builder(&reference, &subject)?
             .in_reply_to(in_reply_to)
@@ -436,6 +445,21 @@ impl EmailChannel {
             .body(body.to_string())
             .map_err(|e| ChannelError::Malformed(format!("cannot build the message: {e}")))?;
         self.send(message).await.map(drop)
+    }
+}
+
+/// A subject without its leading reply/forward markers (`Re:`, `AW:`, `回复：`, …).
+fn strip_reply_prefixes(subject: &str) -> &str {
+    const PREFIXES: [&str; 9] = ["re:", "aw:", "sv:", "fw:", "fwd:", "回复:", "回复：", "答复:", "答复："];
+    let mut s = subject.trim_start();
+    'outer: loop {
+        for p in PREFIXES {
+            if s.len() >= p.len() && s.is_char_boundary(p.len()) && s[..p.len()].eq_ignore_ascii_case(p) {
+                s = s[p.len()..].trim_start();
+                continue 'outer;
+            }
+        }
+        return s;
     }
 }
 
@@ -547,5 +571,22 @@ impl Channel for EmailChannel {
             Some(b) => self.in_thread(ticket, b).await,
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_prefixes_are_stripped() {
+        assert_eq!(
+            strip_reply_prefixes("Re: RE: [rt.example.test #3] AutoReply: x"),
+            "[rt.example.test #3] AutoReply: x"
+        );
+        assert_eq!(strip_reply_prefixes("回复： 回复:工单 #12"), "工单 #12");
+        assert_eq!(strip_reply_prefixes("AW: Fwd: hello"), "hello");
+        assert_eq!(strip_reply_prefixes("Regarding your ticket"), "Regarding your ticket");
+        assert_eq!(strip_reply_prefixes("réponse"), "réponse");
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod email;
 pub mod http;
+pub mod rt;
 pub mod zendesk;
 
 use std::future::Future;
@@ -150,6 +151,28 @@ pub enum ChannelError {
     Refused { message: String },
 }
 
+/// Message bodies are stored and classified up to this many bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A body cut to [`MAX_BODY_BYTES`] on a character boundary.
+pub fn clip_body(s: &str) -> String {
+    if s.len() <= MAX_BODY_BYTES {
+        return s.to_string();
+    }
+    let mut end = MAX_BODY_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+/// A platform timestamp (RFC 3339 / ISO 8601 with offset), named in the error if it is not one.
+pub fn parse_time(field: &str, s: &str) -> Result<Ts, ChannelError> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| ChannelError::Malformed(format!("`{field}` is not an ISO 8601 time: {s:?}")))
+}
+
 fn http_hint(status: &Option<u16>) -> String {
     status.map(|s| format!(" (HTTP {s})")).unwrap_or_default()
 }
@@ -229,6 +252,7 @@ pub trait Channel {
 pub enum AnyChannel {
     Zendesk(Box<zendesk::ZendeskChannel>),
     Email(Box<email::EmailChannel>),
+    Rt(Box<rt::RtChannel>),
 }
 
 /// Builds the adapter for a configured channel.
@@ -239,6 +263,7 @@ pub fn build(spec: &ChannelSpec) -> Result<AnyChannel, ChannelError> {
         ChannelSettings::Email(e) => {
             AnyChannel::Email(Box::new(email::EmailChannel::new(e.clone(), spec.timeout.std())?))
         }
+        ChannelSettings::Rt(r) => AnyChannel::Rt(Box::new(rt::RtChannel::new(http, r.clone())?)),
     })
 }
 
@@ -247,6 +272,7 @@ impl Channel for AnyChannel {
         match self {
             AnyChannel::Zendesk(c) => c.kind(),
             AnyChannel::Email(c) => c.kind(),
+            AnyChannel::Rt(c) => c.kind(),
         }
     }
 
@@ -254,6 +280,7 @@ impl Channel for AnyChannel {
         match self {
             AnyChannel::Zendesk(c) => c.open(req).await,
             AnyChannel::Email(c) => c.open(req).await,
+            AnyChannel::Rt(c) => c.open(req).await,
         }
     }
 
@@ -261,6 +288,7 @@ impl Channel for AnyChannel {
         match self {
             AnyChannel::Zendesk(c) => c.find(reference).await,
             AnyChannel::Email(c) => c.find(reference).await,
+            AnyChannel::Rt(c) => c.find(reference).await,
         }
     }
 
@@ -268,6 +296,7 @@ impl Channel for AnyChannel {
         match self {
             AnyChannel::Zendesk(c) => c.poll(ticket).await,
             AnyChannel::Email(c) => c.poll(ticket).await,
+            AnyChannel::Rt(c) => c.poll(ticket).await,
         }
     }
 
@@ -275,6 +304,7 @@ impl Channel for AnyChannel {
         match self {
             AnyChannel::Zendesk(c) => c.reply(ticket, body).await,
             AnyChannel::Email(c) => c.reply(ticket, body).await,
+            AnyChannel::Rt(c) => c.reply(ticket, body).await,
         }
     }
 
@@ -282,6 +312,27 @@ impl Channel for AnyChannel {
         match self {
             AnyChannel::Zendesk(c) => c.close(ticket, body, solve).await,
             AnyChannel::Email(c) => c.close(ticket, body, solve).await,
+            AnyChannel::Rt(c) => c.close(ticket, body, solve).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_respects_char_boundaries() {
+        let s = "工".repeat(MAX_BODY_BYTES);
+        let c = clip_body(&s);
+        assert!(c.len() <= MAX_BODY_BYTES && c.len() > MAX_BODY_BYTES - 3 && c.chars().all(|ch| ch == '工'));
+        assert_eq!(clip_body("short"), "short");
+    }
+
+    #[test]
+    fn times_must_carry_an_offset() {
+        assert_eq!(parse_time("t", "2026-11-24T01:47:52Z").unwrap().timestamp(), 1_795_484_872);
+        let e = parse_time("Created", "2026-11-24 01:47:52").unwrap_err().to_string();
+        assert!(e.contains("`Created`"), "{e}");
     }
 }

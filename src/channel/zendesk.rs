@@ -19,13 +19,12 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use reqwest::{Method, Url};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::http::Http;
-use super::{Channel, ChannelError, Message, OpenRequest, Snapshot, Ticket, TicketStatus};
+use super::{Channel, ChannelError, Message, OpenRequest, Snapshot, Ticket, TicketStatus, clip_body, parse_time};
 use crate::classify::AuthorKind;
 use crate::config::{ZendeskAuth, ZendeskSettings};
 use crate::model::ChannelKind;
@@ -33,8 +32,6 @@ use crate::model::ChannelKind;
 /// No ticket needs more pages of comments than this; a server that keeps
 /// sending `next_page` is broken or hostile.
 const MAX_PAGES: usize = 100;
-/// Comment bodies are stored and classified up to this size.
-const MAX_BODY_CHARS: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub struct ZendeskChannel {
@@ -153,23 +150,6 @@ struct ZUser {
     agent: Option<bool>,
 }
 
-fn parse_time(field: &str, s: &str) -> Result<DateTime<Utc>, ChannelError> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| ChannelError::Malformed(format!("`{field}` is not an ISO 8601 time: {s:?}")))
-}
-
-fn clip(s: &str) -> String {
-    if s.len() <= MAX_BODY_CHARS {
-        return s.to_string();
-    }
-    let mut end = MAX_BODY_CHARS;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
-}
-
 fn status_of(s: Option<&str>) -> TicketStatus {
     match s.unwrap_or("") {
         "new" | "open" => TicketStatus::Open,
@@ -265,7 +245,7 @@ impl ZendeskChannel {
             author_email: user.and_then(|u| u.email.clone()),
             author_kind: kind,
             kind_evidence: evidence,
-            body: clip(body),
+            body: clip_body(body),
             headers: Vec::new(),
             subject: None,
             matched_by: None,
@@ -380,13 +360,6 @@ mod tests {
         assert!(status_of(Some("closed")).is_resolved());
         assert_eq!(status_of(Some("archived")), TicketStatus::Other("archived".into()));
         assert_eq!(status_of(None), TicketStatus::Other(String::new()));
-    }
-
-    #[test]
-    fn clip_respects_char_boundaries() {
-        let s = "工".repeat(MAX_BODY_CHARS);
-        let c = clip(&s);
-        assert!(c.len() <= MAX_BODY_CHARS && c.chars().all(|ch| ch == '工'));
     }
 
     #[test]

@@ -111,6 +111,24 @@ pub struct ChannelSpec {
 pub enum ChannelSettings {
     Zendesk(ZendeskSettings),
     Email(EmailSettings),
+    Rt(RtSettings),
+}
+
+#[derive(Clone, Debug)]
+pub struct RtSettings {
+    /// RT's web root; REST2 is at `REST/2.0/` under it.
+    pub base_url: reqwest::Url,
+    pub queue: String,
+    /// Our address, set as the ticket's requestor.
+    pub requestor: String,
+    pub auth: RtAuth,
+    pub resolve_on_close: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum RtAuth {
+    Basic { username: String, password: Secret, source: SecretSource },
+    Token { token: Secret, source: SecretSource },
 }
 
 /// An SMTP server and how to log in to it.

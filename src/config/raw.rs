@@ -240,6 +240,33 @@ pub struct RawChannel {
     pub timeout: Option<Dur>,
     pub zendesk: Option<Spanned<RawZendesk>>,
     pub email: Option<Spanned<RawEmailChannel>>,
+    pub rt: Option<Spanned<RawRt>>,
+}
+
+/// Request Tracker over its REST2 API, as the requester.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRt {
+    /// RT's web root (`https://rt.example.com/`); REST2 is at `REST/2.0/` under it.
+    pub base_url: HttpUrl,
+    #[serde(default = "default_queue")]
+    pub queue: String,
+    /// Our address: the ticket's requestor (REST2 does not default it to the caller).
+    pub requestor: Spanned<String>,
+    /// Basic authentication.
+    pub username: Option<String>,
+    pub password: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<PathBuf>>,
+    /// An RT auth token (`Authorization: token …`), instead of username and password.
+    pub token: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<PathBuf>>,
+    /// The courtesy close also sets the status to `resolved` (needs ModifyTicket).
+    #[serde(default = "yes")]
+    pub resolve_on_close: bool,
+}
+
+fn default_queue() -> String {
+    "General".into()
 }
 
 /// The email channel: probes go out by SMTP to the vendor's support

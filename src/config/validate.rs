@@ -499,7 +499,8 @@ fn zendesk_from(cx: &mut Ctx<'_>, rz: &Spanned<RawZendesk>) -> Option<ZendeskSet
 
 fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spanned<RawChannel>) -> Option<ChannelSpec> {
     let c = rc.get_ref();
-    let present = [c.zendesk.as_ref().map(|_| "zendesk"), c.email.as_ref().map(|_| "email")];
+    let present =
+        [c.zendesk.as_ref().map(|_| "zendesk"), c.email.as_ref().map(|_| "email"), c.rt.as_ref().map(|_| "rt")];
     let example = format!("[vendors.{vendor}.channels.{}.zendesk]", id.get_ref());
     let all: Vec<&str> = ChannelKind::ALL.iter().map(|k| k.as_str()).collect();
     if !exactly_one_kind(cx, id, "channel", &present, &example, &all) {
@@ -509,6 +510,8 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
         (ChannelKind::Zendesk, ChannelSettings::Zendesk(zendesk_from(cx, z)?))
     } else if let Some(e) = &c.email {
         (ChannelKind::Email, ChannelSettings::Email(email_from(cx, e)?))
+    } else if let Some(r) = &c.rt {
+        (ChannelKind::Rt, ChannelSettings::Rt(rt_from(cx, r)?))
     } else {
         return None;
     };
@@ -697,6 +700,47 @@ fn email_from(cx: &mut Ctx<'_>, re: &Spanned<super::raw::RawEmailChannel>) -> Op
             mailbox: i.mailbox.clone(),
             idle: i.idle,
         },
+    })
+}
+
+fn rt_from(cx: &mut Ctx<'_>, rr: &Spanned<super::raw::RawRt>) -> Option<RtSettings> {
+    let r = rr.get_ref();
+    let requestor = mailbox(cx, &r.requestor).map(|m| m.email.to_string());
+    let basic = r.password.is_some() || r.password_file.is_some();
+    let token = r.token.is_some() || r.token_file.is_some();
+    let auth = match (basic, token) {
+        (true, true) => {
+            cx.err(rr, "rt: give either `password` (with `username`) or `token`, not both");
+            None
+        }
+        (false, false) => {
+            cx.err(rr, "rt: credentials missing: set `password` (with `username`) or `token`");
+            None
+        }
+        (true, false) => {
+            let secret = secret_from(cx, &r.password, &r.password_file, "password");
+            match (&r.username, secret) {
+                (Some(u), Some((password, source))) => Some(RtAuth::Basic { username: u.clone(), password, source }),
+                (None, _) => {
+                    cx.err(rr, "rt: `password` needs `username`");
+                    None
+                }
+                _ => None,
+            }
+        }
+        (false, true) => {
+            secret_from(cx, &r.token, &r.token_file, "token").map(|(token, source)| RtAuth::Token { token, source })
+        }
+    };
+    if r.queue.trim().is_empty() {
+        cx.err(rr, "rt: `queue` is empty");
+    }
+    Some(RtSettings {
+        base_url: r.base_url.0.clone(),
+        queue: r.queue.clone(),
+        requestor: requestor?,
+        auth: auth?,
+        resolve_on_close: r.resolve_on_close,
     })
 }
 

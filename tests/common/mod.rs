@@ -177,3 +177,19 @@ pub async fn imap_search(addr: &str, user: &str, pass: &str, criteria: &str) -> 
     }
     found
 }
+
+/// Where the test Request Tracker is (`SUPPORTPROBE_RT`, e.g.
+/// `http://127.0.0.1:18080`), when the test script started it; `None` skips,
+/// unless tools are required.
+pub fn rt_stack() -> Option<String> {
+    match std::env::var("SUPPORTPROBE_RT") {
+        Ok(rt) => Some(rt.trim_end_matches('/').to_string()),
+        _ if std::env::var_os("SUPPORTPROBE_REQUIRE_TOOLS").is_some() => {
+            panic!("SUPPORTPROBE_RT is required (scripts/test.sh starts Request Tracker)")
+        }
+        _ => {
+            eprintln!("no Request Tracker (scripts/test.sh starts one); skipping the RT part");
+            None
+        }
+    }
+}
