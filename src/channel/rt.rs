@@ -154,6 +154,15 @@ struct SearchHit {
     created: String,
 }
 
+/// What a transaction's attachments say, before its text is read.
+#[derive(Debug, Default)]
+struct Parts {
+    headers: Vec<(String, String)>,
+    subject: Option<String>,
+    /// The attachment with the text, and whether it is HTML.
+    text: Option<(u64, bool)>,
+}
+
 /// `Name: value` lines as RT stores them, folded continuation lines joined.
 pub fn parse_headers(raw: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
@@ -263,13 +272,13 @@ impl RtChannel {
         Err(ChannelError::Malformed(format!("more than {MAX_PAGES} pages of history")))
     }
 
-    /// The headers, subject and text of one transaction.
-    async fn content(&self, txn: u64) -> Result<(Vec<(String, String)>, Option<String>, String), ChannelError> {
+    /// The headers and subject of one transaction, and which attachment holds its text.
+    async fn parts(&self, txn: u64) -> Result<Parts, ChannelError> {
         let path = format!("transaction/{txn}/attachments?per_page={PER_PAGE}&fields=ContentType,Headers,Subject");
         let parts: Page<AttachmentMeta> = self.get(&path).await?;
         let mut parts = parts.items;
         parts.sort_by_key(|a| a.id.parse::<u64>().unwrap_or(u64::MAX));
-        let Some(top) = parts.first() else { return Ok((Vec::new(), None, String::new())) };
+        let Some(top) = parts.first() else { return Ok(Parts::default()) };
         let headers = parse_headers(top.headers.as_deref().unwrap_or(""));
         let subject = top.subject.clone().filter(|s| !s.is_empty());
         let inline = |a: &&AttachmentMeta| {
@@ -280,12 +289,23 @@ impl RtChannel {
         let of_type = |t: &str| {
             parts.iter().filter(inline).find(|a| a.content_type.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(t)))
         };
-        let (part, html) = match (of_type("text/plain"), of_type("text/html")) {
-            (Some(p), _) => (p, false),
-            (None, Some(h)) => (h, true),
-            (None, None) => return Ok((headers, subject, String::new())),
+        let text = match (of_type("text/plain"), of_type("text/html")) {
+            (Some(p), _) => Some((p, false)),
+            (None, Some(h)) => Some((h, true)),
+            (None, None) => None,
         };
-        let id: u64 = part.id.parse().map_err(|_| ChannelError::Malformed(format!("attachment id {:?}", part.id)))?;
+        let text = match text {
+            Some((p, html)) => {
+                let id = p.id.parse().map_err(|_| ChannelError::Malformed(format!("attachment id {:?}", p.id)))?;
+                Some((id, html))
+            }
+            None => None,
+        };
+        Ok(Parts { headers, subject, text })
+    }
+
+    /// The text of one attachment, reduced to the reply itself.
+    async fn text(&self, id: u64, html: bool) -> Result<String, ChannelError> {
         let body: AttachmentBody = self.get(&format!("attachment/{id}")).await?;
         let encoded: String = body.content.unwrap_or_default().chars().filter(|c| !c.is_whitespace()).collect();
         let bytes = base64::engine::general_purpose::STANDARD
@@ -294,7 +314,7 @@ impl RtChannel {
         // RT stores text parts as UTF-8 (the original charset is in X-RT-Original-Encoding).
         let text = String::from_utf8_lossy(&bytes);
         let text = if html { crate::mail::html_to_text(&text) } else { text.into_owned() };
-        Ok((headers, subject, clip_body(&crate::mail::reply_part(&text))))
+        Ok(clip_body(&crate::mail::reply_part(&text)))
     }
 
     /// What one transaction means to us, or `None` when it is no message.
@@ -310,7 +330,7 @@ impl RtChannel {
             "EmailRecord" => (AuthorKind::Automation, "mail sent by RT"),
             _ => return Ok(None),
         };
-        let (headers, subject, body) = self.content(txn).await?;
+        let Parts { headers, subject, text } = self.parts(txn).await?;
         if t.kind == "EmailRecord" {
             let automatic = header(&headers, "Auto-Submitted").is_some_and(|v| !v.trim().eq_ignore_ascii_case("no"));
             let originator = header(&headers, "X-RT-Originator").or_else(|| header(&headers, "RT-Originator"));
@@ -324,6 +344,10 @@ impl RtChannel {
                 return Ok(None);
             }
         }
+        let body = match text {
+            Some((id, html)) => self.text(id, html).await?,
+            None => String::new(),
+        };
         let author_email = match kind {
             AuthorKind::Automation => header(&headers, "From").map(str::to_string),
             _ => None,
