@@ -10,9 +10,13 @@ use supportprobe::config::Config;
 
 fn env(name: &str) -> Option<String> {
     match name {
-        "DEMO_TOKEN" | "AGORA_ZENDESK_TOKEN" | "TWILIO_ZENDESK_TOKEN" | "FEISHU_SIGNING_SECRET" | "SMTP_PASSWORD" => {
-            Some(format!("secret-value-of-{name}"))
-        }
+        "DEMO_TOKEN"
+        | "AGORA_ZENDESK_TOKEN"
+        | "TWILIO_ZENDESK_TOKEN"
+        | "FEISHU_SIGNING_SECRET"
+        | "SMTP_PASSWORD"
+        | "POC_MAIL_PASSWORD"
+        | "YUNXIN_RT_TOKEN" => Some(format!("secret-value-of-{name}")),
         "FEISHU_WEBHOOK_URL" | "SLACK_WEBHOOK_URL" => Some(format!("https://hooks.example.com/secret-value-of-{name}")),
         _ => None,
     }
@@ -90,6 +94,8 @@ fn check_prints_the_plan_without_secrets_and_fails_on_errors() {
         .env("FEISHU_SIGNING_SECRET", "tok-feishu-sign")
         .env("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/tok-slack")
         .env("SMTP_PASSWORD", "tok-smtp")
+        .env("POC_MAIL_PASSWORD", "tok-mail")
+        .env("YUNXIN_RT_TOKEN", "tok-rt-1-14")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -102,10 +108,15 @@ fn check_prints_the_plan_without_secrets_and_fails_on_errors() {
         "{stdout}"
     );
     assert!(stdout.contains("API token for rtc-poc@example.com, from ${AGORA_ZENDESK_TOKEN}"), "{stdout}");
+    assert!(
+        stdout.contains("portal (rt) https://support.yunxin.example/REST/2.0 queue POC as rtc-poc@example.com (auth: auth token, from ${YUNXIN_RT_TOKEN})"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("mail (email) to Yunxin Support <support@yunxin.example>"), "{stdout}");
     assert!(stdout.contains("promise  P0  first_response 15m, next_reply 30m, resolution 4h  on 24x7"), "{stdout}");
     // Every target of every schedule lists its next three fires in the schedule's zone.
     let fire_lines: Vec<&str> = stdout.lines().filter(|l| l.contains("next: ")).collect();
-    assert_eq!(fire_lines.len(), 8, "{stdout}");
+    assert_eq!(fire_lines.len(), 14, "{stdout}");
     for l in fire_lines {
         assert_eq!(l.matches(" CST").count(), 3, "{l}");
     }
