@@ -43,6 +43,8 @@ if ! as_root test -f "$STATE/acl-granted-v3"; then
     || { as_root cat "$STATE/acl.log" >&2; exit 1; }
   as_root touch "$STATE/acl-granted-v3"
 fi
+# The requester and agent of config/local-mail-rt.toml.
+as_root sh -c "perl '$PWD/rt/users.pl' >'$STATE/users.log' 2>&1" || { as_root cat "$STATE/users.log" >&2; exit 1; }
 stop
 as_root sh -c "/usr/share/request-tracker5/libexec/rt-server --server Standalone --host 127.0.0.1 --port $RT_PORT </dev/null >>'$STATE/rt.log' 2>&1 & echo \$! > '$STATE/rt.pid'"
 for _ in $(seq 1 150); do
@@ -51,4 +53,4 @@ for _ in $(seq 1 150); do
   sleep 0.2
 done
 [ "$code" = 200 ] || { echo "RT did not start (HTTP $code); see $STATE/rt.log" >&2; exit 1; }
-echo "request tracker: http://127.0.0.1:$RT_PORT (REST2 /REST/2.0, root:rtrootpw)"
+echo "request tracker: http://127.0.0.1:$RT_PORT (REST2 /REST/2.0, root:rtrootpw; requester poc:pocpass, agent agent:agentpass)"
