@@ -21,43 +21,6 @@ use tokio_util::sync::CancellationToken;
 const VENDOR: &str = "vendor@example.test";
 const PASS: &str = "probepass";
 
-fn template(smtp: &str, imap: &str, scenario_dir: &str) -> String {
-    let (sh, sp) = smtp.split_once(':').unwrap();
-    let (ih, ip) = imap.split_once(':').unwrap();
-    format!(
-        r#"
-[daemon]
-data_dir = "{{DATA}}"
-probes_dir = "{scenario_dir}"
-
-[vendors.mailco]
-name = "MailCo"
-[vendors.mailco.promise]
-P0 = {{ first_response = "3s", next_reply = "30s", resolution = "1m" }}
-[vendors.mailco.channels.support]
-poll_interval = "500ms"
-min_request_interval = "10ms"
-timeout = "10s"
-[vendors.mailco.channels.support.email]
-to = "MailCo Support <{VENDOR}>"
-from = "POC Team <probe@example.test>"
-[vendors.mailco.channels.support.email.smtp]
-host = "{sh}"
-port = {sp}
-tls = "none"
-[vendors.mailco.channels.support.email.imap]
-host = "{ih}"
-port = {ip}
-tls = "none"
-username = "probe@example.test"
-password = "{PASS}"
-
-[simulator]
-listen = "127.0.0.1:0"
-"#
-    )
-}
-
 /// The vendor side: reads its mailbox and answers.
 struct Vendor {
     smtp: lettre::AsyncSmtpTransport<lettre::Tokio1Executor>,
@@ -187,8 +150,12 @@ async fn run(restart_imap: bool) {
         let _ = tracing_subscriber::fmt().with_env_filter("supportprobe=debug").with_test_writer().try_init();
     }
     let Some((smtp, imap)) = common::mail_stack() else { return };
-    let probes = common::test_probes().display().to_string();
-    let h = common::harness(&template(&smtp, &imap, &probes), &common::test_probes()).await;
+    let config = common::one_channel_config(
+        "mailco",
+        "support",
+        &common::email_kind(&format!("MailCo Support <{VENDOR}>"), &smtp, &imap),
+    );
+    let h = common::harness(&config, &common::test_probes()).await;
     let ctx = h.ctx();
     let scenario = h.config.scenario("t-follow").unwrap();
     let engine = tokio::spawn(async move {

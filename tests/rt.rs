@@ -208,31 +208,11 @@ async fn rt_channel_over_rest2_tells_rt_autoreply_and_mailed_out_of_office_from_
     let agent = unique("sp-agent-");
     let requester_email = rt.user(&requester, false).await;
     rt.user(&agent, true).await;
-    let template = format!(
-        r#"
-[daemon]
-data_dir = "{{DATA}}"
-probes_dir = "{{PROBES}}"
-
-[vendors.rtco]
-name = "RtCo"
-[vendors.rtco.promise]
-P0 = {{ first_response = "3s", next_reply = "30s", resolution = "1m" }}
-[vendors.rtco.channels.desk]
-poll_interval = "500ms"
-min_request_interval = "10ms"
-timeout = "10s"
-[vendors.rtco.channels.desk.rt]
-base_url = "{base}/"
-queue = "General"
-requestor = "{requester_email}"
-username = "{requester}"
-password = "{PASS}"
-
-[simulator]
-listen = "127.0.0.1:0"
-"#
+    let kind = format!(
+        "\n[rt]\nbase_url = \"{base}/\"\nqueue = \"General\"\nrequestor = \"{requester_email}\"\n\
+         username = \"{requester}\"\npassword = \"{PASS}\""
     );
+    let template = common::one_channel_config("rtco", "desk", &kind);
     let h = common::harness(&template, &common::test_probes()).await;
     let ctx = h.ctx();
     let scenario = h.config.scenario("t-follow").unwrap();
@@ -300,39 +280,10 @@ async fn email_channel_to_rt_gets_rts_acknowledgement_and_the_relayed_agent_repl
     let rt = Rt::new(&base);
     let agent = unique("sp-agent-");
     rt.user(&agent, true).await;
-    let (sh, sp) = smtp.split_once(':').unwrap();
-    let (ih, ip) = imap.split_once(':').unwrap();
-    let template = format!(
-        r#"
-[daemon]
-data_dir = "{{DATA}}"
-probes_dir = "{{PROBES}}"
-
-[vendors.rtmail]
-name = "RtMail"
-[vendors.rtmail.promise]
-P0 = {{ first_response = "3s", next_reply = "30s", resolution = "1m" }}
-[vendors.rtmail.channels.mail]
-poll_interval = "500ms"
-min_request_interval = "10ms"
-timeout = "10s"
-[vendors.rtmail.channels.mail.email]
-to = "RtMail Support <rt@example.test>"
-from = "POC Team <probe@example.test>"
-[vendors.rtmail.channels.mail.email.smtp]
-host = "{sh}"
-port = {sp}
-tls = "none"
-[vendors.rtmail.channels.mail.email.imap]
-host = "{ih}"
-port = {ip}
-tls = "none"
-username = "probe@example.test"
-password = "probepass"
-
-[simulator]
-listen = "127.0.0.1:0"
-"#
+    let template = common::one_channel_config(
+        "rtmail",
+        "mail",
+        &common::email_kind("RtMail Support <rt@example.test>", &smtp, &imap),
     );
     let h = common::harness(&template, &common::test_probes()).await;
     let ctx = h.ctx();

@@ -12,7 +12,7 @@ use serde_json::json;
 use supportprobe::channel::http::Http;
 use supportprobe::channel::rt::RtChannel;
 use supportprobe::channel::{Channel, ChannelError, OpenRequest, TicketStatus};
-use supportprobe::classify::{AuthorKind, ClassifyOverrides, ReplyFacts, classify};
+use supportprobe::classify::{AuthorKind, ClassifyOverrides, classify};
 use supportprobe::config::{RtAuth, RtSettings, Secret, SecretSource};
 use supportprobe::model::{Priority, ReplyClass};
 use wiremock::matchers::{body_json, header, method, path, query_param};
@@ -125,19 +125,7 @@ async fn poll_reads_a_real_rt_history_as_the_requester_sees_it() {
     assert_eq!(agent.at, utc("2026-11-24T01:48:39Z"));
 
     // What the classifier makes of them.
-    let class = |m: &supportprobe::channel::Message| {
-        let facts = ReplyFacts {
-            author_id: &m.author_id,
-            author_name: &m.author_name,
-            author_email: m.author_email.as_deref(),
-            author_kind: m.author_kind,
-            kind_evidence: m.kind_evidence.as_deref(),
-            headers: &m.headers,
-            subject: m.subject.as_deref(),
-            body: &m.body,
-        };
-        classify(&facts, &ClassifyOverrides::default())
-    };
+    let class = |m: &supportprobe::channel::Message| classify(&m.facts(), &ClassifyOverrides::default());
     assert_eq!(class(create).class, ReplyClass::Ours);
     assert_eq!((class(autoreply).class, class(autoreply).rule), (ReplyClass::AutoAck, "helpdesk:rt:template".into()));
     assert_eq!(class(agent).class, ReplyClass::Human);

@@ -14,7 +14,7 @@ pub mod zendesk;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::classify::AuthorKind;
+use crate::classify::{AuthorKind, ReplyFacts};
 use crate::config::{ChannelSettings, ChannelSpec};
 use crate::lifecycle::Ts;
 use crate::model::{ChannelKind, Priority};
@@ -86,6 +86,22 @@ pub struct Message {
     pub subject: Option<String>,
     /// How the message was matched to the probe (email threading rule), if it had to be.
     pub matched_by: Option<&'static str>,
+}
+
+impl Message {
+    /// What the classifier decides on.
+    pub fn facts(&self) -> ReplyFacts<'_> {
+        ReplyFacts {
+            author_id: &self.author_id,
+            author_name: &self.author_name,
+            author_email: self.author_email.as_deref(),
+            author_kind: self.author_kind,
+            kind_evidence: self.kind_evidence.as_deref(),
+            headers: &self.headers,
+            subject: self.subject.as_deref(),
+            body: &self.body,
+        }
+    }
 }
 
 /// What the channel shows for a ticket now.

@@ -25,7 +25,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use super::Ctx;
 use super::probe::{Refreshed, kind, refresh};
 use crate::channel::{AnyChannel, Channel, ChannelError, OpenRequest, Operation, Snapshot, Ticket, TicketStatus};
-use crate::classify::{ReplyFacts, classify};
+use crate::classify::classify;
 use crate::config::ChannelSpec;
 use crate::lifecycle::{ResolvedBy, Ts};
 use crate::model::{ReplyClass, State};
@@ -476,17 +476,7 @@ impl Worker {
         let close_marker = format!("[{}/close]", p.reference);
         let mut found: Vec<Found> = Vec::new();
         for m in &snap.messages {
-            let facts = ReplyFacts {
-                author_id: &m.author_id,
-                author_name: &m.author_name,
-                author_email: m.author_email.as_deref(),
-                author_kind: m.author_kind,
-                kind_evidence: m.kind_evidence.as_deref(),
-                headers: &m.headers,
-                subject: m.subject.as_deref(),
-                body: &m.body,
-            };
-            let c = classify(&facts, &overrides);
+            let c = classify(&m.facts(), &overrides);
             if c.class == ReplyClass::Ours {
                 // Our own follow-ups and close, recognised by their markers.
                 let seq = m

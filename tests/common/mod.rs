@@ -193,3 +193,54 @@ pub fn rt_stack() -> Option<String> {
         }
     }
 }
+
+/// A test config with one vendor `vendor` (P0 promise: first response 3s,
+/// next reply 30s, resolution 1m) and one channel `channel`, polled every
+/// 500ms, whose kind table is `kind` (e.g. `[email]` followed by its keys,
+/// table names relative to the channel).
+pub fn one_channel_config(vendor: &str, channel: &str, kind: &str) -> String {
+    let prefix = format!("vendors.{vendor}.channels.{channel}.");
+    let kind = kind.replace("\n[", &format!("\n[{prefix}"));
+    format!(
+        r#"
+[daemon]
+data_dir = "{{DATA}}"
+probes_dir = "{{PROBES}}"
+
+[vendors.{vendor}]
+name = "{vendor}"
+[vendors.{vendor}.promise]
+P0 = {{ first_response = "3s", next_reply = "30s", resolution = "1m" }}
+[vendors.{vendor}.channels.{channel}]
+poll_interval = "500ms"
+min_request_interval = "10ms"
+timeout = "10s"
+{kind}
+
+[simulator]
+listen = "127.0.0.1:0"
+"#
+    )
+}
+
+/// The email kind table for the test mail stack: to `to`, from probe@example.test.
+pub fn email_kind(to: &str, smtp: &str, imap: &str) -> String {
+    let (sh, sp) = smtp.split_once(':').unwrap();
+    let (ih, ip) = imap.split_once(':').unwrap();
+    format!(
+        r#"
+[email]
+to = "{to}"
+from = "POC Team <probe@example.test>"
+[email.smtp]
+host = "{sh}"
+port = {sp}
+tls = "none"
+[email.imap]
+host = "{ih}"
+port = {ip}
+tls = "none"
+username = "probe@example.test"
+password = "probepass""#
+    )
+}
