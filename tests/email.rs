@@ -14,6 +14,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use lettre::AsyncTransport;
+use supportprobe::channel::Channel;
+use supportprobe::classify::AuthorKind;
 use supportprobe::engine::probe::kind;
 use supportprobe::model::{ReplyClass, State};
 use tokio_util::sync::CancellationToken;
@@ -229,10 +231,71 @@ async fn run(restart_imap: bool) {
     }
 }
 
-/// One test, two probes in turn: the second restarts the shared IMAP server,
-/// which must not happen under another probe's feet.
+/// The channel on its own: replies read, then the mailbox gets a new
+/// UIDVALIDITY and every connection drops; the mailbox is read again from the
+/// start and every reply is still there once, and a reply arriving after the
+/// change is read too.
+async fn uidvalidity_change() {
+    let Some((smtp, imap)) = common::mail_stack() else { return };
+    let config = common::one_channel_config("mailco", "support", &common::email_kind(VENDOR, &smtp, &imap));
+    let h = common::harness(&config, &common::test_probes()).await;
+    let spec = h.config.vendor("mailco").unwrap().channels.values().next().unwrap().clone();
+    let channel = supportprobe::channel::build(&spec).unwrap();
+    let reference = supportprobe::reference::generate("uidvalidity");
+    let request = supportprobe::channel::OpenRequest {
+        reference: &reference,
+        subject: &format!("[{reference}] UIDVALIDITY"),
+        body: &format!("Reference {reference}."),
+        priority: supportprobe::model::Priority::P2,
+    };
+    let ticket = channel.open(&request).await.unwrap();
+    let vendor = Vendor::new(&smtp);
+    let to = format!("probe+{reference}@example.test");
+    let reply = |n: u32, message_id: bool| {
+        let id = if message_id { format!("Message-ID: <r{n}.{reference}@example.test>\r\n") } else { String::new() };
+        format!(
+            "From: Kim <kim@example.test>\r\nTo: {to}\r\nSubject: Re: [{reference}] UIDVALIDITY\r\n{id}\r\nAnswer {n}.\r\n"
+        )
+    };
+    vendor.send("kim@example.test", &to, reply(1, true)).await;
+    vendor.send("kim@example.test", &to, reply(2, false)).await;
+    let vendor_ids = || async {
+        let snap = channel.poll(&ticket.id).await.ok()?;
+        Some(
+            snap.messages
+                .into_iter()
+                .filter(|m| m.author_kind != AuthorKind::Requester)
+                .map(|m| m.id)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let before = common::wait_for("two replies", Duration::from_secs(20), || async {
+        vendor_ids().await.filter(|ids| ids.len() == 2)
+    })
+    .await;
+
+    let status = std::process::Command::new(format!("{}/scripts/mail-stack.sh", common::MANIFEST))
+        .args(["new-uidvalidity", "probe@example.test"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "a new UIDVALIDITY");
+    vendor.send("kim@example.test", &to, reply(3, true)).await;
+    let after = common::wait_for("the third reply", Duration::from_secs(30), || async {
+        vendor_ids().await.filter(|ids| ids.len() >= 3)
+    })
+    .await;
+    assert_eq!(after.len(), 3, "read again, nothing twice: {after:?}");
+    assert_eq!(&after[..2], &before[..], "the same ids after the re-read");
+    assert_eq!(after[2], format!("r3.{reference}@example.test"));
+    // OpenSMTPD gave the reply without a Message-ID one of its own, on submission.
+    assert!(before.iter().any(|id| id.ends_with("@mail.example.test")), "{before:?}");
+}
+
+/// One test, the probes in turn: the later parts restart the shared IMAP
+/// server, which must not happen under another probe's feet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_probes_are_measured_to_the_second_even_across_an_imap_restart() {
     run(false).await;
     run(true).await;
+    uidvalidity_change().await;
 }

@@ -274,7 +274,9 @@ impl EmailChannel {
             return;
         };
         let ours = parsed.from_addr.as_deref() == Some(self.our_address().as_str());
-        let id = parsed.message_id.clone().unwrap_or_else(|| format!("uid-{}-{uid}", mb.uid_validity.unwrap_or(0)));
+        // Without a Message-ID, the content names the mail: the same after a
+        // UIDVALIDITY change or a re-read, unlike its UID.
+        let id = parsed.message_id.clone().unwrap_or_else(|| format!("no-message-id.{:016x}", fnv1a(raw)));
         if ours {
             let sent = Sent { message_id: id.clone(), subject: parsed.subject.clone(), at: parsed.date.unwrap_or(at) };
             mb.sent.entry(reference.clone()).or_insert(sent);
@@ -448,6 +450,11 @@ impl EmailChannel {
     }
 }
 
+/// FNV-1a, 64 bits: a hash that is the same in every build and on every run.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
 /// A subject without its leading reply/forward markers (`Re:`, `AW:`, `回复：`, …).
 fn strip_reply_prefixes(subject: &str) -> &str {
     const PREFIXES: [&str; 9] = ["re:", "aw:", "sv:", "fw:", "fwd:", "回复:", "回复：", "答复:", "答复："];
@@ -577,6 +584,13 @@ impl Channel for EmailChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_ids_are_stable() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_ne!(fnv1a(b"mail one"), fnv1a(b"mail two"));
+    }
 
     #[test]
     fn reply_prefixes_are_stripped() {
