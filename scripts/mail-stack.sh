@@ -3,7 +3,7 @@
 # delivering through Dovecot LMTP into Maildirs served by Dovecot IMAP
 # (127.0.0.1:$IMAP_PORT). Every address @example.test is accepted; the test
 # mailboxes are probe@ and vendor@ (password $MAIL_PASS).
-# Usage: scripts/mail-stack.sh start|stop|restart-imap [DOWN_SECONDS]|new-uidvalidity USER     (needs root or sudo; Debian)
+# Usage: scripts/mail-stack.sh start|stop|restart-imap [DOWN_SECONDS]|new-uidvalidity USER|save USER <MAIL     (needs root or sudo; Debian)
 set -euo pipefail
 SMTP_PORT=${SMTP_PORT:-2525}
 IMAP_PORT=${IMAP_PORT:-1143}
@@ -27,6 +27,12 @@ stop() {
   done
 }
 if [ "${1:-start}" = stop ]; then stop; exit 0; fi
+if [ "${1:-start}" = save ]; then
+  # Puts the mail on stdin straight into USER's INBOX, as it is: no MTA adds
+  # or repairs headers (for broken mail).
+  as_root doveadm -c "$ROOT/dovecot.conf" save -u "$2"
+  exit 0
+fi
 if [ "${1:-start}" = new-uidvalidity ]; then
   # Gives USER's INBOX a new UIDVALIDITY (as when a server rebuilds its index)
   # and drops every IMAP connection, so clients must select it afresh.

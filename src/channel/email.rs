@@ -127,6 +127,8 @@ pub struct EmailChannel {
     stop: CancellationToken,
     /// Distinguishes Message-IDs made in the same millisecond.
     sequence: AtomicU64,
+    /// Mail that could not be read, not yet reported.
+    problems: std::sync::Mutex<Vec<(&'static str, String)>>,
 }
 
 impl std::fmt::Debug for EmailChannel {
@@ -212,6 +214,7 @@ impl EmailChannel {
             watcher_started: AtomicBool::new(false),
             stop: CancellationToken::new(),
             sequence: AtomicU64::new(0),
+            problems: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -260,12 +263,10 @@ impl EmailChannel {
     fn index(&self, mb: &mut Mailbox, raw: &[u8], at: DateTime<Utc>, uid: u32, headers_only: bool) {
         let parsed = match mail::parse(raw, self.settings.max_message_bytes) {
             Ok(m) => m,
-            Err(MailError::Unparseable) => {
-                warn!(uid, "mail is not parseable; skipped (it stays in the mailbox)");
-                return;
-            }
             Err(e) => {
-                warn!(uid, error = %e, "mail skipped");
+                let kind = if matches!(e, MailError::Unparseable) { "unparseable" } else { "malformed" };
+                let message = format!("mail UID {uid} ({} bytes) skipped, left in the mailbox: {e}", raw.len());
+                self.problems.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((kind, message));
                 return;
             }
         };
@@ -539,6 +540,10 @@ async fn watch(
 }
 
 impl Channel for EmailChannel {
+    fn drain_problems(&self) -> Vec<(&'static str, String)> {
+        std::mem::take(&mut *self.problems.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
     fn kind(&self) -> ChannelKind {
         ChannelKind::Email
     }

@@ -253,6 +253,13 @@ pub trait Channel {
     /// Adds a message of ours to the ticket.
     fn reply(&self, ticket: &str, body: &str) -> impl Future<Output = Result<(), ChannelError>> + Send;
 
+    /// Things met while reading that belong to no call's result — mail that
+    /// could not be parsed — as `(kind, message)`, each reported once. The
+    /// worker counts them as channel errors (operation `read`).
+    fn drain_problems(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+
     /// The courtesy close: posts `body` if given and marks the ticket solved
     /// if `solve` and the platform lets the requester do so.
     fn close(
@@ -289,6 +296,14 @@ impl Channel for AnyChannel {
             AnyChannel::Zendesk(c) => c.kind(),
             AnyChannel::Email(c) => c.kind(),
             AnyChannel::Rt(c) => c.kind(),
+        }
+    }
+
+    fn drain_problems(&self) -> Vec<(&'static str, String)> {
+        match self {
+            AnyChannel::Zendesk(c) => c.drain_problems(),
+            AnyChannel::Email(c) => c.drain_problems(),
+            AnyChannel::Rt(c) => c.drain_problems(),
         }
     }
 

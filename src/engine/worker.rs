@@ -447,6 +447,11 @@ impl Worker {
         let started = self.ctx.clock.now();
         let result = self.channel.poll(&ticket).await;
         self.next_poll.insert(p.id, Instant::now() + self.spec.poll_interval.std());
+        for (kind, message) in self.channel.drain_problems() {
+            warn!(kind, message = %message, "channel skipped something it could not read");
+            let now = self.ctx.clock.now();
+            self.ctx.store.count_error(&self.vendor, self.spec.kind.as_str(), "read", kind, &message, now)?;
+        }
         match result {
             Ok(snap) => {
                 self.call_ok()?;
