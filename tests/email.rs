@@ -255,10 +255,14 @@ async fn uidvalidity_change() {
     let ticket = channel.open(&request).await.unwrap();
     let vendor = Vendor::new(&smtp);
     let to = format!("probe+{reference}@example.test");
+    // The vendor's helpdesk tags its subjects with its own ticket number.
+    let number =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() % 1_000_000_000;
+    let tag = format!("[MailCo #{number}]");
     let reply = |n: u32, message_id: bool| {
         let id = if message_id { format!("Message-ID: <r{n}.{reference}@example.test>\r\n") } else { String::new() };
         format!(
-            "From: Kim <kim@example.test>\r\nTo: {to}\r\nSubject: Re: [{reference}] UIDVALIDITY\r\n{id}\r\nAnswer {n}.\r\n"
+            "From: Kim <kim@example.test>\r\nTo: {to}\r\nSubject: {tag} Re: [{reference}] UIDVALIDITY\r\n{id}\r\nAnswer {n}.\r\n"
         )
     };
     vendor.send("kim@example.test", &to, reply(1, true)).await;
@@ -314,6 +318,19 @@ async fn uidvalidity_change() {
     assert_eq!(problems[0].0, "unparseable", "{problems:?}");
     assert_eq!(vendor_ids().await.unwrap(), after, "nothing else changed");
     assert!(channel.drain_problems().is_empty(), "reported once");
+
+    // A mail that carries only the vendor's ticket tag (no reference, no
+    // thread headers, our plain address) joins the probe whose mail had the tag.
+    let plain = format!(
+        "From: Kim <kim@example.test>\r\nTo: probe@example.test\r\nSubject: {tag} An update on your case\r\n\r\nWe are still looking.\r\n"
+    );
+    vendor.send("kim@example.test", "probe@example.test", plain).await;
+    let joined = common::wait_for("the tag-only mail", Duration::from_secs(20), || async {
+        let snap = channel.poll(&ticket.id).await.ok()?;
+        snap.messages.into_iter().find(|m| m.subject.as_deref().is_some_and(|s| s.contains("An update on your case")))
+    })
+    .await;
+    assert_eq!(joined.matched_by, Some("thread:vendor-ticket"));
 }
 
 /// One test, the probes in turn: the later parts restart the shared IMAP

@@ -25,8 +25,8 @@
 use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -110,6 +110,10 @@ struct Mailbox {
     by_reference: HashMap<String, Vec<Message>>,
     /// Our own first message per reference.
     sent: HashMap<String, Sent>,
+    /// Message-IDs of matched mail, to their probe.
+    ids: HashMap<String, String>,
+    /// Vendor ticket tags seen in matched mail's subjects, to their probe (`None`: on several).
+    tags: HashMap<String, Option<String>>,
     last_sync: Option<Instant>,
 }
 
@@ -239,13 +243,19 @@ impl EmailChannel {
             .map_err(|e| ChannelError::Malformed(format!("cannot build the reply-to address: {e}")))
     }
 
-    /// Which probe a mail belongs to, and by which threading rule.
-    fn match_reference(m: &Mail) -> Option<(String, &'static str)> {
+    /// Which probe a mail belongs to, and by which threading rule: our
+    /// reference in `In-Reply-To`/`References`, or a Message-ID already
+    /// linked to a probe there; the plus address; the reference in subject,
+    /// then body; last, a vendor ticket tag (`[rt.example.com #12]`,
+    /// `Ticket #4521`, `SD-123`) already seen on one probe's mail.
+    fn match_reference(mb: &Mailbox, m: &Mail) -> Option<(String, &'static str)> {
         let find = |s: &str| crate::reference::find(&s.to_ascii_uppercase()).map(str::to_string);
-        for id in m.in_reply_to.iter().chain(&m.references) {
-            if let Some(r) = find(id) {
-                return Some((r, "thread:references"));
-            }
+        let ids = || m.in_reply_to.iter().chain(&m.references);
+        if let Some(r) = ids().find_map(|id| find(id)) {
+            return Some((r, "thread:references"));
+        }
+        if let Some(r) = ids().find_map(|id| mb.ids.get(id.trim_matches(['<', '>']))) {
+            return Some((r.clone(), "thread:references"));
         }
         for addr in m.to.iter().chain(&m.delivered_to) {
             if addr.contains('+')
@@ -257,7 +267,27 @@ impl EmailChannel {
         if let Some(r) = crate::reference::find(&m.subject) {
             return Some((r.to_string(), "thread:subject"));
         }
-        crate::reference::find(&m.text).map(|r| (r.to_string(), "thread:body"))
+        if let Some(r) = crate::reference::find(&m.text) {
+            return Some((r.to_string(), "thread:body"));
+        }
+        ticket_tags(&m.subject)
+            .iter()
+            .find_map(|t| mb.tags.get(t).cloned().flatten())
+            .map(|r| (r, "thread:vendor-ticket"))
+    }
+
+    /// Remembers a matched mail's Message-ID and the vendor's ticket tags in its subject.
+    fn link(mb: &mut Mailbox, m: &Mail, reference: &str) {
+        if let Some(id) = &m.message_id {
+            mb.ids.entry(id.clone()).or_insert_with(|| reference.to_string());
+        }
+        for tag in ticket_tags(&m.subject) {
+            let entry = mb.tags.entry(tag).or_insert_with(|| Some(reference.to_string()));
+            if entry.as_deref() != Some(reference) {
+                // One tag on two probes' mail (a merged ticket, a reused number): trust neither.
+                *entry = None;
+            }
+        }
     }
 
     fn index(&self, mb: &mut Mailbox, raw: &[u8], at: DateTime<Utc>, uid: u32, headers_only: bool) {
@@ -270,10 +300,11 @@ impl EmailChannel {
                 return;
             }
         };
-        let Some((reference, rule)) = Self::match_reference(&parsed) else {
+        let Some((reference, rule)) = Self::match_reference(mb, &parsed) else {
             debug!(uid, subject = %parsed.subject, "mail matches no probe; not counted");
             return;
         };
+        Self::link(mb, &parsed, &reference);
         let ours = parsed.from_addr.as_deref() == Some(self.our_address().as_str());
         // Without a Message-ID, the content names the mail: the same after a
         // UIDVALIDITY change or a re-read, unlike its UID.
@@ -451,6 +482,28 @@ impl EmailChannel {
     }
 }
 
+/// The vendor's ticket tags in a subject, normalised: helpdesk subject tags
+/// (`[rt.example.com #12]`, `[#4521]`, `[Ticket #4521]`), `Ticket #4521` /
+/// `Case #4521` / `工单号：YX-123`, and issue keys (`SD-123`). Never our own
+/// reference.
+fn ticket_tags(subject: &str) -> Vec<String> {
+    static TAGS: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?ix)
+              \[ [^\[\]]{0,60}? \#\s?\d{1,12} \]
+            | \b(?:ticket|case|request|incident|issue)\s*(?:\#|no\.?|number)\s?[a-z]{0,6}-?\d{1,12}\b
+            | (?:工单|工單|案例)(?:号|號|编号|編號)?\s*[:：\#]?\s*[a-z]{0,6}-?\d{1,12}
+            | (?-i:\b[A-Z][A-Z0-9]{1,9}-\d{1,7}\b)",
+        )
+        .expect("built-in pattern compiles")
+    });
+    TAGS.find_iter(subject)
+        .map(|m| m.as_str())
+        .filter(|t| crate::reference::find(t).is_none())
+        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase())
+        .collect()
+}
+
 /// FNV-1a, 64 bits: a hash that is the same in every build and on every run.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
@@ -589,6 +642,20 @@ impl Channel for EmailChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vendor_ticket_tags() {
+        assert_eq!(
+            ticket_tags("Re: [rt.example.test #3] AutoReply: [SP-7K3Q9X2M] hello"),
+            vec!["[rt.example.test #3]"]
+        );
+        assert_eq!(ticket_tags("[#4521] Calls drop"), vec!["[#4521]"]);
+        assert_eq!(ticket_tags("Ticket #4521 has been updated"), vec!["ticket #4521"]);
+        assert_eq!(ticket_tags("工单号：YX-1234 已更新"), vec!["工单号：yx-1234"]);
+        assert_eq!(ticket_tags("[JIRA] (SD-123) Calls drop"), vec!["sd-123"]);
+        assert!(ticket_tags("[SP-7K3Q9X2M] Calls drop on handover").is_empty(), "our own reference is not theirs");
+        assert!(ticket_tags("Re: Calls drop on handover").is_empty());
+    }
 
     #[test]
     fn content_ids_are_stable() {
