@@ -24,6 +24,7 @@ trap 'scripts/rt-stack.sh stop; scripts/mail-stack.sh stop' EXIT
 echo "== request tracker"
 scripts/rt-stack.sh start
 export SUPPORTPROBE_SMTP=127.0.0.1:2525 SUPPORTPROBE_IMAP=127.0.0.1:1143 SUPPORTPROBE_RT=http://127.0.0.1:18080
+export SUPPORTPROBE_MAIL_CA=/var/lib/supportprobe-mailtest/tls/ca.crt
 
 # Tests that use real servers and tools fail (instead of skipping) when they are missing.
 export SUPPORTPROBE_REQUIRE_TOOLS=1

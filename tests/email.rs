@@ -3,8 +3,11 @@
 //! reads the probe in the vendor's mailbox and answers in-thread with an
 //! automatic acknowledgement, an out-of-office and then a person. The
 //! measured instants equal the harness's truth within a second; the replies
-//! are classified; follow-ups and the courtesy close arrive in-thread. One
-//! test restarts the IMAP server while the probe waits: nothing is lost.
+//! are classified; follow-ups and the courtesy close arrive in-thread. Then:
+//! SMTP submission and IMAP over STARTTLS and implicit TLS with a private CA
+//! and authentication; the IMAP server restarted while a probe waits (nothing
+//! is lost); a new UIDVALIDITY; broken mail; mail that only carries the
+//! vendor's ticket tag.
 
 mod common;
 
@@ -14,7 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use lettre::AsyncTransport;
-use supportprobe::channel::Channel;
+use supportprobe::channel::{Channel, ChannelError};
 use supportprobe::classify::AuthorKind;
 use supportprobe::engine::probe::kind;
 use supportprobe::model::{ReplyClass, State};
@@ -333,11 +336,90 @@ async fn uidvalidity_change() {
     assert_eq!(joined.matched_by, Some("thread:vendor-ticket"));
 }
 
-/// One test, the probes in turn: the later parts restart the shared IMAP
-/// server, which must not happen under another probe's feet.
+/// One test, its parts in turn: the later ones restart the shared IMAP
+/// server, which must not happen under another part's feet.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn email_probes_are_measured_to_the_second_even_across_an_imap_restart() {
     run(false).await;
+    tls_and_authentication_on_both_protocols().await;
     run(true).await;
     uidvalidity_change().await;
+}
+
+/// The test mail stack's CA (`SUPPORTPROBE_MAIL_CA`, set by scripts/test.sh).
+fn mail_ca() -> String {
+    std::env::var("SUPPORTPROBE_MAIL_CA").expect("SUPPORTPROBE_MAIL_CA (scripts/test.sh sets it with the mail stack)")
+}
+
+fn tls_kind(smtp: (&str, u16), imap: (&str, u16), smtp_password: &str, ca: Option<&str>) -> String {
+    let ca = ca.map(|c| format!("ca_file = \"{c}\"\n")).unwrap_or_default();
+    format!(
+        "\n[email]\nto = \"{VENDOR}\"\nfrom = \"POC Team <probe@example.test>\"\n\
+         [email.smtp]\nhost = \"localhost\"\nport = {}\ntls = \"{}\"\nusername = \"probe@example.test\"\npassword = \"{smtp_password}\"\n{ca}\
+         [email.imap]\nhost = \"localhost\"\nport = {}\ntls = \"{}\"\nusername = \"probe@example.test\"\npassword = \"{PASS}\"\n{ca}",
+        smtp.1, smtp.0, imap.1, imap.0
+    )
+}
+
+async fn tls_channel(kind: &str) -> (common::Harness, supportprobe::channel::AnyChannel) {
+    let h = common::harness(&common::one_channel_config("mailco", "support", kind), &common::test_probes()).await;
+    let spec = h.config.vendor("mailco").unwrap().channels.values().next().unwrap().clone();
+    let channel = supportprobe::channel::build(&spec).unwrap();
+    (h, channel)
+}
+
+/// SMTP with STARTTLS and with implicit TLS, both with AUTH, and IMAP over
+/// implicit TLS and STARTTLS, verified against the mail stack's own CA given
+/// as `ca_file`; without it, or with a wrong password, the errors say so.
+async fn tls_and_authentication_on_both_protocols() {
+    let Some((smtp, _)) = common::mail_stack() else { return };
+    let ca = mail_ca();
+    let vendor = Vendor::new(&smtp);
+    for (smtp_tls, imap_tls) in [(("starttls", 2587), ("tls", 1993)), (("tls", 2465), ("starttls", 1143))] {
+        let (_h, channel) = tls_channel(&tls_kind(smtp_tls, imap_tls, PASS, Some(&ca))).await;
+        let reference = supportprobe::reference::generate("tls");
+        let subject = format!("[{reference}] over TLS");
+        let request = supportprobe::channel::OpenRequest {
+            reference: &reference,
+            subject: &subject,
+            body: "Sent over TLS.",
+            priority: supportprobe::model::Priority::P3,
+        };
+        let ticket = channel.open(&request).await.unwrap_or_else(|e| panic!("SMTP {smtp_tls:?}: {e}"));
+        common::wait_for("the probe at the vendor", Duration::from_secs(20), || async {
+            vendor.mailbox(&reference).await.into_iter().next()
+        })
+        .await;
+        let to = format!("probe+{reference}@example.test");
+        let raw = format!("From: Kim <kim@example.test>\r\nTo: {to}\r\nSubject: Re: {subject}\r\n\r\nAnswered.\r\n");
+        vendor.send("kim@example.test", &to, raw).await;
+        let snap = common::wait_for("the reply over IMAP", Duration::from_secs(20), || async {
+            let snap = channel.poll(&ticket.id).await.unwrap_or_else(|e| panic!("IMAP {imap_tls:?}: {e}"));
+            snap.messages.iter().any(|m| m.author_email.as_deref() == Some("kim@example.test")).then_some(snap)
+        })
+        .await;
+        assert!(snap.messages.iter().any(|m| m.author_kind == AuthorKind::Requester), "our Bcc copy is read too");
+    }
+
+    // The system does not trust the test CA: without `ca_file` both fail, and say why.
+    let (_h, channel) = tls_channel(&tls_kind(("tls", 2465), ("tls", 1993), PASS, None)).await;
+    let reference = supportprobe::reference::generate("untrusted");
+    let subject = format!("[{reference}] untrusted");
+    let request = supportprobe::channel::OpenRequest {
+        reference: &reference,
+        subject: &subject,
+        body: "x",
+        priority: supportprobe::model::Priority::P3,
+    };
+    let e = channel.open(&request).await.unwrap_err().to_string();
+    assert!(e.to_lowercase().contains("certificate"), "{e}");
+    let e = channel.poll(&format!("{reference}.1@example.test")).await.unwrap_err().to_string();
+    assert!(e.to_lowercase().contains("certificate"), "{e}");
+
+    // A wrong SMTP password is refused, and the password appears nowhere in the error.
+    let (_h, channel) = tls_channel(&tls_kind(("starttls", 2587), ("tls", 1993), "wrong-pass-4711", Some(&ca))).await;
+    let e = channel.open(&request).await.unwrap_err();
+    let text = format!("{e} {e:?}");
+    assert!(matches!(e, ChannelError::Refused { .. }), "{text}");
+    assert!(text.contains("535") && !text.contains("wrong-pass-4711"), "{text}");
 }

@@ -159,10 +159,28 @@ fn smtp_err(host: &str, e: lettre::transport::smtp::Error) -> ChannelError {
     }
 }
 
-async fn tls_connect(host: &str, tcp: TcpStream) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ChannelError> {
+/// TLS to `host`, verified against the system's roots and `extra_roots`.
+async fn tls_connect(
+    host: &str,
+    extra_roots: &[rustls::pki_types::CertificateDer<'static>],
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ChannelError> {
     use rustls_platform_verifier::ConfigVerifierExt;
     crate::channel::http::install_crypto_provider();
-    let config = rustls::ClientConfig::with_platform_verifier().map_err(|e| conn_err(host, e))?;
+    let config = if extra_roots.is_empty() {
+        rustls::ClientConfig::with_platform_verifier().map_err(|e| conn_err(host, e))?
+    } else {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier =
+            rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots.iter().cloned(), provider.clone())
+                .map_err(|e| conn_err(host, e))?;
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| conn_err(host, e))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth()
+    };
     let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| conn_err(host, e))?;
     tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(|e| conn_err(host, e))
 }
@@ -175,7 +193,7 @@ async fn connect(s: &crate::config::ImapSettings, timeout: Duration) -> Result<S
         let client = match s.tls {
             ImapTls::None | ImapTls::Tls => {
                 let conn = match s.tls {
-                    ImapTls::Tls => Conn::Tls(Box::new(tls_connect(host, tcp).await?)),
+                    ImapTls::Tls => Conn::Tls(Box::new(tls_connect(host, &s.extra_roots, tcp).await?)),
                     _ => Conn::Plain(tcp),
                 };
                 let mut c = async_imap::Client::new(conn);
@@ -190,7 +208,7 @@ async fn connect(s: &crate::config::ImapSettings, timeout: Duration) -> Result<S
                     return Err(conn_err(host, "STARTTLS on a TLS connection"));
                 };
                 // No second greeting after STARTTLS.
-                async_imap::Client::new(Conn::Tls(Box::new(tls_connect(host, tcp).await?)))
+                async_imap::Client::new(Conn::Tls(Box::new(tls_connect(host, &s.extra_roots, tcp).await?)))
             }
         };
         client

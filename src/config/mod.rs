@@ -139,6 +139,8 @@ pub struct SmtpSettings {
     pub tls: raw::SmtpTls,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// CA certificates trusted besides the system's.
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 #[derive(Clone, Debug)]
@@ -150,6 +152,8 @@ pub struct ImapSettings {
     pub password: Secret,
     pub mailbox: String,
     pub idle: bool,
+    /// CA certificates trusted besides the system's.
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 #[derive(Clone, Debug)]

@@ -302,6 +302,8 @@ pub struct RawSmtp {
     pub username: Option<String>,
     pub password: Option<Spanned<String>>,
     pub password_file: Option<Spanned<PathBuf>>,
+    /// PEM CA certificates trusted besides the system's (a private CA).
+    pub ca_file: Option<Spanned<PathBuf>>,
 }
 
 /// How to talk to the IMAP server.
@@ -326,6 +328,8 @@ pub struct RawImap {
     pub username: String,
     pub password: Option<Spanned<String>>,
     pub password_file: Option<Spanned<PathBuf>>,
+    /// PEM CA certificates trusted besides the system's (a private CA).
+    pub ca_file: Option<Spanned<PathBuf>>,
     #[serde(default = "default_mailbox")]
     pub mailbox: String,
     /// Use IDLE when the server offers it (replies noticed at once).
@@ -519,6 +523,8 @@ pub struct RawEmail {
     pub username: Option<String>,
     pub password: Option<Spanned<String>>,
     pub password_file: Option<Spanned<PathBuf>>,
+    /// PEM CA certificates trusted besides the system's (a private CA).
+    pub ca_file: Option<Spanned<PathBuf>>,
     pub from: Spanned<String>,
     pub to: Vec<Spanned<String>>,
 }

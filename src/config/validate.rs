@@ -687,6 +687,7 @@ fn email_from(cx: &mut Ctx<'_>, re: &Spanned<super::raw::RawEmailChannel>) -> Op
             tls: s.tls,
             username: s.username.clone(),
             password: smtp_password,
+            extra_roots: ca_from(cx, &s.ca_file),
         },
         imap: ImapSettings {
             host: i.host.clone(),
@@ -699,8 +700,34 @@ fn email_from(cx: &mut Ctx<'_>, re: &Spanned<super::raw::RawEmailChannel>) -> Op
             password: imap_password,
             mailbox: i.mailbox.clone(),
             idle: i.idle,
+            extra_roots: ca_from(cx, &i.ca_file),
         },
     })
+}
+
+/// The CA certificates of a `ca_file` (PEM), or none.
+fn ca_from(cx: &mut Ctx<'_>, file: &Option<Spanned<PathBuf>>) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    let Some(f) = file else { return Vec::new() };
+    let path = resolve_path(&cx.file.path, f.get_ref());
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) => {
+            cx.err(f, format!("cannot read CA file {}: {e}", path.display()));
+            return Vec::new();
+        }
+    };
+    match rustls::pki_types::CertificateDer::pem_slice_iter(&bytes).collect::<Result<Vec<_>, _>>() {
+        Ok(certs) if !certs.is_empty() => certs,
+        Ok(_) => {
+            cx.err(f, format!("{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display()));
+            Vec::new()
+        }
+        Err(e) => {
+            cx.err(f, format!("{} is not valid PEM: {e}", path.display()));
+            Vec::new()
+        }
+    }
 }
 
 fn rt_from(cx: &mut Ctx<'_>, rr: &Spanned<super::raw::RawRt>) -> Option<RtSettings> {
@@ -809,6 +836,7 @@ fn sink_from(cx: &mut Ctx<'_>, name: &Spanned<String>, rn: &Spanned<super::raw::
         tls: em.tls,
         username: em.username.clone(),
         password,
+        extra_roots: ca_from(cx, &em.ca_file),
     };
     Some(Sink::Email(EmailSink { smtp, from: from?, to }))
 }

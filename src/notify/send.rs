@@ -183,10 +183,19 @@ async fn send_email(e: &EmailSink, n: &Notification) -> Result<(), SendError> {
 
 /// An SMTP transport for configured settings (shared with the email channel).
 pub fn smtp_transport(s: &SmtpSettings) -> Result<AsyncSmtpTransport<Tokio1Executor>, lettre::transport::smtp::Error> {
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    let tls = || -> Result<TlsParameters, lettre::transport::smtp::Error> {
+        let mut b = TlsParameters::builder(s.host.clone());
+        for root in &s.extra_roots {
+            b = b.add_root_certificate(Certificate::from_der(root.to_vec())?);
+        }
+        b.build_rustls()
+    };
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host);
     let mut transport = match s.tls {
-        SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
-        SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)?,
-        SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host)?,
+        SmtpTls::None => builder,
+        SmtpTls::Starttls => builder.tls(Tls::Required(tls()?)),
+        SmtpTls::Tls => builder.tls(Tls::Wrapper(tls()?)),
     }
     .port(s.port)
     .timeout(Some(Duration::from_secs(30)));
