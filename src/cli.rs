@@ -361,6 +361,14 @@ pub fn plan(config: &Config, now: DateTime<Utc>, out: &mut String) {
                         if e.imap.idle { ", IDLE" } else { "" }
                     )
                 }
+                ChannelSettings::Github(g) => format!(
+                    "{}/{} at {} (auth: token, {}{})",
+                    g.owner,
+                    g.repo,
+                    g.api_url,
+                    g.token_source,
+                    if g.staff_only { "; staff answers only" } else { "" }
+                ),
                 ChannelSettings::Rt(r) => {
                     let auth = match &r.auth {
                         RtAuth::Basic { username, source, .. } => format!("password for {username}, {source}"),

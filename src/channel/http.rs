@@ -16,6 +16,14 @@ pub const MAX_RESPONSE_BYTES: usize = 8 << 20;
 /// How much of an error body is quoted in an error message.
 const ERROR_EXCERPT_CHARS: usize = 200;
 
+/// A successful response.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Http {
     pub client: reqwest::Client,
@@ -36,15 +44,24 @@ impl Http {
 
     /// Sends a request and returns the body of a 2xx response, or the mapped error.
     pub async fn send(&self, rb: RequestBuilder) -> Result<(StatusCode, Vec<u8>), ChannelError> {
+        self.send_full(rb).await.map(|a| (a.status, a.body))
+    }
+
+    /// Like [`Http::send`], keeping the response headers (pagination links).
+    pub async fn send_full(&self, rb: RequestBuilder) -> Result<Answer, ChannelError> {
         let resp = rb.send().await.map_err(|e| self.transport(e))?;
         let status = resp.status();
-        let retry_after = retry_after(&resp);
+        let headers = resp.headers().clone();
+        let retry_after = rate_limit_wait(resp.headers(), chrono::Utc::now());
+        // GitHub says "rate limited" with a 403 and no requests left.
+        let exhausted = resp.headers().get("x-ratelimit-remaining").and_then(|v| v.to_str().ok()) == Some("0");
         let body = self.read_capped(resp).await?;
         if status.is_success() {
-            return Ok((status, body));
+            return Ok(Answer { status, headers, body });
         }
         let message = error_excerpt(&body);
         Err(match status.as_u16() {
+            403 if exhausted => ChannelError::RateLimited { retry_after },
             401 | 403 => ChannelError::Auth { status: Some(status.as_u16()), message },
             404 => ChannelError::NotFound { message },
             429 => ChannelError::RateLimited { retry_after },
@@ -94,10 +111,22 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ChannelError> {
     serde_json::from_slice(body).map_err(|e| ChannelError::Malformed(format!("invalid JSON: {e}")))
 }
 
-/// `Retry-After` as delay-seconds or an HTTP date.
-fn retry_after(resp: &Response) -> Option<Duration> {
-    let v = resp.headers().get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    parse_retry_after(v, chrono::Utc::now())
+/// How long a platform asks us to wait: `Retry-After` (seconds or an HTTP
+/// date); else a reset time — `X-RateLimit-Reset` (GitHub, Freshdesk: epoch
+/// seconds; others: seconds from now) or Feishu's `x-ogw-ratelimit-reset`
+/// (seconds from now).
+pub fn rate_limit_wait(headers: &header::HeaderMap, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(d) = get(header::RETRY_AFTER.as_str()).and_then(|v| parse_retry_after(v, now)) {
+        return Some(d);
+    }
+    let reset = get("x-ratelimit-reset").or_else(|| get("x-ogw-ratelimit-reset"))?.parse::<f64>().ok()?;
+    if !reset.is_finite() || reset < 0.0 {
+        return None;
+    }
+    // Anything after 2001 is a point in time, not a delay.
+    let secs = if reset > 1e9 { reset - now.timestamp() as f64 } else { reset };
+    Some(Duration::from_secs_f64(secs.clamp(0.0, 86_400.0)))
 }
 
 pub fn parse_retry_after(v: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
@@ -167,6 +196,30 @@ mod tests {
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-5", now), None);
         assert_eq!(parse_retry_after("999999999", now), Some(Duration::from_secs(86_400)));
+    }
+
+    #[test]
+    fn reset_headers() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z").unwrap().to_utc();
+        let h = |pairs: &[(&'static str, &str)]| {
+            let mut m = header::HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, v.parse().unwrap());
+            }
+            m
+        };
+        let epoch = (now.timestamp() + 42).to_string();
+        assert_eq!(rate_limit_wait(&h(&[("x-ratelimit-reset", &epoch)]), now), Some(Duration::from_secs(42)));
+        assert_eq!(rate_limit_wait(&h(&[("x-ogw-ratelimit-reset", "7")]), now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            rate_limit_wait(&h(&[("retry-after", "3"), ("x-ratelimit-reset", &epoch)]), now),
+            Some(Duration::from_secs(3)),
+            "Retry-After wins"
+        );
+        let past = (now.timestamp() - 5).to_string();
+        assert_eq!(rate_limit_wait(&h(&[("x-ratelimit-reset", &past)]), now), Some(Duration::ZERO));
+        assert_eq!(rate_limit_wait(&h(&[("x-ratelimit-reset", "soon")]), now), None);
+        assert_eq!(rate_limit_wait(&h(&[]), now), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! One trait, one file per adapter, one `match` in [`build`].
 
 pub mod email;
+pub mod github;
 pub mod http;
 pub mod rt;
 pub mod zendesk;
@@ -276,6 +277,7 @@ pub enum AnyChannel {
     Zendesk(Box<zendesk::ZendeskChannel>),
     Email(Box<email::EmailChannel>),
     Rt(Box<rt::RtChannel>),
+    Github(Box<github::GithubChannel>),
 }
 
 /// Builds the adapter for a configured channel.
@@ -287,6 +289,7 @@ pub fn build(spec: &ChannelSpec) -> Result<AnyChannel, ChannelError> {
             AnyChannel::Email(Box::new(email::EmailChannel::new(e.clone(), spec.timeout.std())?))
         }
         ChannelSettings::Rt(r) => AnyChannel::Rt(Box::new(rt::RtChannel::new(http, r.clone())?)),
+        ChannelSettings::Github(g) => AnyChannel::Github(Box::new(github::GithubChannel::new(http, g.clone()))),
     })
 }
 
@@ -296,6 +299,7 @@ impl Channel for AnyChannel {
             AnyChannel::Zendesk(c) => c.kind(),
             AnyChannel::Email(c) => c.kind(),
             AnyChannel::Rt(c) => c.kind(),
+            AnyChannel::Github(c) => c.kind(),
         }
     }
 
@@ -304,6 +308,7 @@ impl Channel for AnyChannel {
             AnyChannel::Zendesk(c) => c.drain_problems(),
             AnyChannel::Email(c) => c.drain_problems(),
             AnyChannel::Rt(c) => c.drain_problems(),
+            AnyChannel::Github(c) => c.drain_problems(),
         }
     }
 
@@ -312,6 +317,7 @@ impl Channel for AnyChannel {
             AnyChannel::Zendesk(c) => c.open(req).await,
             AnyChannel::Email(c) => c.open(req).await,
             AnyChannel::Rt(c) => c.open(req).await,
+            AnyChannel::Github(c) => c.open(req).await,
         }
     }
 
@@ -320,6 +326,7 @@ impl Channel for AnyChannel {
             AnyChannel::Zendesk(c) => c.find(reference).await,
             AnyChannel::Email(c) => c.find(reference).await,
             AnyChannel::Rt(c) => c.find(reference).await,
+            AnyChannel::Github(c) => c.find(reference).await,
         }
     }
 
@@ -328,6 +335,7 @@ impl Channel for AnyChannel {
             AnyChannel::Zendesk(c) => c.poll(ticket).await,
             AnyChannel::Email(c) => c.poll(ticket).await,
             AnyChannel::Rt(c) => c.poll(ticket).await,
+            AnyChannel::Github(c) => c.poll(ticket).await,
         }
     }
 
@@ -336,6 +344,7 @@ impl Channel for AnyChannel {
             AnyChannel::Zendesk(c) => c.reply(ticket, body).await,
             AnyChannel::Email(c) => c.reply(ticket, body).await,
             AnyChannel::Rt(c) => c.reply(ticket, body).await,
+            AnyChannel::Github(c) => c.reply(ticket, body).await,
         }
     }
 
@@ -344,6 +353,7 @@ impl Channel for AnyChannel {
             AnyChannel::Zendesk(c) => c.close(ticket, body, solve).await,
             AnyChannel::Email(c) => c.close(ticket, body, solve).await,
             AnyChannel::Rt(c) => c.close(ticket, body, solve).await,
+            AnyChannel::Github(c) => c.close(ticket, body, solve).await,
         }
     }
 }

@@ -112,6 +112,19 @@ pub enum ChannelSettings {
     Zendesk(ZendeskSettings),
     Email(EmailSettings),
     Rt(RtSettings),
+    Github(GithubSettings),
+}
+
+#[derive(Clone, Debug)]
+pub struct GithubSettings {
+    /// The REST API root, `https://api.github.com` by default.
+    pub api_url: reqwest::Url,
+    pub owner: String,
+    pub repo: String,
+    pub token: Secret,
+    pub token_source: SecretSource,
+    pub labels: Vec<String>,
+    pub staff_only: bool,
 }
 
 #[derive(Clone, Debug)]

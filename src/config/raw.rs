@@ -241,6 +241,26 @@ pub struct RawChannel {
     pub zendesk: Option<Spanned<RawZendesk>>,
     pub email: Option<Spanned<RawEmailChannel>>,
     pub rt: Option<Spanned<RawRt>>,
+    pub github: Option<Spanned<RawGithub>>,
+}
+
+/// An issue on the vendor's public repository (their SDK's issue tracker).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGithub {
+    /// `https://api.github.com`, or a GitHub Enterprise Server's `https://HOST/api/v3`.
+    pub api_url: Option<HttpUrl>,
+    /// `owner/repo`.
+    pub repository: Spanned<String>,
+    pub token: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<PathBuf>>,
+    /// Labels put on every probe issue.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Only the repository's owners, members and collaborators (and bots) answer
+    /// for the vendor; comments by other users are not counted.
+    #[serde(default = "yes")]
+    pub staff_only: bool,
 }
 
 /// Request Tracker over its REST2 API, as the requester.

@@ -499,8 +499,12 @@ fn zendesk_from(cx: &mut Ctx<'_>, rz: &Spanned<RawZendesk>) -> Option<ZendeskSet
 
 fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spanned<RawChannel>) -> Option<ChannelSpec> {
     let c = rc.get_ref();
-    let present =
-        [c.zendesk.as_ref().map(|_| "zendesk"), c.email.as_ref().map(|_| "email"), c.rt.as_ref().map(|_| "rt")];
+    let present = [
+        c.zendesk.as_ref().map(|_| "zendesk"),
+        c.email.as_ref().map(|_| "email"),
+        c.rt.as_ref().map(|_| "rt"),
+        c.github.as_ref().map(|_| "github"),
+    ];
     let example = format!("[vendors.{vendor}.channels.{}.zendesk]", id.get_ref());
     let all: Vec<&str> = ChannelKind::ALL.iter().map(|k| k.as_str()).collect();
     if !exactly_one_kind(cx, id, "channel", &present, &example, &all) {
@@ -512,6 +516,8 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
         (ChannelKind::Email, ChannelSettings::Email(email_from(cx, e)?))
     } else if let Some(r) = &c.rt {
         (ChannelKind::Rt, ChannelSettings::Rt(rt_from(cx, r)?))
+    } else if let Some(g) = &c.github {
+        (ChannelKind::Github, ChannelSettings::Github(github_from(cx, g)?))
     } else {
         return None;
     };
@@ -728,6 +734,35 @@ fn ca_from(cx: &mut Ctx<'_>, file: &Option<Spanned<PathBuf>>) -> Vec<rustls::pki
             Vec::new()
         }
     }
+}
+
+fn github_from(cx: &mut Ctx<'_>, rg: &Spanned<super::raw::RawGithub>) -> Option<GithubSettings> {
+    let g = rg.get_ref();
+    let repo = g.repository.get_ref();
+    let valid = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    let parts = repo.split_once('/').filter(|(o, r)| valid(o) && valid(r));
+    if parts.is_none() {
+        cx.err(&g.repository, format!("`{repo}` is not a repository (expected `owner/repo`)"));
+    }
+    if g.token.is_none() && g.token_file.is_none() {
+        cx.err(rg, "github: credentials missing: set `token` or `token_file` (a token that may open issues)");
+    }
+    let token = secret_from(cx, &g.token, &g.token_file, "token");
+    let (owner, repo) = parts?;
+    let (token, token_source) = token?;
+    let api_url = match &g.api_url {
+        Some(u) => u.0.clone(),
+        None => reqwest::Url::parse("https://api.github.com").expect("a valid URL"),
+    };
+    Some(GithubSettings {
+        api_url,
+        owner: owner.to_string(),
+        repo: repo.to_string(),
+        token,
+        token_source,
+        labels: g.labels.clone(),
+        staff_only: g.staff_only,
+    })
 }
 
 fn rt_from(cx: &mut Ctx<'_>, rr: &Spanned<super::raw::RawRt>) -> Option<RtSettings> {

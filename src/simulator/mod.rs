@@ -15,6 +15,7 @@
 //! integration tests; `supportprobe simulate` runs it as its own process so
 //! the daemon can be killed while the vendors keep their state.
 
+mod github;
 mod zendesk;
 
 use std::collections::{HashMap, VecDeque};
@@ -124,6 +125,8 @@ pub(crate) struct Comment {
 #[derive(Clone, Debug)]
 pub(crate) struct SimTicket {
     pub id: u64,
+    /// The wire format it was opened through (`zendesk`, `github`).
+    pub channel: &'static str,
     pub reference: Option<String>,
     pub subject: String,
     pub description: String,
@@ -240,7 +243,7 @@ impl Simulator {
                 v.tickets.iter().map(|t| Truth {
                     reference: t.reference.clone(),
                     vendor: v.profile.vendor.clone(),
-                    channel: "zendesk".into(),
+                    channel: t.channel.into(),
                     ticket_id: t.id.to_string(),
                     opened_at: rfc3339(t.created_at),
                     first_human_reply_at: t.first_human_at(now).map(rfc3339),
@@ -272,6 +275,7 @@ impl Simulator {
             .route("/_sim/webhook", axum::routing::post(webhook_handler))
             .route("/_sim/notifications", get(notifications_handler))
             .merge(zendesk::routes())
+            .merge(github::routes())
             .with_state(self.clone())
     }
 }
@@ -336,7 +340,14 @@ impl VendorState {
     }
 
     /// Creates a ticket and plans the vendor's side of it.
-    pub(crate) fn create(&mut self, subject: String, description: String, priority: Option<Priority>, now: Ts) -> u64 {
+    pub(crate) fn create(
+        &mut self,
+        channel: &'static str,
+        subject: String,
+        description: String,
+        priority: Option<Priority>,
+        now: Ts,
+    ) -> u64 {
         let id = 10_000 + self.tickets.len() as u64 + 1;
         let reference =
             crate::reference::find(&subject).or_else(|| crate::reference::find(&description)).map(String::from);
@@ -344,6 +355,7 @@ impl VendorState {
         let agent = (rng.next() % self.profile.agents.len().max(1) as u64) as usize;
         let mut t = SimTicket {
             id,
+            channel,
             reference,
             subject,
             description: description.clone(),
@@ -549,7 +561,7 @@ mod tests {
     fn plans_ack_bots_human_and_fix() {
         let mut v = state(profile(Calendar::always("24x7")));
         let t0 = utc("2026-11-23T10:00:00Z");
-        v.create("[SP-00000001] Calls drop".into(), "body".into(), Some(Priority::P2), t0);
+        v.create("zendesk", "[SP-00000001] Calls drop".into(), "body".into(), Some(Priority::P2), t0);
         let t = &v.tickets[0];
         assert_eq!(t.reference.as_deref(), Some("SP-00000001"));
         let authors: Vec<(Author, i64)> = t.comments.iter().map(|c| (c.author, (c.at - t0).num_seconds())).collect();
@@ -572,8 +584,8 @@ mod tests {
         let mut v = state(profile(cn));
         // Saturday noon in Shanghai.
         let sat = utc("2026-11-21T04:00:00Z");
-        v.create("x".into(), "b".into(), Some(Priority::P2), sat);
-        v.create("y".into(), "b".into(), Some(Priority::P0), sat);
+        v.create("zendesk", "x".into(), "b".into(), Some(Priority::P2), sat);
+        v.create("zendesk", "y".into(), "b".into(), Some(Priority::P0), sat);
         assert_eq!(v.tickets[0].first_human_at(sat + Duration::days(5)), Some(utc("2026-11-23T01:00:20Z")));
         assert_eq!(v.tickets[1].first_human_at(sat + Duration::days(5)), Some(sat + Duration::seconds(20)));
     }
@@ -582,7 +594,7 @@ mod tests {
     fn follow_up_gets_an_answer_and_the_fix_waits_for_it() {
         let mut v = state(profile(Calendar::always("24x7")));
         let t0 = utc("2026-11-23T10:00:00Z");
-        v.create("x".into(), "b".into(), Some(Priority::P2), t0);
+        v.create("zendesk", "x".into(), "b".into(), Some(Priority::P2), t0);
         v.requester_comment(0, "logs".into(), t0 + Duration::seconds(70));
         let t = &v.tickets[0];
         let reply = t.comments.iter().find(|c| c.at == t0 + Duration::seconds(90)).unwrap();
@@ -594,7 +606,7 @@ mod tests {
     fn requester_solve_cancels_the_plan() {
         let mut v = state(profile(Calendar::always("24x7")));
         let t0 = utc("2026-11-23T10:00:00Z");
-        v.create("x".into(), "b".into(), Some(Priority::P2), t0);
+        v.create("zendesk", "x".into(), "b".into(), Some(Priority::P2), t0);
         v.requester_solve(0, t0 + Duration::seconds(10));
         let t = &v.tickets[0];
         assert_eq!(t.first_human_at(t0 + Duration::hours(1)), None);
@@ -617,7 +629,7 @@ mod tests {
         p.never_answer = 1.0;
         let mut v = state(p);
         let t0 = utc("2026-11-23T10:00:00Z");
-        v.create("x".into(), "b".into(), None, t0);
+        v.create("zendesk", "x".into(), "b".into(), None, t0);
         assert_eq!(v.tickets[0].first_human_at(t0 + Duration::days(9)), None);
         assert!(v.tickets[0].comments.iter().any(|c| c.author == Author::Bot), "bots still talk");
     }

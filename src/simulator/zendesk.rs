@@ -195,7 +195,7 @@ fn paginate<T: Clone>(items: &[T], q: &PageQuery, cap: usize, url: &str) -> (Vec
 
 fn ticket_index(v: &VendorState, id: &str) -> Option<usize> {
     let id: u64 = id.strip_suffix(".json").unwrap_or(id).parse().ok()?;
-    v.tickets.iter().position(|t| t.id == id)
+    v.tickets.iter().position(|t| t.id == id && t.channel == "zendesk")
 }
 
 fn parse_body(body: &Bytes) -> Result<Value, Box<Response>> {
@@ -215,7 +215,7 @@ async fn list_requests(
 ) -> Response {
     with_vendor(&sim, &vendor, &headers, |v, now| {
         let base = base_url(&headers, &vendor);
-        let mut all: Vec<&SimTicket> = v.tickets.iter().collect();
+        let mut all: Vec<&SimTicket> = v.tickets.iter().filter(|t| t.channel == "zendesk").collect();
         if q.sort_order.as_deref() == Some("desc") {
             all.reverse();
         }
@@ -251,7 +251,7 @@ async fn create_request(
                 None => return invalid("Priority: is invalid"),
             },
         };
-        let id = v.create(subject.to_string(), description.to_string(), priority, now);
+        let id = v.create("zendesk", subject.to_string(), description.to_string(), priority, now);
         let base = base_url(&headers, &vendor);
         let Some(t) = v.tickets.iter().find(|t| t.id == id) else { return not_found() };
         let mut resp =

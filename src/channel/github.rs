@@ -1,0 +1,354 @@
+//! GitHub: an issue on the vendor's public repository (their SDK's issue
+//! tracker), through the REST API (`X-GitHub-Api-Version: 2022-11-28`).
+//!
+//! - open: `POST /repos/{owner}/{repo}/issues` with title, body and labels.
+//! - poll: `GET /repos/{owner}/{repo}/issues/{number}` (state, `closed_at`,
+//!   `state_reason`), then its comments, `per_page=100`, following the `Link`
+//!   header's `rel="next"` on the same origin only.
+//! - reply: `POST …/issues/{number}/comments`.
+//! - close: the comment, then `PATCH …/issues/{number}` with
+//!   `state: closed, state_reason: completed` (an issue's author may close it).
+//! - find: the repository's issues created by us (`GET /user` says who we
+//!   are), newest first, scanned for the reference; pull requests skipped.
+//!
+//! Authors: the issue's author is us; `user.type = "Bot"` or a comment made
+//! through a GitHub App (`performed_via_github_app`) is a bot; the
+//! repository's `OWNER`, `MEMBER` and `COLLABORATOR`s are the vendor's
+//! people; anyone else is a bystander whose comment is not the vendor's
+//! answer (not reported unless `staff_only = false`). A closed issue is
+//! resolved at `closed_at`. Rate limits: 403/429 with
+//! `x-ratelimit-remaining: 0` wait until `x-ratelimit-reset`.
+
+use reqwest::{Method, Url};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+use tracing::debug;
+
+use super::http::Http;
+use super::{Channel, ChannelError, Message, OpenRequest, Snapshot, Ticket, TicketStatus, clip_body, parse_time};
+use crate::classify::AuthorKind;
+use crate::config::GithubSettings;
+use crate::model::ChannelKind;
+
+/// No issue has more pages of comments than this.
+const MAX_PAGES: usize = 100;
+/// Pages of our own issues crash recovery looks through.
+const FIND_PAGES: usize = 3;
+
+#[derive(Debug)]
+pub struct GithubChannel {
+    http: Http,
+    settings: GithubSettings,
+    /// The API root with a trailing slash.
+    api: Url,
+    /// Our login, from `GET /user`, once.
+    login: OnceCell<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct User {
+    login: String,
+    #[serde(default)]
+    id: Option<i64>,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct App {
+    #[serde(default)]
+    slug: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Issue {
+    number: u64,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    state_reason: Option<String>,
+    #[serde(default)]
+    html_url: Option<String>,
+    user: Option<User>,
+    created_at: String,
+    #[serde(default)]
+    closed_at: Option<String>,
+    #[serde(default)]
+    pull_request: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Comment {
+    id: u64,
+    #[serde(default)]
+    body: Option<String>,
+    user: Option<User>,
+    created_at: String,
+    #[serde(default)]
+    author_association: Option<String>,
+    #[serde(default)]
+    performed_via_github_app: Option<App>,
+}
+
+fn status_of(state: Option<&str>, reason: Option<&str>) -> TicketStatus {
+    match (state.unwrap_or(""), reason) {
+        ("open", _) => TicketStatus::Open,
+        ("closed", Some("not_planned")) => TicketStatus::Closed,
+        ("closed", _) => TicketStatus::Solved,
+        (other, _) => TicketStatus::Other(other.to_string()),
+    }
+}
+
+fn number(ticket: &str) -> Result<u64, ChannelError> {
+    ticket
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0 && ticket.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| ChannelError::Malformed(format!("`{ticket}` is not a GitHub issue number")))
+}
+
+/// The `rel="next"` target of a `Link` header.
+pub fn next_link(link: &str) -> Option<&str> {
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim() == r#"rel="next""#)
+            .then(|| url.trim().trim_start_matches('<').trim_end_matches('>'))
+    })
+}
+
+impl GithubChannel {
+    pub fn new(http: Http, settings: GithubSettings) -> GithubChannel {
+        let mut api = settings.api_url.clone();
+        if !api.path().ends_with('/') {
+            let path = format!("{}/", api.path());
+            api.set_path(&path);
+        }
+        GithubChannel { http, settings, api, login: OnceCell::new() }
+    }
+
+    fn url(&self, path: &str) -> Result<Url, ChannelError> {
+        self.api.join(path).map_err(|e| ChannelError::Malformed(format!("cannot build URL for {path}: {e}")))
+    }
+
+    fn repo_path(&self, rest: &str) -> String {
+        format!("repos/{}/{}/{rest}", self.settings.owner, self.settings.repo)
+    }
+
+    fn request(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+        self.http
+            .client
+            .request(method, url)
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", "2022-11-28")
+            .bearer_auth(self.settings.token.expose())
+    }
+
+    /// A `Link` target, accepted only on the API's own origin.
+    fn follow(&self, link: &str) -> Result<Url, ChannelError> {
+        let url = Url::parse(link).map_err(|_| ChannelError::Malformed(format!("Link is not a URL: {link:?}")))?;
+        if url.origin() != self.api.origin() {
+            return Err(ChannelError::Malformed(format!(
+                "Link points to another server ({}); not following it",
+                url.origin().ascii_serialization()
+            )));
+        }
+        Ok(url)
+    }
+
+    /// One page and the next page's URL.
+    async fn page<T: serde::de::DeserializeOwned>(&self, url: Url) -> Result<(T, Option<Url>), ChannelError> {
+        let resp = self.http.send_full(self.request(Method::GET, url)).await?;
+        let next = resp.headers.get("link").and_then(|v| v.to_str().ok()).and_then(next_link).map(|l| self.follow(l));
+        Ok((super::http::decode(&resp.body)?, next.transpose()?))
+    }
+
+    async fn login(&self) -> Result<&str, ChannelError> {
+        self.login
+            .get_or_try_init(|| async {
+                let me: User = self.http.json(self.request(Method::GET, self.url("user")?)).await?;
+                Ok::<_, ChannelError>(me.login)
+            })
+            .await
+            .map(String::as_str)
+    }
+
+    fn ticket_of(&self, i: &Issue) -> Result<Ticket, ChannelError> {
+        Ok(Ticket {
+            id: i.number.to_string(),
+            url: i.html_url.clone(),
+            created_at: parse_time("created_at", &i.created_at)?,
+        })
+    }
+
+    /// What a comment is, as GitHub describes its author; `None` for a bystander.
+    fn message_of(&self, c: &Comment, requester: &str) -> Result<Option<Message>, ChannelError> {
+        let login = c.user.as_ref().map_or("ghost", |u| u.login.as_str());
+        let association = c.author_association.as_deref().unwrap_or("NONE");
+        let (kind, evidence) = if login.eq_ignore_ascii_case(requester) {
+            (AuthorKind::Requester, "issue author".to_string())
+        } else if c.user.as_ref().and_then(|u| u.kind.as_deref()) == Some("Bot") {
+            (AuthorKind::Bot, "user.type=Bot".to_string())
+        } else if let Some(app) = &c.performed_via_github_app {
+            (AuthorKind::Bot, format!("performed_via_github_app={}", app.slug.as_deref().unwrap_or("?")))
+        } else if matches!(association, "OWNER" | "MEMBER" | "COLLABORATOR") {
+            (AuthorKind::Agent, format!("author_association={association}"))
+        } else if self.settings.staff_only {
+            debug!(login, association, "comment by someone outside the vendor; not counted");
+            return Ok(None);
+        } else {
+            (AuthorKind::Unknown, format!("author_association={association}"))
+        };
+        Ok(Some(Message {
+            id: c.id.to_string(),
+            at: parse_time("comments[].created_at", &c.created_at)?,
+            author_id: c.user.as_ref().and_then(|u| u.id).map_or_else(|| login.to_string(), |id| id.to_string()),
+            author_name: login.to_string(),
+            author_email: None,
+            author_kind: kind,
+            kind_evidence: Some(evidence),
+            body: clip_body(c.body.as_deref().unwrap_or("")),
+            headers: Vec::new(),
+            subject: None,
+            matched_by: None,
+        }))
+    }
+
+    async fn comment(&self, ticket: &str, body: &str) -> Result<(), ChannelError> {
+        let url = self.url(&self.repo_path(&format!("issues/{}/comments", number(ticket)?)))?;
+        self.http.send(self.request(Method::POST, url).json(&json!({ "body": body }))).await.map(drop)
+    }
+}
+
+impl Channel for GithubChannel {
+    fn kind(&self) -> ChannelKind {
+        ChannelKind::Github
+    }
+
+    async fn open(&self, req: &OpenRequest<'_>) -> Result<Ticket, ChannelError> {
+        let mut body = json!({ "title": req.subject, "body": req.body });
+        if !self.settings.labels.is_empty() {
+            body["labels"] = json!(self.settings.labels);
+        }
+        let url = self.url(&self.repo_path("issues"))?;
+        let issue: Issue = self.http.json(self.request(Method::POST, url).json(&body)).await?;
+        self.ticket_of(&issue)
+    }
+
+    async fn find(&self, reference: &str) -> Result<Option<Ticket>, ChannelError> {
+        let login = self.login().await?.to_string();
+        let mut url = self.url(&self.repo_path("issues"))?;
+        url.query_pairs_mut()
+            .append_pair("creator", &login)
+            .append_pair("state", "all")
+            .append_pair("sort", "created")
+            .append_pair("direction", "desc")
+            .append_pair("per_page", "100");
+        for _ in 0..FIND_PAGES {
+            let (issues, next): (Vec<Issue>, _) = self.page(url).await?;
+            let hit = |s: &Option<String>| s.as_deref().is_some_and(|s| s.contains(reference));
+            if let Some(i) = issues.iter().find(|i| i.pull_request.is_none() && (hit(&i.title) || hit(&i.body))) {
+                return self.ticket_of(i).map(Some);
+            }
+            match next {
+                Some(n) => url = n,
+                None => break,
+            }
+        }
+        Ok(None)
+    }
+
+    async fn poll(&self, ticket: &str) -> Result<Snapshot, ChannelError> {
+        let n = number(ticket)?;
+        let issue: Issue =
+            self.http.json(self.request(Method::GET, self.url(&self.repo_path(&format!("issues/{n}")))?)).await?;
+        if issue.number != n {
+            return Err(ChannelError::Malformed(format!(
+                "asked for issue {n}, GitHub answered with issue {}",
+                issue.number
+            )));
+        }
+        let requester = issue.user.as_ref().map(|u| u.login.clone()).unwrap_or_default();
+        let status = status_of(issue.state.as_deref(), issue.state_reason.as_deref());
+        let status_at = issue.closed_at.as_deref().map(|t| parse_time("closed_at", t)).transpose()?;
+        let mut messages = vec![Message {
+            id: format!("issue-{n}"),
+            at: parse_time("created_at", &issue.created_at)?,
+            author_id: issue.user.as_ref().and_then(|u| u.id).map(|i| i.to_string()).unwrap_or_default(),
+            author_name: requester.clone(),
+            author_email: None,
+            author_kind: AuthorKind::Requester,
+            kind_evidence: Some("issue author".into()),
+            body: clip_body(issue.body.as_deref().unwrap_or("")),
+            headers: Vec::new(),
+            subject: issue.title.clone(),
+            matched_by: None,
+        }];
+        let mut url = self.url(&self.repo_path(&format!("issues/{n}/comments")))?;
+        url.query_pairs_mut().append_pair("per_page", "100");
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let (comments, next): (Vec<Comment>, _) = self.page(url).await?;
+            for c in &comments {
+                if seen.insert(c.id) {
+                    messages.extend(self.message_of(c, &requester)?);
+                }
+            }
+            match next {
+                Some(next) => url = next,
+                None => {
+                    messages.sort_by_key(|m| m.at);
+                    return Ok(Snapshot { status, status_at, messages });
+                }
+            }
+        }
+        Err(ChannelError::Malformed(format!("more than {MAX_PAGES} pages of comments")))
+    }
+
+    async fn reply(&self, ticket: &str, body: &str) -> Result<(), ChannelError> {
+        self.comment(ticket, body).await
+    }
+
+    async fn close(&self, ticket: &str, body: Option<&str>, solve: bool) -> Result<(), ChannelError> {
+        if let Some(b) = body {
+            self.comment(ticket, b).await?;
+        }
+        if solve {
+            let url = self.url(&self.repo_path(&format!("issues/{}", number(ticket)?)))?;
+            let patch = json!({ "state": "closed", "state_reason": "completed" });
+            self.http.send(self.request(Method::PATCH, url).json(&patch)).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_headers() {
+        let link = r#"<https://api.github.com/repositories/1/issues/2/comments?per_page=100&page=2>; rel="next", <https://api.github.com/repositories/1/issues/2/comments?per_page=100&page=5>; rel="last""#;
+        assert_eq!(
+            next_link(link),
+            Some("https://api.github.com/repositories/1/issues/2/comments?per_page=100&page=2")
+        );
+        assert_eq!(next_link(r#"<https://x/?page=1>; rel="prev", <https://x/?page=1>; rel="first""#), None);
+        assert_eq!(next_link("garbage"), None);
+    }
+
+    #[test]
+    fn statuses_and_numbers() {
+        assert_eq!(status_of(Some("open"), None), TicketStatus::Open);
+        assert_eq!(status_of(Some("closed"), Some("completed")), TicketStatus::Solved);
+        assert_eq!(status_of(Some("closed"), Some("not_planned")), TicketStatus::Closed);
+        assert!(number("42").is_ok());
+        assert!(number("0").is_err() && number("-1").is_err() && number("1/../x").is_err() && number("+4").is_err());
+    }
+}
