@@ -144,9 +144,12 @@ fn adapter(kind: &str, server: &MockServer) -> supportprobe::channel::AnyChannel
     supportprobe::channel::build(&spec).unwrap()
 }
 
+/// What the error must be.
+type Expect = fn(&ChannelError) -> bool;
+
 #[tokio::test]
 async fn every_adapter_maps_failures_to_the_same_clear_errors() {
-    let cases: Vec<(&str, ResponseTemplate, fn(&ChannelError) -> bool)> = vec![
+    let cases: Vec<(&str, ResponseTemplate, Expect)> = vec![
         ("401", ResponseTemplate::new(401).set_body_string(r#"{"error":"Unauthorized"}"#), |e| {
             matches!(e, ChannelError::Auth { status: Some(401), .. })
         }),
