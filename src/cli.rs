@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -17,10 +17,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{ChannelSettings, Config, RtAuth, ZendeskAuth};
 use crate::daemon::{self, RunOptions};
 use crate::duration::{Dur, human_secs};
-use crate::engine::probe::{kind, refresh};
 use crate::model::Measure;
 use crate::sla::Verdict;
-use crate::store::{NewEvent, Probe, Store, StoredMeasure};
+use crate::store::{Probe, Store, StoredMeasure};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -94,7 +93,7 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
         #[arg(long, value_enum)]
-        event: RecordEvent,
+        event: crate::record::RecordEvent,
         /// When it happened (RFC 3339); now if absent.
         #[arg(long)]
         at: Option<DateTime<chrono::FixedOffset>>,
@@ -102,12 +101,6 @@ enum Command {
         #[arg(long)]
         note: Option<String>,
     },
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum RecordEvent {
-    /// The vendor resolved the problem.
-    Resolved,
 }
 
 pub fn main() -> ExitCode {
@@ -270,31 +263,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Record { reference, config, event, at, note } => {
             let config = load(&config)?;
             let store = Store::open(&config.daemon.data_dir)?;
-            let p = store
-                .probe_by_reference(&reference)?
-                .with_context(|| format!("no probe with reference {reference}"))?;
-            let now = Utc::now();
-            let at = at.map_or(now, |t| t.with_timezone(&Utc));
-            if at > now + chrono::Duration::minutes(1) {
-                bail!("--at {} is in the future", at.to_rfc3339());
-            }
-            if p.opened_at.is_some_and(|o| at < o) {
-                bail!("--at {} is before the probe was opened", at.to_rfc3339());
-            }
-            let RecordEvent::Resolved = event;
-            let detail = serde_json::json!({ "by": "cli", "note": note });
-            let e = NewEvent {
-                kind: kind::MANUAL_RESOLVED,
-                key: kind::MANUAL_RESOLVED,
-                at: Some(at),
-                detail: Some(detail),
-                ..Default::default()
-            };
-            if !store.append(p.id, &e, now)? {
-                bail!("{reference} already has a recorded resolution");
-            }
-            let (r, _) = refresh(&config, &store, &p, now)?;
-            emit(&format!("{reference}: resolved at {} (state {})\n", at.to_rfc3339(), r.derived.state))?;
+            let at = at.map(|t| t.with_timezone(&Utc));
+            let line = crate::record::record(&config, &store, &reference, event, at, note.as_deref(), "cli")?;
+            emit(&format!("{line}\n"))?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -361,6 +332,7 @@ pub fn plan(config: &Config, now: DateTime<Utc>, out: &mut String) {
                         if e.imap.idle { ", IDLE" } else { "" }
                     )
                 }
+                ChannelSettings::Manual(m) => format!("by a person: {}", m.contact),
                 ChannelSettings::Github(g) => format!(
                     "{}/{} at {} (auth: token, {}{})",
                     g.owner,

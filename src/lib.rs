@@ -35,6 +35,7 @@ pub mod mail;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod record;
 pub mod reference;
 pub mod replyfile;
 pub mod scenario;

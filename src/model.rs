@@ -53,7 +53,7 @@ vocabulary! {
 vocabulary! {
     /// A kind of support channel: the config table name, the adapter's file
     /// name under `channel/`, and the `channel` metric label.
-    ChannelKind { Zendesk => "zendesk", Email => "email", Rt => "rt", Github => "github" }
+    ChannelKind { Zendesk => "zendesk", Email => "email", Rt => "rt", Github => "github", Manual => "manual" }
 }
 
 vocabulary! {
@@ -123,6 +123,7 @@ vocabulary! {
         PromiseBreached => "promise_breached",
         OpenFailed => "open_failed",
         ChannelFailing => "channel_failing",
+        ManualProbeDue => "manual_probe_due",
     }
 }
 

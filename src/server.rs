@@ -1,6 +1,8 @@
 //! The daemon's HTTP endpoints: `/metrics` (derived from the store at each
-//! scrape), `/healthz` (the process answers) and `/readyz` (the store is
-//! reachable and the engine has started).
+//! scrape), `/healthz` (the process answers), `/readyz` (the store is
+//! reachable and the engine has started), and the mutating ones, which need
+//! the configured bearer token: `POST /-/reload` and
+//! `POST /api/v1/probes/{reference}/events` (what an operator recorded).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -44,26 +46,81 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready_handler))
         .route("/-/reload", post(reload_handler))
+        .route("/api/v1/probes/{reference}/events", post(record_handler))
         .with_state(state)
 }
 
-/// Whether a mutating request carries the configured bearer token (any request
-/// does when no token is configured; the default listen address is loopback).
-pub fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
-    let Some(token) = state.config().daemon.api_token.clone() else { return true };
+/// Checks that a mutating request carries the configured bearer token. Without
+/// a configured `[daemon] api_token` the mutating endpoints are off (403);
+/// a missing or wrong token is 401.
+#[allow(clippy::result_large_err)]
+pub fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(token) = state.config().daemon.api_token.clone() else {
+        return Err((StatusCode::FORBIDDEN, "this endpoint needs `api_token` (or `api_token_file`) in [daemon]\n")
+            .into_response());
+    };
     let given =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     // Constant-time comparison: the token must not leak through response timing.
-    given.is_some_and(|g| {
+    let ok = given.is_some_and(|g| {
         let (a, b) = (g.trim().as_bytes(), token.expose().as_bytes());
         a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err((StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], "missing or wrong bearer token\n")
+            .into_response())
+    }
+}
+
+/// `POST /api/v1/probes/{reference}/events` with `{"event": "answered"|"human"|"resolved", "at": RFC 3339, "note": …}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordBody {
+    event: crate::record::RecordEvent,
+    #[serde(default)]
+    at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn record_handler(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(reference): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = authorize(&state, &headers) {
+        return r;
+    }
+    let body: RecordBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("invalid body: {e}\n")).into_response(),
+    };
+    let (config, store) = (state.config(), state.store.clone());
+    let done = tokio::task::spawn_blocking(move || {
+        let at = body.at.map(|t| t.with_timezone(&chrono::Utc));
+        crate::record::record(&config, &store, &reference, body.event, at, body.note.as_deref(), "api")
     })
+    .await;
+    use crate::record::RecordError;
+    match done {
+        Ok(Ok(line)) => (StatusCode::OK, format!("{line}\n")).into_response(),
+        Ok(Err(e @ RecordError::UnknownProbe(_))) => (StatusCode::NOT_FOUND, format!("{e}\n")).into_response(),
+        Ok(Err(e @ RecordError::Duplicate { .. })) => (StatusCode::CONFLICT, format!("{e}\n")).into_response(),
+        Ok(Err(e @ RecordError::Invalid(_))) => (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")).into_response(),
+        Ok(Err(e)) => {
+            warn!(error = %e, "cannot record");
+            (StatusCode::INTERNAL_SERVER_ERROR, "store unavailable\n").into_response()
+        }
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response(),
+    }
 }
 
 async fn reload_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if !authorized(&state, &headers) {
-        return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], "missing or wrong bearer token\n")
-            .into_response();
+    if let Err(r) = authorize(&state, &headers) {
+        return r;
     }
     match crate::daemon::request_reload(&state.control).await {
         Ok(()) => (StatusCode::OK, "reloaded\n").into_response(),

@@ -9,6 +9,7 @@
 pub mod email;
 pub mod github;
 pub mod http;
+pub mod manual;
 pub mod rt;
 pub mod zendesk;
 
@@ -278,6 +279,7 @@ pub enum AnyChannel {
     Email(Box<email::EmailChannel>),
     Rt(Box<rt::RtChannel>),
     Github(Box<github::GithubChannel>),
+    Manual(Box<manual::ManualChannel>),
 }
 
 /// Builds the adapter for a configured channel.
@@ -290,6 +292,7 @@ pub fn build(spec: &ChannelSpec) -> Result<AnyChannel, ChannelError> {
         }
         ChannelSettings::Rt(r) => AnyChannel::Rt(Box::new(rt::RtChannel::new(http, r.clone())?)),
         ChannelSettings::Github(g) => AnyChannel::Github(Box::new(github::GithubChannel::new(http, g.clone()))),
+        ChannelSettings::Manual(m) => AnyChannel::Manual(Box::new(manual::ManualChannel { settings: m.clone() })),
     })
 }
 
@@ -300,6 +303,7 @@ impl Channel for AnyChannel {
             AnyChannel::Email(c) => c.kind(),
             AnyChannel::Rt(c) => c.kind(),
             AnyChannel::Github(c) => c.kind(),
+            AnyChannel::Manual(c) => c.kind(),
         }
     }
 
@@ -309,6 +313,7 @@ impl Channel for AnyChannel {
             AnyChannel::Email(c) => c.drain_problems(),
             AnyChannel::Rt(c) => c.drain_problems(),
             AnyChannel::Github(c) => c.drain_problems(),
+            AnyChannel::Manual(c) => c.drain_problems(),
         }
     }
 
@@ -318,6 +323,7 @@ impl Channel for AnyChannel {
             AnyChannel::Email(c) => c.open(req).await,
             AnyChannel::Rt(c) => c.open(req).await,
             AnyChannel::Github(c) => c.open(req).await,
+            AnyChannel::Manual(c) => c.open(req).await,
         }
     }
 
@@ -327,6 +333,7 @@ impl Channel for AnyChannel {
             AnyChannel::Email(c) => c.find(reference).await,
             AnyChannel::Rt(c) => c.find(reference).await,
             AnyChannel::Github(c) => c.find(reference).await,
+            AnyChannel::Manual(c) => c.find(reference).await,
         }
     }
 
@@ -336,6 +343,7 @@ impl Channel for AnyChannel {
             AnyChannel::Email(c) => c.poll(ticket).await,
             AnyChannel::Rt(c) => c.poll(ticket).await,
             AnyChannel::Github(c) => c.poll(ticket).await,
+            AnyChannel::Manual(c) => c.poll(ticket).await,
         }
     }
 
@@ -345,6 +353,7 @@ impl Channel for AnyChannel {
             AnyChannel::Email(c) => c.reply(ticket, body).await,
             AnyChannel::Rt(c) => c.reply(ticket, body).await,
             AnyChannel::Github(c) => c.reply(ticket, body).await,
+            AnyChannel::Manual(c) => c.reply(ticket, body).await,
         }
     }
 
@@ -354,6 +363,7 @@ impl Channel for AnyChannel {
             AnyChannel::Email(c) => c.close(ticket, body, solve).await,
             AnyChannel::Rt(c) => c.close(ticket, body, solve).await,
             AnyChannel::Github(c) => c.close(ticket, body, solve).await,
+            AnyChannel::Manual(c) => c.close(ticket, body, solve).await,
         }
     }
 }

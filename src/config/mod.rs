@@ -113,6 +113,13 @@ pub enum ChannelSettings {
     Email(EmailSettings),
     Rt(RtSettings),
     Github(GithubSettings),
+    Manual(ManualSettings),
+}
+
+#[derive(Clone, Debug)]
+pub struct ManualSettings {
+    pub contact: String,
+    pub instructions: Option<String>,
 }
 
 #[derive(Clone, Debug)]

@@ -242,6 +242,17 @@ pub struct RawChannel {
     pub email: Option<Spanned<RawEmailChannel>>,
     pub rt: Option<Spanned<RawRt>>,
     pub github: Option<Spanned<RawGithub>>,
+    pub manual: Option<Spanned<RawManual>>,
+}
+
+/// A channel a person works: the phone hotline, the account manager.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawManual {
+    /// Whom to reach and how: `"+86 400 810 0000, option 2 (P0 hotline)"`.
+    pub contact: String,
+    /// What the operator should do besides saying the probe's text.
+    pub instructions: Option<String>,
 }
 
 /// An issue on the vendor's public repository (their SDK's issue tracker).

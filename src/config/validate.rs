@@ -504,6 +504,7 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
         c.email.as_ref().map(|_| "email"),
         c.rt.as_ref().map(|_| "rt"),
         c.github.as_ref().map(|_| "github"),
+        c.manual.as_ref().map(|_| "manual"),
     ];
     let example = format!("[vendors.{vendor}.channels.{}.zendesk]", id.get_ref());
     let all: Vec<&str> = ChannelKind::ALL.iter().map(|k| k.as_str()).collect();
@@ -518,6 +519,13 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
         (ChannelKind::Rt, ChannelSettings::Rt(rt_from(cx, r)?))
     } else if let Some(g) = &c.github {
         (ChannelKind::Github, ChannelSettings::Github(github_from(cx, g)?))
+    } else if let Some(m) = &c.manual {
+        let m = m.get_ref();
+        if m.contact.trim().is_empty() {
+            cx.err_span(rc.span(), "manual: `contact` is empty (say whom to call or write to)");
+        }
+        let settings = ManualSettings { contact: m.contact.clone(), instructions: m.instructions.clone() };
+        (ChannelKind::Manual, ChannelSettings::Manual(settings))
     } else {
         return None;
     };

@@ -387,6 +387,10 @@ impl Worker {
             Ok(ticket) => {
                 self.call_ok()?;
                 crate::failpoint::hit("after_open");
+                if let crate::config::ChannelSettings::Manual(m) = &self.spec.settings {
+                    let n = crate::notify::manual_due(&self.ctx.config, &p, m, &msg.subject, &msg.body, now);
+                    crate::notify::enqueue(&self.ctx.config, &self.ctx.store, &n, now)?;
+                }
                 self.record_opened(&p, &ticket, false)
             }
             Err(e) => {

@@ -181,6 +181,45 @@ pub fn open_failed(config: &Config, p: &Probe, error: &str, now: Ts) -> Notifica
     }
 }
 
+/// A manual probe (phone hotline, account manager) is due: what to do and say.
+pub fn manual_due(
+    config: &Config,
+    p: &Probe,
+    m: &crate::config::ManualSettings,
+    subject: &str,
+    body: &str,
+    now: Ts,
+) -> Notification {
+    let name = vendor_name(config, &p.vendor);
+    let instructions = m.instructions.as_deref().map(|i| format!(" {i}")).unwrap_or_default();
+    Notification {
+        id: format!("manual_probe_due:{}", p.reference),
+        event: NotifyEvent::ManualProbeDue,
+        vendor: p.vendor.clone(),
+        vendor_name: name.clone(),
+        channel: p.kind.clone(),
+        priority: Some(p.priority),
+        measure: None,
+        promise_seconds: None,
+        elapsed_seconds: None,
+        deadline: None,
+        probe: Some(p.reference.clone()),
+        ticket_id: Some(p.reference.clone()),
+        ticket_url: None,
+        scenario: Some(p.scenario.clone()),
+        at: rfc(now),
+        summary: format!("{name} {} manual probe {} is due now: contact {}", p.priority, p.reference, m.contact),
+        description: format!(
+            "Contact {}.{instructions} Say:\n\n{subject}\n\n{body}\n\nThen record what happened and when: \
+             `supportprobe record {r} --event answered|human|resolved --at TIME --config CONFIG`, or \
+             POST /api/v1/probes/{r}/events with {{\"event\": \"human\", \"at\": \"TIME\"}}. \
+             Without a record the probe expires unanswered.",
+            m.contact,
+            r = p.reference
+        ),
+    }
+}
+
 /// A channel whose calls keep failing.
 pub fn channel_failing(
     config: &Config,
