@@ -202,7 +202,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                         token.clone(),
                     ));
                 }
-                let ctx = crate::engine::Ctx { config: config.clone(), store: store.clone(), clock: clock.clone() };
+                let ctx = crate::engine::Ctx {
+                    config: config.clone(),
+                    store: store.clone(),
+                    clock: clock.clone(),
+                    pokes: Default::default(),
+                };
                 let stop = token.clone();
                 let mut signals = daemon::Signals::install();
                 tokio::spawn(async move {

@@ -114,12 +114,14 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
         ready: false.into(),
         facts: Mutex::new(DaemonFacts { config_reload_ok: true, config_loaded_at: clock.now() }),
         control: control.clone(),
+        pokes: crate::webhook::Pokes::default(),
     });
+    let pokes = state.pokes.clone();
     let listener = tokio::net::TcpListener::bind(config.daemon.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.daemon.listen))?;
     let http = listener.local_addr()?;
-    info!(%http, "serving /metrics, /healthz, /readyz, POST /-/reload");
+    info!(%http, "serving /metrics, /healthz, /readyz, POST /-/reload, /api/v1/probes/REF/events, /webhooks/VENDOR/CHANNEL");
     let token = shutdown.clone();
     let app = server::router(state.clone());
     tracker.spawn(
@@ -135,7 +137,7 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
         warn!("dry run: probes are planned and logged but nothing is sent to any vendor");
     }
     let grace = config.daemon.shutdown_grace.std();
-    let ctx = Ctx { config: config.clone(), store: store.clone(), clock: clock.clone() };
+    let ctx = Ctx { config: config.clone(), store: store.clone(), clock: clock.clone(), pokes: pokes.clone() };
     let mut generation = start_generation(&ctx, &shutdown);
     state.ready.store(true, Ordering::Relaxed);
 
@@ -196,7 +198,7 @@ async fn reload(
     let old =
         std::mem::replace(generation, Generation { token: CancellationToken::new(), tracker: TaskTracker::new() });
     old.stop(current.daemon.shutdown_grace.std()).await;
-    let ctx = Ctx { config: new.clone(), store: store.clone(), clock: clock.clone() };
+    let ctx = Ctx { config: new.clone(), store: store.clone(), clock: clock.clone(), pokes: state.pokes.clone() };
     *generation = start_generation(&ctx, shutdown);
     *state.config.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
     facts.config_reload_ok = true;

@@ -44,3 +44,4 @@ pub mod simulator;
 pub mod sla;
 pub mod store;
 pub mod template;
+pub mod webhook;

@@ -32,6 +32,8 @@ pub struct AppState {
     pub facts: Mutex<DaemonFacts>,
     /// Where reload requests go (the daemon's control task).
     pub control: mpsc::Sender<crate::daemon::Control>,
+    /// Wakes channel workers when a verified webhook arrives.
+    pub pokes: crate::webhook::Pokes,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(ready_handler))
         .route("/-/reload", post(reload_handler))
         .route("/api/v1/probes/{reference}/events", post(record_handler))
+        .route("/webhooks/{vendor}/{channel}", post(webhook_handler))
         .with_state(state)
 }
 
@@ -115,6 +118,35 @@ async fn record_handler(
             (StatusCode::INTERNAL_SERVER_ERROR, "store unavailable\n").into_response()
         }
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response(),
+    }
+}
+
+/// A platform's webhook: verified with the channel's `webhook_secret`, then the
+/// channel's worker looks at once. Refusals record nothing.
+async fn webhook_handler(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path((vendor, channel)): axum::extract::Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let config = state.config();
+    let Some(spec) = config.vendor(&vendor).and_then(|v| v.channels.get(&channel)) else {
+        return (StatusCode::NOT_FOUND, "no such vendor channel\n").into_response();
+    };
+    let Some(secret) = &spec.webhook_secret else {
+        return (StatusCode::NOT_FOUND, "no webhook configured for this channel (set webhook_secret)\n")
+            .into_response();
+    };
+    match crate::webhook::verify(spec.kind, secret.expose().as_bytes(), &headers, &body, state.clock.now()) {
+        Ok(()) => {
+            state.pokes.poke(&vendor, &channel);
+            tracing::debug!(%vendor, %channel, "webhook verified; looking now");
+            (StatusCode::OK, "ok\n").into_response()
+        }
+        Err(e) => {
+            warn!(%vendor, %channel, error = %e, "webhook refused");
+            (StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response()
+        }
     }
 }
 

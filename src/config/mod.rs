@@ -104,6 +104,8 @@ pub struct ChannelSpec {
     pub min_request_interval: Dur,
     /// Per-request timeout.
     pub timeout: Dur,
+    /// The secret the platform signs its webhooks with, when webhooks are set up.
+    pub webhook_secret: Option<Secret>,
     pub settings: ChannelSettings,
 }
 

@@ -238,6 +238,9 @@ pub struct RawChannel {
     pub poll_interval: Option<Dur>,
     pub min_request_interval: Option<Dur>,
     pub timeout: Option<Dur>,
+    /// The platform's webhook signing secret: replies are noticed at once.
+    pub webhook_secret: Option<Spanned<String>>,
+    pub webhook_secret_file: Option<Spanned<PathBuf>>,
     pub zendesk: Option<Spanned<RawZendesk>>,
     pub email: Option<Spanned<RawEmailChannel>>,
     pub rt: Option<Spanned<RawRt>>,

@@ -529,6 +529,10 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
     } else {
         return None;
     };
+    let webhook_secret = secret_from(cx, &c.webhook_secret, &c.webhook_secret_file, "webhook_secret").map(|(s, _)| s);
+    if webhook_secret.is_some() && !crate::webhook::supported(kind) {
+        cx.err_span(rc.span(), format!("the {kind} channel takes no webhooks; remove `webhook_secret`"));
+    }
     let poll_interval = c.poll_interval.unwrap_or(Dur::from_secs(60));
     if poll_interval < Dur::from_millis(100) {
         cx.err_span(rc.span(), "poll_interval must be at least 100ms");
@@ -539,6 +543,7 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
         poll_interval,
         min_request_interval: c.min_request_interval.unwrap_or(Dur::from_secs(1)),
         timeout: c.timeout.unwrap_or(Dur::from_secs(30)),
+        webhook_secret,
         settings,
     })
 }

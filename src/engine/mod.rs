@@ -23,6 +23,8 @@ pub struct Ctx {
     pub config: Arc<Config>,
     pub store: Arc<Store>,
     pub clock: Arc<dyn Clock>,
+    /// Webhook wake-ups for the channel workers.
+    pub pokes: crate::webhook::Pokes,
 }
 
 /// Starts the scheduler and every channel worker on `tracker`.

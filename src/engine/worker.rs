@@ -127,6 +127,10 @@ pub struct Worker {
     only: Option<i64>,
     gate: Gate,
     next_poll: HashMap<i64, Instant>,
+    /// A verified webhook arrived: look at every probe on the next pass.
+    poked: bool,
+    /// Probes to look at now, whatever their poll schedule (after a webhook).
+    look_now: std::collections::HashSet<i64>,
     last_status: HashMap<i64, TicketStatus>,
     scenarios: HashMap<String, Arc<Scenario>>,
     /// The channel's health, persisted so a restart does not re-announce a failure.
@@ -145,6 +149,8 @@ impl Worker {
             only,
             gate: Gate::default(),
             next_poll: HashMap::new(),
+            poked: false,
+            look_now: std::collections::HashSet::new(),
             last_status: HashMap::new(),
             scenarios: HashMap::new(),
             health,
@@ -164,10 +170,15 @@ impl Worker {
         }
         let mut interval = tokio::time::interval(self.tick_period());
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let poke = self.ctx.pokes.for_channel(&self.vendor, &self.spec.id);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 _ = interval.tick() => {}
+                () = poke.notified() => {
+                    // A verified webhook: every open probe of the channel is looked at now.
+                    self.poked = true;
+                }
             }
             match self.tick(&shutdown).await {
                 Ok(true) => {}
@@ -190,6 +201,9 @@ impl Worker {
             }
         }
         let active = probes.iter().filter(|p| p.state.is_active()).count();
+        if std::mem::take(&mut self.poked) {
+            self.look_now = probes.iter().map(|p| p.id).collect();
+        }
         for p in probes {
             if shutdown.is_cancelled() {
                 break;
@@ -556,7 +570,8 @@ impl Worker {
 
         // Look at the channel: routinely, and whenever something falls due.
         let due_by = crate::sla::next_deadline(&r.rows).into_iter().chain(std::iter::once(give_up_at)).min();
-        let forced = due_by.is_some_and(|t| t <= now && known < t)
+        let forced = self.look_now.remove(&p.id)
+            || due_by.is_some_and(|t| t <= now && known < t)
             || self.intent_pending(&r, kind::FOLLOW_UP_INTENT, &[kind::FOLLOW_UP, kind::FOLLOW_UP_SENT], known);
         let routine_gap = (self.spec.poll_interval.std() / u32::try_from(active.max(1)).unwrap_or(u32::MAX))
             .max(self.spec.min_request_interval.std());

@@ -27,7 +27,12 @@ pub struct Harness {
 
 impl Harness {
     pub fn ctx(&self) -> Ctx {
-        Ctx { config: self.config.clone(), store: self.store.clone(), clock: Arc::new(SystemClock) }
+        Ctx {
+            config: self.config.clone(),
+            store: self.store.clone(),
+            clock: Arc::new(SystemClock),
+            pokes: Default::default(),
+        }
     }
 
     pub async fn truth(&self) -> Vec<Truth> {
