@@ -133,10 +133,12 @@ static BOT_NAME: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
 
 static BOT_BODY: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
     patterns(&[
-        r"(?i)\bI(\s+am|'m)\s+(an?\s+)?(AI|virtual|automated)\s+(assistant|agent)",
+        // "I'm an AI assistant", "I'm the OctoRTC AI assistant", "I am your virtual agent".
+        r"(?i)\bI(\s+am|'m)\s+(an?\s+|the\s+|your\s+)?([\w.-]+\s+){0,2}(AI|virtual|automated)\s+(assistant|agent)",
         r"(?i)\bas\s+an\s+AI\b",
-        r"我是(智能|AI\s*)?(客服)?(助手|机器人|助理)",
-        r"我是(智能|AI\s*)?(客服)?(助手|機器人|助理)",
+        // 我是智能助手 / 我是云信智能助手 / 我是 AI 客服机器人 (and traditional forms).
+        r"我是\S{0,8}?(智能|AI\s*|虚拟|虛擬)(客服)?(助手|机器人|機器人|助理)",
+        r"我是(客服)?(助手|机器人|機器人)",
     ])
 });
 
@@ -542,6 +544,9 @@ mod tests {
         assert_eq!(OOO_WORDING.len(), 2);
         assert_eq!(BOT_NAME.len(), 2);
         assert_eq!(BOT_BODY.len(), 4);
+        let bot = |t: &str| BOT_BODY.iter().any(|p| p.is_match(t));
+        assert!(bot("您好，我是云信智能助手。") && bot("I'm the OctoRTC AI assistant.") && bot("我是客服机器人"));
+        assert!(!bot("我是客户经理助理小王") && !bot("I'm the AI team lead") && !bot("我是技术支持王工"));
         assert_eq!(OOO_SUBJECT.len(), 2);
         assert!(NOREPLY[0].is_match("noreply@x"));
     }

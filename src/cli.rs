@@ -338,6 +338,9 @@ pub fn plan(config: &Config, now: DateTime<Utc>, out: &mut String) {
                     )
                 }
                 ChannelSettings::Manual(m) => format!("by a person: {}", m.contact),
+                ChannelSettings::Freshdesk(f) => {
+                    format!("{} (auth: API key for tickets of {}, {})", f.base_url, f.email, f.api_key_source)
+                }
                 ChannelSettings::Github(g) => format!(
                     "{}/{} at {} (auth: token, {}{})",
                     g.owner,

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Every adapter the simulator speaks, with its kind table for a simulated vendor `v`.
-const KINDS: [(&str, &str); 2] = [
+const KINDS: [(&str, &str); 3] = [
     (
         "zendesk",
         "[vendors.{V}.channels.c.zendesk]\nbase_url = \"{BASE}/{V}\"\nemail = \"poc@example.com\"\ntoken = \"{TOKEN}\"",
@@ -29,6 +29,10 @@ const KINDS: [(&str, &str); 2] = [
     (
         "github",
         "[vendors.{V}.channels.c.github]\napi_url = \"{BASE}/{V}/github\"\nrepository = \"{V}/sdk\"\ntoken = \"{TOKEN}\"",
+    ),
+    (
+        "freshdesk",
+        "[vendors.{V}.channels.c.freshdesk]\nbase_url = \"{BASE}/{V}/freshdesk\"\nemail = \"poc@example.com\"\napi_key = \"{TOKEN}\"",
     ),
 ];
 

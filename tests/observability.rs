@@ -214,9 +214,14 @@ async fn dashboards_return_data_and_the_breach_alert_reaches_alertmanager() {
         }
     })
     .await;
-    assert_eq!(alert["labels"]["channel"], "zendesk");
+    // Hanyun is probed through Zendesk and its Freshdesk portal; either may breach first.
+    let channel = alert["labels"]["channel"].as_str().unwrap();
+    assert!(["zendesk", "freshdesk"].contains(&channel), "{alert}");
     let description = alert["annotations"]["description"].as_str().unwrap();
-    assert!(description.contains("hanyun (zendesk) missed its P0 first_response promise (30s)"), "{description}");
+    assert!(
+        description.contains(&format!("hanyun ({channel}) missed its P0 first_response promise (30s)")),
+        "{description}"
+    );
 
     // The exposition passes promtool.
     let text = client.get(format!("http://{}/metrics", running.http)).send().await.unwrap().text().await.unwrap();

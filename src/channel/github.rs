@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 use tracing::debug;
 
-use super::http::Http;
+use super::http::{Http, next_link};
 use super::{Channel, ChannelError, Message, OpenRequest, Snapshot, Ticket, TicketStatus, clip_body, parse_time};
 use crate::classify::AuthorKind;
 use crate::config::GithubSettings;
@@ -110,17 +110,6 @@ fn number(ticket: &str) -> Result<u64, ChannelError> {
         .ok()
         .filter(|n| *n > 0 && ticket.bytes().all(|b| b.is_ascii_digit()))
         .ok_or_else(|| ChannelError::Malformed(format!("`{ticket}` is not a GitHub issue number")))
-}
-
-/// The `rel="next"` target of a `Link` header.
-pub fn next_link(link: &str) -> Option<&str> {
-    link.split(',').find_map(|part| {
-        let (url, params) = part.split_once(';')?;
-        params
-            .split(';')
-            .any(|p| p.trim() == r#"rel="next""#)
-            .then(|| url.trim().trim_start_matches('<').trim_end_matches('>'))
-    })
 }
 
 impl GithubChannel {
@@ -331,17 +320,6 @@ impl Channel for GithubChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn link_headers() {
-        let link = r#"<https://api.github.com/repositories/1/issues/2/comments?per_page=100&page=2>; rel="next", <https://api.github.com/repositories/1/issues/2/comments?per_page=100&page=5>; rel="last""#;
-        assert_eq!(
-            next_link(link),
-            Some("https://api.github.com/repositories/1/issues/2/comments?per_page=100&page=2")
-        );
-        assert_eq!(next_link(r#"<https://x/?page=1>; rel="prev", <https://x/?page=1>; rel="first""#), None);
-        assert_eq!(next_link("garbage"), None);
-    }
 
     #[test]
     fn statuses_and_numbers() {

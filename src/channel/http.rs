@@ -102,6 +102,17 @@ impl Http {
     }
 }
 
+/// The `rel="next"` target of a `Link` header.
+pub fn next_link(link: &str) -> Option<&str> {
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim() == r#"rel="next""#)
+            .then(|| url.trim().trim_start_matches('<').trim_end_matches('>'))
+    })
+}
+
 fn too_large() -> ChannelError {
     ChannelError::Malformed(format!("response larger than {} MiB", MAX_RESPONSE_BYTES >> 20))
 }
@@ -196,6 +207,17 @@ mod tests {
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-5", now), None);
         assert_eq!(parse_retry_after("999999999", now), Some(Duration::from_secs(86_400)));
+    }
+
+    #[test]
+    fn link_headers() {
+        let link = r#"<https://api.github.com/repositories/1/issues/2/comments?per_page=100&page=2>; rel="next", <https://api.github.com/repositories/1/issues/2/comments?per_page=100&page=5>; rel="last""#;
+        assert_eq!(
+            next_link(link),
+            Some("https://api.github.com/repositories/1/issues/2/comments?per_page=100&page=2")
+        );
+        assert_eq!(next_link(r#"<https://x/?page=1>; rel="prev", <https://x/?page=1>; rel="first""#), None);
+        assert_eq!(next_link("garbage"), None);
     }
 
     #[test]

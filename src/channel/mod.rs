@@ -7,6 +7,7 @@
 //! One trait, one file per adapter, one `match` in [`build`].
 
 pub mod email;
+pub mod freshdesk;
 pub mod github;
 pub mod http;
 pub mod manual;
@@ -280,6 +281,7 @@ pub enum AnyChannel {
     Rt(Box<rt::RtChannel>),
     Github(Box<github::GithubChannel>),
     Manual(Box<manual::ManualChannel>),
+    Freshdesk(Box<freshdesk::FreshdeskChannel>),
 }
 
 /// Builds the adapter for a configured channel.
@@ -293,6 +295,9 @@ pub fn build(spec: &ChannelSpec) -> Result<AnyChannel, ChannelError> {
         ChannelSettings::Rt(r) => AnyChannel::Rt(Box::new(rt::RtChannel::new(http, r.clone())?)),
         ChannelSettings::Github(g) => AnyChannel::Github(Box::new(github::GithubChannel::new(http, g.clone()))),
         ChannelSettings::Manual(m) => AnyChannel::Manual(Box::new(manual::ManualChannel { settings: m.clone() })),
+        ChannelSettings::Freshdesk(f) => {
+            AnyChannel::Freshdesk(Box::new(freshdesk::FreshdeskChannel::new(http, f.clone())?))
+        }
     })
 }
 
@@ -304,6 +309,7 @@ impl Channel for AnyChannel {
             AnyChannel::Rt(c) => c.kind(),
             AnyChannel::Github(c) => c.kind(),
             AnyChannel::Manual(c) => c.kind(),
+            AnyChannel::Freshdesk(c) => c.kind(),
         }
     }
 
@@ -314,6 +320,7 @@ impl Channel for AnyChannel {
             AnyChannel::Rt(c) => c.drain_problems(),
             AnyChannel::Github(c) => c.drain_problems(),
             AnyChannel::Manual(c) => c.drain_problems(),
+            AnyChannel::Freshdesk(c) => c.drain_problems(),
         }
     }
 
@@ -324,6 +331,7 @@ impl Channel for AnyChannel {
             AnyChannel::Rt(c) => c.open(req).await,
             AnyChannel::Github(c) => c.open(req).await,
             AnyChannel::Manual(c) => c.open(req).await,
+            AnyChannel::Freshdesk(c) => c.open(req).await,
         }
     }
 
@@ -334,6 +342,7 @@ impl Channel for AnyChannel {
             AnyChannel::Rt(c) => c.find(reference).await,
             AnyChannel::Github(c) => c.find(reference).await,
             AnyChannel::Manual(c) => c.find(reference).await,
+            AnyChannel::Freshdesk(c) => c.find(reference).await,
         }
     }
 
@@ -344,6 +353,7 @@ impl Channel for AnyChannel {
             AnyChannel::Rt(c) => c.poll(ticket).await,
             AnyChannel::Github(c) => c.poll(ticket).await,
             AnyChannel::Manual(c) => c.poll(ticket).await,
+            AnyChannel::Freshdesk(c) => c.poll(ticket).await,
         }
     }
 
@@ -354,6 +364,7 @@ impl Channel for AnyChannel {
             AnyChannel::Rt(c) => c.reply(ticket, body).await,
             AnyChannel::Github(c) => c.reply(ticket, body).await,
             AnyChannel::Manual(c) => c.reply(ticket, body).await,
+            AnyChannel::Freshdesk(c) => c.reply(ticket, body).await,
         }
     }
 
@@ -364,6 +375,7 @@ impl Channel for AnyChannel {
             AnyChannel::Rt(c) => c.close(ticket, body, solve).await,
             AnyChannel::Github(c) => c.close(ticket, body, solve).await,
             AnyChannel::Manual(c) => c.close(ticket, body, solve).await,
+            AnyChannel::Freshdesk(c) => c.close(ticket, body, solve).await,
         }
     }
 }

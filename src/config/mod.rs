@@ -116,6 +116,18 @@ pub enum ChannelSettings {
     Rt(RtSettings),
     Github(GithubSettings),
     Manual(ManualSettings),
+    Freshdesk(FreshdeskSettings),
+}
+
+#[derive(Clone, Debug)]
+pub struct FreshdeskSettings {
+    /// `https://DOMAIN.freshdesk.com`.
+    pub base_url: reqwest::Url,
+    /// The requester's address.
+    pub email: String,
+    pub api_key: Secret,
+    pub api_key_source: SecretSource,
+    pub set_priority: bool,
 }
 
 #[derive(Clone, Debug)]

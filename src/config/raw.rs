@@ -246,6 +246,21 @@ pub struct RawChannel {
     pub rt: Option<Spanned<RawRt>>,
     pub github: Option<Spanned<RawGithub>>,
     pub manual: Option<Spanned<RawManual>>,
+    pub freshdesk: Option<Spanned<RawFreshdesk>>,
+}
+
+/// A Freshdesk help desk, through its v2 REST API.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFreshdesk {
+    /// `https://DOMAIN.freshdesk.com` (no `/api/v2`).
+    pub base_url: HttpUrl,
+    /// The requester's address: tickets are opened for it.
+    pub email: Spanned<String>,
+    pub api_key: Option<Spanned<String>>,
+    pub api_key_file: Option<Spanned<PathBuf>>,
+    #[serde(default = "yes")]
+    pub set_priority: bool,
 }
 
 /// A channel a person works: the phone hotline, the account manager.

@@ -505,6 +505,7 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
         c.rt.as_ref().map(|_| "rt"),
         c.github.as_ref().map(|_| "github"),
         c.manual.as_ref().map(|_| "manual"),
+        c.freshdesk.as_ref().map(|_| "freshdesk"),
     ];
     let example = format!("[vendors.{vendor}.channels.{}.zendesk]", id.get_ref());
     let all: Vec<&str> = ChannelKind::ALL.iter().map(|k| k.as_str()).collect();
@@ -519,6 +520,22 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
         (ChannelKind::Rt, ChannelSettings::Rt(rt_from(cx, r)?))
     } else if let Some(g) = &c.github {
         (ChannelKind::Github, ChannelSettings::Github(github_from(cx, g)?))
+    } else if let Some(f) = &c.freshdesk {
+        let fd = f.get_ref();
+        let email = mailbox(cx, &fd.email).map(|m| m.email.to_string());
+        if fd.api_key.is_none() && fd.api_key_file.is_none() {
+            cx.err(f, "freshdesk: credentials missing: set `api_key` or `api_key_file`");
+        }
+        let key = secret_from(cx, &fd.api_key, &fd.api_key_file, "api_key");
+        let (api_key, api_key_source) = key?;
+        let settings = FreshdeskSettings {
+            base_url: fd.base_url.0.clone(),
+            email: email?,
+            api_key,
+            api_key_source,
+            set_priority: fd.set_priority,
+        };
+        (ChannelKind::Freshdesk, ChannelSettings::Freshdesk(settings))
     } else if let Some(m) = &c.manual {
         let m = m.get_ref();
         if m.contact.trim().is_empty() {

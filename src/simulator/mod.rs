@@ -15,6 +15,7 @@
 //! integration tests; `supportprobe simulate` runs it as its own process so
 //! the daemon can be killed while the vendors keep their state.
 
+mod freshdesk;
 mod github;
 mod zendesk;
 
@@ -276,6 +277,7 @@ impl Simulator {
             .route("/_sim/notifications", get(notifications_handler))
             .merge(zendesk::routes())
             .merge(github::routes())
+            .merge(freshdesk::routes())
             .with_state(self.clone())
     }
 }
