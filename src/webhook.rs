@@ -5,6 +5,7 @@
 //! nothing.
 //!
 //! - GitHub: `X-Hub-Signature-256: sha256=HEX(HMAC-SHA256(secret, body))`.
+//! - Jira: `X-Hub-Signature: sha256=HEX(HMAC-SHA256(secret, body))`.
 //! - Zendesk: `X-Zendesk-Webhook-Signature: BASE64(HMAC-SHA256(secret,
 //!   timestamp + body))` with `X-Zendesk-Webhook-Signature-Timestamp`
 //!   (RFC 3339), accepted within five minutes of our clock.
@@ -59,6 +60,12 @@ pub fn verify(kind: ChannelKind, secret: &[u8], headers: &HeaderMap, body: &[u8]
             let mac = sig.strip_prefix("sha256=").and_then(hex).ok_or(WebhookError::Malformed(H))?;
             hmac::verify(&key, body, &mac).map_err(|_| WebhookError::Mismatch)
         }
+        ChannelKind::JiraSm => {
+            const H: &str = "x-hub-signature";
+            let sig = header(headers, H)?;
+            let mac = sig.strip_prefix("sha256=").and_then(hex).ok_or(WebhookError::Malformed(H))?;
+            hmac::verify(&key, body, &mac).map_err(|_| WebhookError::Mismatch)
+        }
         ChannelKind::Zendesk => {
             const S: &str = "x-zendesk-webhook-signature";
             const T: &str = "x-zendesk-webhook-signature-timestamp";
@@ -80,7 +87,7 @@ pub fn verify(kind: ChannelKind, secret: &[u8], headers: &HeaderMap, body: &[u8]
 
 /// Whether a channel kind takes webhooks.
 pub fn supported(kind: ChannelKind) -> bool {
-    matches!(kind, ChannelKind::Github | ChannelKind::Zendesk)
+    matches!(kind, ChannelKind::Github | ChannelKind::Zendesk | ChannelKind::JiraSm)
 }
 
 /// Wake-ups for channel workers, by `vendor/channel id`; shared by the HTTP
@@ -134,6 +141,21 @@ mod tests {
         assert_eq!(
             verify(ChannelKind::Github, b"x", &h, b"", now),
             Err(WebhookError::Malformed("x-hub-signature-256"))
+        );
+    }
+
+    #[test]
+    fn jira_signature() {
+        let now = chrono::Utc::now();
+        let sig = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        let h = headers(&[("x-hub-signature", sig)]);
+        let secret = b"It's a Secret to Everybody";
+        assert_eq!(verify(ChannelKind::JiraSm, secret, &h, b"Hello, World!", now), Ok(()));
+        assert_eq!(verify(ChannelKind::JiraSm, secret, &h, b"Hello, World", now), Err(WebhookError::Mismatch));
+        let wrong_header = headers(&[("x-hub-signature-256", sig)]);
+        assert_eq!(
+            verify(ChannelKind::JiraSm, secret, &wrong_header, b"Hello, World!", now),
+            Err(WebhookError::Missing("x-hub-signature"))
         );
     }
 

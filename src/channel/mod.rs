@@ -10,6 +10,7 @@ pub mod email;
 pub mod freshdesk;
 pub mod github;
 pub mod http;
+pub mod jira_sm;
 pub mod manual;
 pub mod rt;
 pub mod zendesk;
@@ -282,6 +283,7 @@ pub enum AnyChannel {
     Github(Box<github::GithubChannel>),
     Manual(Box<manual::ManualChannel>),
     Freshdesk(Box<freshdesk::FreshdeskChannel>),
+    JiraSm(Box<jira_sm::JiraSmChannel>),
 }
 
 /// Builds the adapter for a configured channel.
@@ -295,6 +297,7 @@ pub fn build(spec: &ChannelSpec) -> Result<AnyChannel, ChannelError> {
         ChannelSettings::Rt(r) => AnyChannel::Rt(Box::new(rt::RtChannel::new(http, r.clone())?)),
         ChannelSettings::Github(g) => AnyChannel::Github(Box::new(github::GithubChannel::new(http, g.clone()))),
         ChannelSettings::Manual(m) => AnyChannel::Manual(Box::new(manual::ManualChannel { settings: m.clone() })),
+        ChannelSettings::JiraSm(j) => AnyChannel::JiraSm(Box::new(jira_sm::JiraSmChannel::new(http, j.clone()))),
         ChannelSettings::Freshdesk(f) => {
             AnyChannel::Freshdesk(Box::new(freshdesk::FreshdeskChannel::new(http, f.clone())?))
         }
@@ -310,6 +313,7 @@ impl Channel for AnyChannel {
             AnyChannel::Github(c) => c.kind(),
             AnyChannel::Manual(c) => c.kind(),
             AnyChannel::Freshdesk(c) => c.kind(),
+            AnyChannel::JiraSm(c) => c.kind(),
         }
     }
 
@@ -321,6 +325,7 @@ impl Channel for AnyChannel {
             AnyChannel::Github(c) => c.drain_problems(),
             AnyChannel::Manual(c) => c.drain_problems(),
             AnyChannel::Freshdesk(c) => c.drain_problems(),
+            AnyChannel::JiraSm(c) => c.drain_problems(),
         }
     }
 
@@ -332,6 +337,7 @@ impl Channel for AnyChannel {
             AnyChannel::Github(c) => c.open(req).await,
             AnyChannel::Manual(c) => c.open(req).await,
             AnyChannel::Freshdesk(c) => c.open(req).await,
+            AnyChannel::JiraSm(c) => c.open(req).await,
         }
     }
 
@@ -343,6 +349,7 @@ impl Channel for AnyChannel {
             AnyChannel::Github(c) => c.find(reference).await,
             AnyChannel::Manual(c) => c.find(reference).await,
             AnyChannel::Freshdesk(c) => c.find(reference).await,
+            AnyChannel::JiraSm(c) => c.find(reference).await,
         }
     }
 
@@ -354,6 +361,7 @@ impl Channel for AnyChannel {
             AnyChannel::Github(c) => c.poll(ticket).await,
             AnyChannel::Manual(c) => c.poll(ticket).await,
             AnyChannel::Freshdesk(c) => c.poll(ticket).await,
+            AnyChannel::JiraSm(c) => c.poll(ticket).await,
         }
     }
 
@@ -365,6 +373,7 @@ impl Channel for AnyChannel {
             AnyChannel::Github(c) => c.reply(ticket, body).await,
             AnyChannel::Manual(c) => c.reply(ticket, body).await,
             AnyChannel::Freshdesk(c) => c.reply(ticket, body).await,
+            AnyChannel::JiraSm(c) => c.reply(ticket, body).await,
         }
     }
 
@@ -376,6 +385,7 @@ impl Channel for AnyChannel {
             AnyChannel::Github(c) => c.close(ticket, body, solve).await,
             AnyChannel::Manual(c) => c.close(ticket, body, solve).await,
             AnyChannel::Freshdesk(c) => c.close(ticket, body, solve).await,
+            AnyChannel::JiraSm(c) => c.close(ticket, body, solve).await,
         }
     }
 }

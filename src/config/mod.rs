@@ -117,6 +117,18 @@ pub enum ChannelSettings {
     Github(GithubSettings),
     Manual(ManualSettings),
     Freshdesk(FreshdeskSettings),
+    JiraSm(JiraSmSettings),
+}
+
+#[derive(Clone, Debug)]
+pub struct JiraSmSettings {
+    pub base_url: reqwest::Url,
+    pub email: String,
+    pub api_token: Secret,
+    pub api_token_source: SecretSource,
+    pub service_desk_id: String,
+    pub request_type_id: String,
+    pub close_transition: Option<String>,
 }
 
 #[derive(Clone, Debug)]

@@ -247,6 +247,23 @@ pub struct RawChannel {
     pub github: Option<Spanned<RawGithub>>,
     pub manual: Option<Spanned<RawManual>>,
     pub freshdesk: Option<Spanned<RawFreshdesk>>,
+    pub jira_sm: Option<Spanned<RawJiraSm>>,
+}
+
+/// Jira Service Management's customer requests, as the customer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJiraSm {
+    /// `https://SITE.atlassian.net`.
+    pub base_url: HttpUrl,
+    /// The customer account's email (Basic `email:API token`).
+    pub email: Spanned<String>,
+    pub api_token: Option<Spanned<String>>,
+    pub api_token_file: Option<Spanned<PathBuf>>,
+    pub service_desk_id: String,
+    pub request_type_id: String,
+    /// The customer transition the courtesy close takes (default: one named resolve/close/done).
+    pub close_transition: Option<String>,
 }
 
 /// A Freshdesk help desk, through its v2 REST API.

@@ -506,6 +506,7 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
         c.github.as_ref().map(|_| "github"),
         c.manual.as_ref().map(|_| "manual"),
         c.freshdesk.as_ref().map(|_| "freshdesk"),
+        c.jira_sm.as_ref().map(|_| "jira_sm"),
     ];
     let example = format!("[vendors.{vendor}.channels.{}.zendesk]", id.get_ref());
     let all: Vec<&str> = ChannelKind::ALL.iter().map(|k| k.as_str()).collect();
@@ -536,6 +537,28 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
             set_priority: fd.set_priority,
         };
         (ChannelKind::Freshdesk, ChannelSettings::Freshdesk(settings))
+    } else if let Some(j) = &c.jira_sm {
+        let js = j.get_ref();
+        let email = mailbox(cx, &js.email).map(|m| m.email.to_string());
+        if js.api_token.is_none() && js.api_token_file.is_none() {
+            cx.err(j, "jira_sm: credentials missing: set `api_token` or `api_token_file`");
+        }
+        for (key, v) in [("service_desk_id", &js.service_desk_id), ("request_type_id", &js.request_type_id)] {
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                cx.err(j, format!("jira_sm: `{key} = \"{v}\"` is not a numeric id"));
+            }
+        }
+        let (api_token, api_token_source) = secret_from(cx, &js.api_token, &js.api_token_file, "api_token")?;
+        let settings = JiraSmSettings {
+            base_url: js.base_url.0.clone(),
+            email: email?,
+            api_token,
+            api_token_source,
+            service_desk_id: js.service_desk_id.clone(),
+            request_type_id: js.request_type_id.clone(),
+            close_transition: js.close_transition.clone(),
+        };
+        (ChannelKind::JiraSm, ChannelSettings::JiraSm(settings))
     } else if let Some(m) = &c.manual {
         let m = m.get_ref();
         if m.contact.trim().is_empty() {

@@ -17,6 +17,7 @@
 
 mod freshdesk;
 mod github;
+mod jira_sm;
 mod zendesk;
 
 use std::collections::{HashMap, VecDeque};
@@ -245,7 +246,8 @@ impl Simulator {
                     reference: t.reference.clone(),
                     vendor: v.profile.vendor.clone(),
                     channel: t.channel.into(),
-                    ticket_id: t.id.to_string(),
+                    // The id the platform itself shows (Jira: the issue key).
+                    ticket_id: if t.channel == "jira_sm" { format!("SD-{}", t.id) } else { t.id.to_string() },
                     opened_at: rfc3339(t.created_at),
                     first_human_reply_at: t.first_human_at(now).map(rfc3339),
                     resolved_at: t.vendor_solved_at(now).map(rfc3339),
@@ -278,6 +280,7 @@ impl Simulator {
             .merge(zendesk::routes())
             .merge(github::routes())
             .merge(freshdesk::routes())
+            .merge(jira_sm::routes())
             .with_state(self.clone())
     }
 }
