@@ -338,6 +338,10 @@ pub fn plan(config: &Config, now: DateTime<Utc>, out: &mut String) {
                     )
                 }
                 ChannelSettings::Manual(m) => format!("by a person: {}", m.contact),
+                ChannelSettings::Slack(s) => format!(
+                    "channel {} at {} (auth: token, {}); resolved by :{}:",
+                    s.channel, s.api_url, s.token_source, s.resolved_reaction
+                ),
                 ChannelSettings::JiraSm(j) => format!(
                     "{} service desk {} request type {} (auth: API token for {}, {})",
                     j.base_url, j.service_desk_id, j.request_type_id, j.email, j.api_token_source

@@ -6,6 +6,8 @@
 //!
 //! - GitHub: `X-Hub-Signature-256: sha256=HEX(HMAC-SHA256(secret, body))`.
 //! - Jira: `X-Hub-Signature: sha256=HEX(HMAC-SHA256(secret, body))`.
+//! - Slack: `X-Slack-Signature: v0=HEX(HMAC-SHA256(signing secret,
+//!   "v0:" + X-Slack-Request-Timestamp + ":" + body))`, within five minutes.
 //! - Zendesk: `X-Zendesk-Webhook-Signature: BASE64(HMAC-SHA256(secret,
 //!   timestamp + body))` with `X-Zendesk-Webhook-Signature-Timestamp`
 //!   (RFC 3339), accepted within five minutes of our clock.
@@ -60,6 +62,21 @@ pub fn verify(kind: ChannelKind, secret: &[u8], headers: &HeaderMap, body: &[u8]
             let mac = sig.strip_prefix("sha256=").and_then(hex).ok_or(WebhookError::Malformed(H))?;
             hmac::verify(&key, body, &mac).map_err(|_| WebhookError::Mismatch)
         }
+        ChannelKind::Slack => {
+            const S: &str = "x-slack-signature";
+            const T: &str = "x-slack-request-timestamp";
+            let sig = header(headers, S)?;
+            let ts = header(headers, T)?;
+            let mac = sig.strip_prefix("v0=").and_then(hex).ok_or(WebhookError::Malformed(S))?;
+            let mut base = format!("v0:{ts}:").into_bytes();
+            base.extend_from_slice(body);
+            hmac::verify(&key, &base, &mac).map_err(|_| WebhookError::Mismatch)?;
+            let at: i64 = ts.parse().map_err(|_| WebhookError::Malformed(T))?;
+            if (now.timestamp() - at).abs() > REPLAY_WINDOW_SECS {
+                return Err(WebhookError::Stale);
+            }
+            Ok(())
+        }
         ChannelKind::JiraSm => {
             const H: &str = "x-hub-signature";
             let sig = header(headers, H)?;
@@ -87,7 +104,7 @@ pub fn verify(kind: ChannelKind, secret: &[u8], headers: &HeaderMap, body: &[u8]
 
 /// Whether a channel kind takes webhooks.
 pub fn supported(kind: ChannelKind) -> bool {
-    matches!(kind, ChannelKind::Github | ChannelKind::Zendesk | ChannelKind::JiraSm)
+    matches!(kind, ChannelKind::Github | ChannelKind::Zendesk | ChannelKind::JiraSm | ChannelKind::Slack)
 }
 
 /// Wake-ups for channel workers, by `vendor/channel id`; shared by the HTTP
@@ -142,6 +159,22 @@ mod tests {
             verify(ChannelKind::Github, b"x", &h, b"", now),
             Err(WebhookError::Malformed("x-hub-signature-256"))
         );
+    }
+
+    /// Slack's documented example request.
+    #[test]
+    fn slack_documented_vector() {
+        let body = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+        let secret = b"8f742231b10e8888abcd99yyyzzz85a5";
+        let h = headers(&[
+            ("x-slack-signature", "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"),
+            ("x-slack-request-timestamp", "1531420618"),
+        ]);
+        let at = chrono::DateTime::from_timestamp(1_531_420_618 + 60, 0).unwrap();
+        assert_eq!(verify(ChannelKind::Slack, secret, &h, body.as_bytes(), at), Ok(()));
+        let late = chrono::DateTime::from_timestamp(1_531_420_618 + 301, 0).unwrap();
+        assert_eq!(verify(ChannelKind::Slack, secret, &h, body.as_bytes(), late), Err(WebhookError::Stale));
+        assert_eq!(verify(ChannelKind::Slack, b"wrong", &h, body.as_bytes(), at), Err(WebhookError::Mismatch));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Every adapter the simulator speaks, with its kind table for a simulated vendor `v`.
-const KINDS: [(&str, &str); 4] = [
+const KINDS: [(&str, &str); 5] = [
     (
         "zendesk",
         "[vendors.{V}.channels.c.zendesk]\nbase_url = \"{BASE}/{V}\"\nemail = \"poc@example.com\"\ntoken = \"{TOKEN}\"",
@@ -37,6 +37,10 @@ const KINDS: [(&str, &str); 4] = [
     (
         "jira_sm",
         "[vendors.{V}.channels.c.jira_sm]\nbase_url = \"{BASE}/{V}/jira\"\nemail = \"poc@example.com\"\napi_token = \"{TOKEN}\"\nservice_desk_id = \"2\"\nrequest_type_id = \"11\"",
+    ),
+    (
+        "slack",
+        "[vendors.{V}.channels.c.slack]\napi_url = \"{BASE}/{V}/slack/api\"\nchannel = \"C0SUPPORT1\"\ntoken = \"{TOKEN}\"",
     ),
 ];
 
@@ -189,7 +193,14 @@ async fn every_adapter_maps_failures_to_the_same_clear_errors() {
         for (name, response, expected) in &cases {
             let server = MockServer::start().await;
             Mock::given(wiremock::matchers::any()).respond_with(response.clone()).mount(&server).await;
-            let e = adapter(kind, &server).poll(if kind == "jira_sm" { "SD-12" } else { "12" }).await.unwrap_err();
+            let e = adapter(kind, &server)
+                .poll(match kind {
+                    "jira_sm" => "SD-12",
+                    "slack" => "1795400047.000012",
+                    _ => "12",
+                })
+                .await
+                .unwrap_err();
             assert!(expected(&e), "{kind} / {name}: got {e:?}");
             assert!(!e.to_string().is_empty());
         }

@@ -13,6 +13,7 @@ pub mod http;
 pub mod jira_sm;
 pub mod manual;
 pub mod rt;
+pub mod slack;
 pub mod zendesk;
 
 use std::future::Future;
@@ -284,6 +285,7 @@ pub enum AnyChannel {
     Manual(Box<manual::ManualChannel>),
     Freshdesk(Box<freshdesk::FreshdeskChannel>),
     JiraSm(Box<jira_sm::JiraSmChannel>),
+    Slack(Box<slack::SlackChannel>),
 }
 
 /// Builds the adapter for a configured channel.
@@ -297,6 +299,7 @@ pub fn build(spec: &ChannelSpec) -> Result<AnyChannel, ChannelError> {
         ChannelSettings::Rt(r) => AnyChannel::Rt(Box::new(rt::RtChannel::new(http, r.clone())?)),
         ChannelSettings::Github(g) => AnyChannel::Github(Box::new(github::GithubChannel::new(http, g.clone()))),
         ChannelSettings::Manual(m) => AnyChannel::Manual(Box::new(manual::ManualChannel { settings: m.clone() })),
+        ChannelSettings::Slack(s) => AnyChannel::Slack(Box::new(slack::SlackChannel::new(http, s.clone()))),
         ChannelSettings::JiraSm(j) => AnyChannel::JiraSm(Box::new(jira_sm::JiraSmChannel::new(http, j.clone()))),
         ChannelSettings::Freshdesk(f) => {
             AnyChannel::Freshdesk(Box::new(freshdesk::FreshdeskChannel::new(http, f.clone())?))
@@ -314,6 +317,7 @@ impl Channel for AnyChannel {
             AnyChannel::Manual(c) => c.kind(),
             AnyChannel::Freshdesk(c) => c.kind(),
             AnyChannel::JiraSm(c) => c.kind(),
+            AnyChannel::Slack(c) => c.kind(),
         }
     }
 
@@ -326,6 +330,7 @@ impl Channel for AnyChannel {
             AnyChannel::Manual(c) => c.drain_problems(),
             AnyChannel::Freshdesk(c) => c.drain_problems(),
             AnyChannel::JiraSm(c) => c.drain_problems(),
+            AnyChannel::Slack(c) => c.drain_problems(),
         }
     }
 
@@ -338,6 +343,7 @@ impl Channel for AnyChannel {
             AnyChannel::Manual(c) => c.open(req).await,
             AnyChannel::Freshdesk(c) => c.open(req).await,
             AnyChannel::JiraSm(c) => c.open(req).await,
+            AnyChannel::Slack(c) => c.open(req).await,
         }
     }
 
@@ -350,6 +356,7 @@ impl Channel for AnyChannel {
             AnyChannel::Manual(c) => c.find(reference).await,
             AnyChannel::Freshdesk(c) => c.find(reference).await,
             AnyChannel::JiraSm(c) => c.find(reference).await,
+            AnyChannel::Slack(c) => c.find(reference).await,
         }
     }
 
@@ -362,6 +369,7 @@ impl Channel for AnyChannel {
             AnyChannel::Manual(c) => c.poll(ticket).await,
             AnyChannel::Freshdesk(c) => c.poll(ticket).await,
             AnyChannel::JiraSm(c) => c.poll(ticket).await,
+            AnyChannel::Slack(c) => c.poll(ticket).await,
         }
     }
 
@@ -374,6 +382,7 @@ impl Channel for AnyChannel {
             AnyChannel::Manual(c) => c.reply(ticket, body).await,
             AnyChannel::Freshdesk(c) => c.reply(ticket, body).await,
             AnyChannel::JiraSm(c) => c.reply(ticket, body).await,
+            AnyChannel::Slack(c) => c.reply(ticket, body).await,
         }
     }
 
@@ -386,6 +395,7 @@ impl Channel for AnyChannel {
             AnyChannel::Manual(c) => c.close(ticket, body, solve).await,
             AnyChannel::Freshdesk(c) => c.close(ticket, body, solve).await,
             AnyChannel::JiraSm(c) => c.close(ticket, body, solve).await,
+            AnyChannel::Slack(c) => c.close(ticket, body, solve).await,
         }
     }
 }

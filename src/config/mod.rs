@@ -118,6 +118,16 @@ pub enum ChannelSettings {
     Manual(ManualSettings),
     Freshdesk(FreshdeskSettings),
     JiraSm(JiraSmSettings),
+    Slack(SlackSettings),
+}
+
+#[derive(Clone, Debug)]
+pub struct SlackSettings {
+    pub api_url: reqwest::Url,
+    pub channel: String,
+    pub token: Secret,
+    pub token_source: SecretSource,
+    pub resolved_reaction: String,
 }
 
 #[derive(Clone, Debug)]

@@ -248,6 +248,27 @@ pub struct RawChannel {
     pub manual: Option<Spanned<RawManual>>,
     pub freshdesk: Option<Spanned<RawFreshdesk>>,
     pub jira_sm: Option<Spanned<RawJiraSm>>,
+    pub slack: Option<Spanned<RawSlackChannel>>,
+}
+
+/// A thread in the vendor's shared Slack channel (Slack Connect).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlackChannel {
+    /// `https://slack.com/api` by default.
+    pub api_url: Option<HttpUrl>,
+    /// The shared channel's id (`C0123ABCD`).
+    pub channel: Spanned<String>,
+    /// A user token (`xoxp-…`) or bot token (`xoxb-…`) with chat:write and the history scopes.
+    pub token: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<PathBuf>>,
+    /// The reaction on the thread that means "resolved".
+    #[serde(default = "default_reaction")]
+    pub resolved_reaction: String,
+}
+
+fn default_reaction() -> String {
+    "white_check_mark".into()
 }
 
 /// Jira Service Management's customer requests, as the customer.

@@ -507,6 +507,7 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
         c.manual.as_ref().map(|_| "manual"),
         c.freshdesk.as_ref().map(|_| "freshdesk"),
         c.jira_sm.as_ref().map(|_| "jira_sm"),
+        c.slack.as_ref().map(|_| "slack"),
     ];
     let example = format!("[vendors.{vendor}.channels.{}.zendesk]", id.get_ref());
     let all: Vec<&str> = ChannelKind::ALL.iter().map(|k| k.as_str()).collect();
@@ -559,6 +560,28 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
             close_transition: js.close_transition.clone(),
         };
         (ChannelKind::JiraSm, ChannelSettings::JiraSm(settings))
+    } else if let Some(sl) = &c.slack {
+        let s = sl.get_ref();
+        let ch = s.channel.get_ref();
+        if ch.is_empty() || !ch.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+            cx.err(&s.channel, format!("`{ch}` is not a Slack channel id (like `C0123ABCD`)"));
+        }
+        if s.token.is_none() && s.token_file.is_none() {
+            cx.err(sl, "slack: credentials missing: set `token` or `token_file`");
+        }
+        let (token, token_source) = secret_from(cx, &s.token, &s.token_file, "token")?;
+        let api_url = match &s.api_url {
+            Some(u) => u.0.clone(),
+            None => reqwest::Url::parse("https://slack.com/api").expect("a valid URL"),
+        };
+        let settings = SlackSettings {
+            api_url,
+            channel: ch.clone(),
+            token,
+            token_source,
+            resolved_reaction: s.resolved_reaction.trim_matches(':').to_string(),
+        };
+        (ChannelKind::Slack, ChannelSettings::Slack(settings))
     } else if let Some(m) = &c.manual {
         let m = m.get_ref();
         if m.contact.trim().is_empty() {

@@ -18,6 +18,7 @@
 mod freshdesk;
 mod github;
 mod jira_sm;
+mod slack;
 mod zendesk;
 
 use std::collections::{HashMap, VecDeque};
@@ -152,6 +153,7 @@ impl SimTicket {
         self.visible(now).find(|c| c.solves).map(|c| c.at)
     }
 
+    #[cfg(test)]
     pub fn first_human_at(&self, now: Ts) -> Option<Ts> {
         self.visible(now).filter(|c| matches!(c.author, Author::Agent(_))).map(|c| c.at).min()
     }
@@ -167,6 +169,34 @@ impl SimTicket {
         match self.visible(now).last().map(|c| c.author) {
             Some(Author::Agent(_)) => "pending",
             _ => "open",
+        }
+    }
+
+    /// The instant a platform shows for a message: Slack's `ts` has a
+    /// fraction (here milliseconds, unique per message; the store keeps
+    /// milliseconds), the others whole seconds.
+    pub fn stamp(&self, at: Ts, comment_id: u64) -> Ts {
+        if self.channel == "slack" {
+            at + Duration::milliseconds(i64::try_from(comment_id % 1000).unwrap_or(0))
+        } else {
+            at
+        }
+    }
+
+    /// An instant as the ground truth reports it (with milliseconds where the platform has a fraction).
+    pub fn format(&self, t: Ts) -> String {
+        if self.channel == "slack" { t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true) } else { rfc3339(t) }
+    }
+
+    /// The ticket's id as the platform shows it (Jira: the issue key; Slack: the thread's ts).
+    pub fn platform_id(&self) -> String {
+        match self.channel {
+            "jira_sm" => format!("SD-{}", self.id),
+            "slack" => {
+                let first = self.comments.first().map_or(0, |c| c.id);
+                slack_ts(self.stamp(self.created_at, first))
+            }
+            _ => self.id.to_string(),
         }
     }
 
@@ -242,27 +272,27 @@ impl Simulator {
         let mut out: Vec<Truth> = vendors
             .values()
             .flat_map(|v| {
-                v.tickets.iter().map(|t| Truth {
-                    reference: t.reference.clone(),
-                    vendor: v.profile.vendor.clone(),
-                    channel: t.channel.into(),
-                    // The id the platform itself shows (Jira: the issue key).
-                    ticket_id: if t.channel == "jira_sm" { format!("SD-{}", t.id) } else { t.id.to_string() },
-                    opened_at: rfc3339(t.created_at),
-                    first_human_reply_at: t.first_human_at(now).map(rfc3339),
-                    resolved_at: t.vendor_solved_at(now).map(rfc3339),
-                    human_replies_at: t
-                        .visible(now)
-                        .filter(|c| matches!(c.author, Author::Agent(_)))
-                        .map(|c| rfc3339(c.at))
-                        .collect(),
-                    requester_messages_at: t
-                        .visible(now)
-                        .filter(|c| c.author == Author::Requester)
-                        .skip(1)
-                        .map(|c| rfc3339(c.at))
-                        .collect(),
-                    closed_by_requester: t.requester_solved_at.is_some(),
+                v.tickets.iter().map(|t| {
+                    let at = |c: &Comment| t.stamp(c.at, c.id);
+                    let human: Vec<&Comment> =
+                        t.visible(now).filter(|c| matches!(c.author, Author::Agent(_))).collect();
+                    Truth {
+                        reference: t.reference.clone(),
+                        vendor: v.profile.vendor.clone(),
+                        channel: t.channel.into(),
+                        ticket_id: t.platform_id(),
+                        opened_at: t.format(t.comments.first().map_or(t.created_at, at)),
+                        first_human_reply_at: human.iter().min_by_key(|c| c.at).map(|c| t.format(at(c))),
+                        resolved_at: t.visible(now).find(|c| c.solves).map(|c| t.format(at(c))),
+                        human_replies_at: human.iter().map(|c| t.format(at(c))).collect(),
+                        requester_messages_at: t
+                            .visible(now)
+                            .filter(|c| c.author == Author::Requester)
+                            .skip(1)
+                            .map(|c| t.format(at(c)))
+                            .collect(),
+                        closed_by_requester: t.requester_solved_at.is_some(),
+                    }
                 })
             })
             .collect();
@@ -281,6 +311,7 @@ impl Simulator {
             .merge(github::routes())
             .merge(freshdesk::routes())
             .merge(jira_sm::routes())
+            .merge(slack::routes())
             .with_state(self.clone())
     }
 }
@@ -305,6 +336,11 @@ async fn notifications_handler(
     axum::extract::State(sim): axum::extract::State<Simulator>,
 ) -> axum::Json<Vec<serde_json::Value>> {
     axum::Json(sim.notifications.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect())
+}
+
+/// Slack's `ts` for an instant: seconds and microseconds.
+pub(crate) fn slack_ts(t: Ts) -> String {
+    format!("{}.{:06}", t.timestamp(), t.timestamp_subsec_micros())
 }
 
 /// Simulated time is real time at whole seconds, as Zendesk reports it.
