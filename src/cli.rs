@@ -338,6 +338,9 @@ pub fn plan(config: &Config, now: DateTime<Utc>, out: &mut String) {
                     )
                 }
                 ChannelSettings::Manual(m) => format!("by a person: {}", m.contact),
+                ChannelSettings::Intercom(i) => {
+                    format!("{} as contact {} (auth: token, {})", i.api_url, i.contact_id, i.token_source)
+                }
                 ChannelSettings::Slack(s) => format!(
                     "channel {} at {} (auth: token, {}); resolved by :{}:",
                     s.channel, s.api_url, s.token_source, s.resolved_reaction

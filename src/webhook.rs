@@ -6,6 +6,7 @@
 //!
 //! - GitHub: `X-Hub-Signature-256: sha256=HEX(HMAC-SHA256(secret, body))`.
 //! - Jira: `X-Hub-Signature: sha256=HEX(HMAC-SHA256(secret, body))`.
+//! - Intercom: `X-Hub-Signature: sha1=HEX(HMAC-SHA1(client secret, body))`.
 //! - Slack: `X-Slack-Signature: v0=HEX(HMAC-SHA256(signing secret,
 //!   "v0:" + X-Slack-Request-Timestamp + ":" + body))`, within five minutes.
 //! - Zendesk: `X-Zendesk-Webhook-Signature: BASE64(HMAC-SHA256(secret,
@@ -77,6 +78,14 @@ pub fn verify(kind: ChannelKind, secret: &[u8], headers: &HeaderMap, body: &[u8]
             }
             Ok(())
         }
+        ChannelKind::Intercom => {
+            // Intercom signs with HMAC-SHA1 of the body, keyed by the app's client secret.
+            const H: &str = "x-hub-signature";
+            let sig = header(headers, H)?;
+            let mac = sig.strip_prefix("sha1=").and_then(hex).ok_or(WebhookError::Malformed(H))?;
+            let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);
+            hmac::verify(&key, body, &mac).map_err(|_| WebhookError::Mismatch)
+        }
         ChannelKind::JiraSm => {
             const H: &str = "x-hub-signature";
             let sig = header(headers, H)?;
@@ -104,7 +113,10 @@ pub fn verify(kind: ChannelKind, secret: &[u8], headers: &HeaderMap, body: &[u8]
 
 /// Whether a channel kind takes webhooks.
 pub fn supported(kind: ChannelKind) -> bool {
-    matches!(kind, ChannelKind::Github | ChannelKind::Zendesk | ChannelKind::JiraSm | ChannelKind::Slack)
+    matches!(
+        kind,
+        ChannelKind::Github | ChannelKind::Zendesk | ChannelKind::JiraSm | ChannelKind::Slack | ChannelKind::Intercom
+    )
 }
 
 /// Wake-ups for channel workers, by `vendor/channel id`; shared by the HTTP
@@ -175,6 +187,19 @@ mod tests {
         let late = chrono::DateTime::from_timestamp(1_531_420_618 + 301, 0).unwrap();
         assert_eq!(verify(ChannelKind::Slack, secret, &h, body.as_bytes(), late), Err(WebhookError::Stale));
         assert_eq!(verify(ChannelKind::Slack, b"wrong", &h, body.as_bytes(), at), Err(WebhookError::Mismatch));
+    }
+
+    #[test]
+    fn intercom_signature() {
+        let now = chrono::Utc::now();
+        let body = br#"{"type":"notification_event","topic":"conversation.admin.replied"}"#;
+        let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, b"client-secret");
+        let good =
+            format!("sha1={}", hmac::sign(&key, body).as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let h = headers(&[("x-hub-signature", &good)]);
+        assert_eq!(verify(ChannelKind::Intercom, b"client-secret", &h, body, now), Ok(()));
+        assert_eq!(verify(ChannelKind::Intercom, b"other", &h, body, now), Err(WebhookError::Mismatch));
+        assert_eq!(verify(ChannelKind::Intercom, b"client-secret", &h, b"{}", now), Err(WebhookError::Mismatch));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Every adapter the simulator speaks, with its kind table for a simulated vendor `v`.
-const KINDS: [(&str, &str); 5] = [
+const KINDS: [(&str, &str); 6] = [
     (
         "zendesk",
         "[vendors.{V}.channels.c.zendesk]\nbase_url = \"{BASE}/{V}\"\nemail = \"poc@example.com\"\ntoken = \"{TOKEN}\"",
@@ -41,6 +41,10 @@ const KINDS: [(&str, &str); 5] = [
     (
         "slack",
         "[vendors.{V}.channels.c.slack]\napi_url = \"{BASE}/{V}/slack/api\"\nchannel = \"C0SUPPORT1\"\ntoken = \"{TOKEN}\"",
+    ),
+    (
+        "intercom",
+        "[vendors.{V}.channels.c.intercom]\napi_url = \"{BASE}/{V}/intercom\"\ncontact_id = \"6657a1b2c3d4e5f6a7b8c9d0\"\ntoken = \"{TOKEN}\"",
     ),
 ];
 

@@ -10,6 +10,7 @@ pub mod email;
 pub mod freshdesk;
 pub mod github;
 pub mod http;
+pub mod intercom;
 pub mod jira_sm;
 pub mod manual;
 pub mod rt;
@@ -286,6 +287,7 @@ pub enum AnyChannel {
     Freshdesk(Box<freshdesk::FreshdeskChannel>),
     JiraSm(Box<jira_sm::JiraSmChannel>),
     Slack(Box<slack::SlackChannel>),
+    Intercom(Box<intercom::IntercomChannel>),
 }
 
 /// Builds the adapter for a configured channel.
@@ -299,6 +301,7 @@ pub fn build(spec: &ChannelSpec) -> Result<AnyChannel, ChannelError> {
         ChannelSettings::Rt(r) => AnyChannel::Rt(Box::new(rt::RtChannel::new(http, r.clone())?)),
         ChannelSettings::Github(g) => AnyChannel::Github(Box::new(github::GithubChannel::new(http, g.clone()))),
         ChannelSettings::Manual(m) => AnyChannel::Manual(Box::new(manual::ManualChannel { settings: m.clone() })),
+        ChannelSettings::Intercom(i) => AnyChannel::Intercom(Box::new(intercom::IntercomChannel::new(http, i.clone()))),
         ChannelSettings::Slack(s) => AnyChannel::Slack(Box::new(slack::SlackChannel::new(http, s.clone()))),
         ChannelSettings::JiraSm(j) => AnyChannel::JiraSm(Box::new(jira_sm::JiraSmChannel::new(http, j.clone()))),
         ChannelSettings::Freshdesk(f) => {
@@ -318,6 +321,7 @@ impl Channel for AnyChannel {
             AnyChannel::Freshdesk(c) => c.kind(),
             AnyChannel::JiraSm(c) => c.kind(),
             AnyChannel::Slack(c) => c.kind(),
+            AnyChannel::Intercom(c) => c.kind(),
         }
     }
 
@@ -331,6 +335,7 @@ impl Channel for AnyChannel {
             AnyChannel::Freshdesk(c) => c.drain_problems(),
             AnyChannel::JiraSm(c) => c.drain_problems(),
             AnyChannel::Slack(c) => c.drain_problems(),
+            AnyChannel::Intercom(c) => c.drain_problems(),
         }
     }
 
@@ -344,6 +349,7 @@ impl Channel for AnyChannel {
             AnyChannel::Freshdesk(c) => c.open(req).await,
             AnyChannel::JiraSm(c) => c.open(req).await,
             AnyChannel::Slack(c) => c.open(req).await,
+            AnyChannel::Intercom(c) => c.open(req).await,
         }
     }
 
@@ -357,6 +363,7 @@ impl Channel for AnyChannel {
             AnyChannel::Freshdesk(c) => c.find(reference).await,
             AnyChannel::JiraSm(c) => c.find(reference).await,
             AnyChannel::Slack(c) => c.find(reference).await,
+            AnyChannel::Intercom(c) => c.find(reference).await,
         }
     }
 
@@ -370,6 +377,7 @@ impl Channel for AnyChannel {
             AnyChannel::Freshdesk(c) => c.poll(ticket).await,
             AnyChannel::JiraSm(c) => c.poll(ticket).await,
             AnyChannel::Slack(c) => c.poll(ticket).await,
+            AnyChannel::Intercom(c) => c.poll(ticket).await,
         }
     }
 
@@ -383,6 +391,7 @@ impl Channel for AnyChannel {
             AnyChannel::Freshdesk(c) => c.reply(ticket, body).await,
             AnyChannel::JiraSm(c) => c.reply(ticket, body).await,
             AnyChannel::Slack(c) => c.reply(ticket, body).await,
+            AnyChannel::Intercom(c) => c.reply(ticket, body).await,
         }
     }
 
@@ -396,6 +405,7 @@ impl Channel for AnyChannel {
             AnyChannel::Freshdesk(c) => c.close(ticket, body, solve).await,
             AnyChannel::JiraSm(c) => c.close(ticket, body, solve).await,
             AnyChannel::Slack(c) => c.close(ticket, body, solve).await,
+            AnyChannel::Intercom(c) => c.close(ticket, body, solve).await,
         }
     }
 }

@@ -119,6 +119,15 @@ pub enum ChannelSettings {
     Freshdesk(FreshdeskSettings),
     JiraSm(JiraSmSettings),
     Slack(SlackSettings),
+    Intercom(IntercomSettings),
+}
+
+#[derive(Clone, Debug)]
+pub struct IntercomSettings {
+    pub api_url: reqwest::Url,
+    pub token: Secret,
+    pub token_source: SecretSource,
+    pub contact_id: String,
 }
 
 #[derive(Clone, Debug)]

@@ -249,6 +249,19 @@ pub struct RawChannel {
     pub freshdesk: Option<Spanned<RawFreshdesk>>,
     pub jira_sm: Option<Spanned<RawJiraSm>>,
     pub slack: Option<Spanned<RawSlackChannel>>,
+    pub intercom: Option<Spanned<RawIntercom>>,
+}
+
+/// An Intercom conversation started by our contact.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIntercom {
+    /// `https://api.intercom.io` (or the EU/AU region's API).
+    pub api_url: Option<HttpUrl>,
+    pub token: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<PathBuf>>,
+    /// Our contact's Intercom id: conversations are started as it.
+    pub contact_id: String,
 }
 
 /// A thread in the vendor's shared Slack channel (Slack Connect).

@@ -508,6 +508,7 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
         c.freshdesk.as_ref().map(|_| "freshdesk"),
         c.jira_sm.as_ref().map(|_| "jira_sm"),
         c.slack.as_ref().map(|_| "slack"),
+        c.intercom.as_ref().map(|_| "intercom"),
     ];
     let example = format!("[vendors.{vendor}.channels.{}.zendesk]", id.get_ref());
     let all: Vec<&str> = ChannelKind::ALL.iter().map(|k| k.as_str()).collect();
@@ -582,6 +583,21 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
             resolved_reaction: s.resolved_reaction.trim_matches(':').to_string(),
         };
         (ChannelKind::Slack, ChannelSettings::Slack(settings))
+    } else if let Some(ic) = &c.intercom {
+        let i = ic.get_ref();
+        if i.contact_id.trim().is_empty() {
+            cx.err(ic, "intercom: `contact_id` is empty (our contact's Intercom id)");
+        }
+        if i.token.is_none() && i.token_file.is_none() {
+            cx.err(ic, "intercom: credentials missing: set `token` or `token_file`");
+        }
+        let (token, token_source) = secret_from(cx, &i.token, &i.token_file, "token")?;
+        let api_url = match &i.api_url {
+            Some(u) => u.0.clone(),
+            None => reqwest::Url::parse("https://api.intercom.io").expect("a valid URL"),
+        };
+        let settings = IntercomSettings { api_url, token, token_source, contact_id: i.contact_id.clone() };
+        (ChannelKind::Intercom, ChannelSettings::Intercom(settings))
     } else if let Some(m) = &c.manual {
         let m = m.get_ref();
         if m.contact.trim().is_empty() {

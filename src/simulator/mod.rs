@@ -17,6 +17,7 @@
 
 mod freshdesk;
 mod github;
+mod intercom;
 mod jira_sm;
 mod slack;
 mod zendesk;
@@ -312,6 +313,7 @@ impl Simulator {
             .merge(freshdesk::routes())
             .merge(jira_sm::routes())
             .merge(slack::routes())
+            .merge(intercom::routes())
             .with_state(self.clone())
     }
 }
