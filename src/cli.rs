@@ -338,6 +338,9 @@ pub fn plan(config: &Config, now: DateTime<Utc>, out: &mut String) {
                     )
                 }
                 ChannelSettings::Manual(m) => format!("by a person: {}", m.contact),
+                ChannelSettings::Feishu(f) => {
+                    format!("group {} at {} as app {} (auth: {})", f.chat_id, f.api_url, f.app_id, f.app_secret_source)
+                }
                 ChannelSettings::Intercom(i) => {
                     format!("{} as contact {} (auth: token, {})", i.api_url, i.contact_id, i.token_source)
                 }

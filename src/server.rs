@@ -137,6 +137,14 @@ async fn webhook_handler(
         return (StatusCode::NOT_FOUND, "no webhook configured for this channel (set webhook_secret)\n")
             .into_response();
     };
+    // Feishu checks the URL with a challenge (encrypted with the Encrypt Key when one is set).
+    if spec.kind == crate::model::ChannelKind::Feishu && headers.get("x-lark-signature").is_none() {
+        return match crate::webhook::feishu_challenge(secret.expose().as_bytes(), &body) {
+            Ok(Some(challenge)) => axum::Json(serde_json::json!({ "challenge": challenge })).into_response(),
+            Ok(None) => (StatusCode::UNAUTHORIZED, "missing header x-lark-signature\n").into_response(),
+            Err(e) => (StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response(),
+        };
+    }
     match crate::webhook::verify(spec.kind, secret.expose().as_bytes(), &headers, &body, state.clock.now()) {
         Ok(()) => {
             state.pokes.poke(&vendor, &channel);

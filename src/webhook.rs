@@ -7,6 +7,9 @@
 //! - GitHub: `X-Hub-Signature-256: sha256=HEX(HMAC-SHA256(secret, body))`.
 //! - Jira: `X-Hub-Signature: sha256=HEX(HMAC-SHA256(secret, body))`.
 //! - Intercom: `X-Hub-Signature: sha1=HEX(HMAC-SHA1(client secret, body))`.
+//! - Feishu: `X-Lark-Signature: HEX(SHA-256(timestamp + nonce + Encrypt Key +
+//!   body))` within five minutes; encrypted bodies (AES-256-CBC) are
+//!   decrypted to answer Feishu's URL verification.
 //! - Slack: `X-Slack-Signature: v0=HEX(HMAC-SHA256(signing secret,
 //!   "v0:" + X-Slack-Request-Timestamp + ":" + body))`, within five minutes.
 //! - Zendesk: `X-Zendesk-Webhook-Signature: BASE64(HMAC-SHA256(secret,
@@ -78,6 +81,31 @@ pub fn verify(kind: ChannelKind, secret: &[u8], headers: &HeaderMap, body: &[u8]
             }
             Ok(())
         }
+        ChannelKind::Feishu => {
+            // SHA-256 over timestamp + nonce + Encrypt Key + body, in hex.
+            const S: &str = "x-lark-signature";
+            const T: &str = "x-lark-request-timestamp";
+            const N: &str = "x-lark-request-nonce";
+            let sig = header(headers, S)?;
+            let ts = header(headers, T)?;
+            let nonce = header(headers, N)?;
+            let expected = hex(sig).ok_or(WebhookError::Malformed(S))?;
+            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+            for part in [ts.as_bytes(), nonce.as_bytes(), secret, body] {
+                ctx.update(part);
+            }
+            let got = ctx.finish();
+            let same = got.as_ref().len() == expected.len()
+                && got.as_ref().iter().zip(&expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+            if !same {
+                return Err(WebhookError::Mismatch);
+            }
+            let at: i64 = ts.parse().map_err(|_| WebhookError::Malformed(T))?;
+            if (now.timestamp() - at).abs() > REPLAY_WINDOW_SECS {
+                return Err(WebhookError::Stale);
+            }
+            Ok(())
+        }
         ChannelKind::Intercom => {
             // Intercom signs with HMAC-SHA1 of the body, keyed by the app's client secret.
             const H: &str = "x-hub-signature";
@@ -111,11 +139,45 @@ pub fn verify(kind: ChannelKind, secret: &[u8], headers: &HeaderMap, body: &[u8]
     }
 }
 
+/// Feishu's encrypted events: `{"encrypt": BASE64}`, AES-256-CBC with the
+/// SHA-256 of the Encrypt Key as key, the first 16 bytes as IV, PKCS#7.
+pub fn feishu_decrypt(encrypt_key: &[u8], encrypted: &str) -> Result<Vec<u8>, WebhookError> {
+    use aes::cipher::{BlockDecryptMut, KeyIvInit, block_padding::Pkcs7};
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(encrypted.trim())
+        .map_err(|_| WebhookError::Malformed("encrypt"))?;
+    if data.len() < 32 || data.len() % 16 != 0 {
+        return Err(WebhookError::Malformed("encrypt"));
+    }
+    let key = ring::digest::digest(&ring::digest::SHA256, encrypt_key);
+    let (iv, cipher) = data.split_at(16);
+    cbc::Decryptor::<aes::Aes256>::new_from_slices(key.as_ref(), iv)
+        .map_err(|_| WebhookError::Malformed("encrypt"))?
+        .decrypt_padded_vec_mut::<Pkcs7>(cipher)
+        .map_err(|_| WebhookError::Mismatch)
+}
+
+/// A Feishu URL-verification request's answer (`{"challenge": …}`), from a
+/// plain or encrypted body; `None` for anything else.
+pub fn feishu_challenge(encrypt_key: &[u8], body: &[u8]) -> Result<Option<String>, WebhookError> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| WebhookError::Malformed("body"))?;
+    let v = match v["encrypt"].as_str() {
+        Some(e) => serde_json::from_slice(&feishu_decrypt(encrypt_key, e)?).map_err(|_| WebhookError::Mismatch)?,
+        None => v,
+    };
+    Ok((v["type"].as_str() == Some("url_verification")).then(|| v["challenge"].as_str().map(String::from)).flatten())
+}
+
 /// Whether a channel kind takes webhooks.
 pub fn supported(kind: ChannelKind) -> bool {
     matches!(
         kind,
-        ChannelKind::Github | ChannelKind::Zendesk | ChannelKind::JiraSm | ChannelKind::Slack | ChannelKind::Intercom
+        ChannelKind::Github
+            | ChannelKind::Zendesk
+            | ChannelKind::JiraSm
+            | ChannelKind::Slack
+            | ChannelKind::Intercom
+            | ChannelKind::Feishu
     )
 }
 
@@ -200,6 +262,37 @@ mod tests {
         assert_eq!(verify(ChannelKind::Intercom, b"client-secret", &h, body, now), Ok(()));
         assert_eq!(verify(ChannelKind::Intercom, b"other", &h, body, now), Err(WebhookError::Mismatch));
         assert_eq!(verify(ChannelKind::Intercom, b"client-secret", &h, b"{}", now), Err(WebhookError::Mismatch));
+    }
+
+    /// Feishu's documented decryption example: key "test key", plaintext "hello world".
+    #[test]
+    fn feishu_decryption_and_signature() {
+        let plain = feishu_decrypt(b"test key", "P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzghk=").unwrap();
+        assert_eq!(plain, b"hello world");
+        assert_ne!(
+            feishu_decrypt(b"other key", "P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzghk="),
+            Ok(b"hello world".to_vec())
+        );
+        assert_eq!(feishu_decrypt(b"k", "not base64!"), Err(WebhookError::Malformed("encrypt")));
+
+        let body = br#"{"schema":"2.0","header":{"event_type":"im.message.receive_v1"}}"#;
+        let (ts, nonce) = ("1795400047", "13f8e64b");
+        let mut data = format!("{ts}{nonce}encrypt-key").into_bytes();
+        data.extend_from_slice(body);
+        let sig: String =
+            ring::digest::digest(&ring::digest::SHA256, &data).as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let h =
+            headers(&[("x-lark-signature", &sig), ("x-lark-request-timestamp", ts), ("x-lark-request-nonce", nonce)]);
+        let at = chrono::DateTime::from_timestamp(1_795_400_100, 0).unwrap();
+        assert_eq!(verify(ChannelKind::Feishu, b"encrypt-key", &h, body, at), Ok(()));
+        assert_eq!(verify(ChannelKind::Feishu, b"other", &h, body, at), Err(WebhookError::Mismatch));
+        let late = chrono::DateTime::from_timestamp(1_795_400_047 + 400, 0).unwrap();
+        assert_eq!(verify(ChannelKind::Feishu, b"encrypt-key", &h, body, late), Err(WebhookError::Stale));
+        assert_eq!(
+            feishu_challenge(b"k", br#"{"challenge":"ajls384kdjx98XX","token":"xxx","type":"url_verification"}"#),
+            Ok(Some("ajls384kdjx98XX".into()))
+        );
+        assert_eq!(feishu_challenge(b"k", br#"{"type":"event_callback"}"#), Ok(None));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Every adapter the simulator speaks, with its kind table for a simulated vendor `v`.
-const KINDS: [(&str, &str); 6] = [
+const KINDS: [(&str, &str); 7] = [
     (
         "zendesk",
         "[vendors.{V}.channels.c.zendesk]\nbase_url = \"{BASE}/{V}\"\nemail = \"poc@example.com\"\ntoken = \"{TOKEN}\"",
@@ -45,6 +45,10 @@ const KINDS: [(&str, &str); 6] = [
     (
         "intercom",
         "[vendors.{V}.channels.c.intercom]\napi_url = \"{BASE}/{V}/intercom\"\ncontact_id = \"6657a1b2c3d4e5f6a7b8c9d0\"\ntoken = \"{TOKEN}\"",
+    ),
+    (
+        "feishu",
+        "[vendors.{V}.channels.c.feishu]\napi_url = \"{BASE}/{V}/feishu\"\napp_id = \"cli_a1b2c3d4e5\"\napp_secret = \"{TOKEN}\"\nchat_id = \"oc_sim_support_group\"",
     ),
 ];
 
@@ -201,6 +205,7 @@ async fn every_adapter_maps_failures_to_the_same_clear_errors() {
                 .poll(match kind {
                     "jira_sm" => "SD-12",
                     "slack" => "1795400047.000012",
+                    "feishu" => "om_dc13264520392913993dd051dba21dcf",
                     _ => "12",
                 })
                 .await

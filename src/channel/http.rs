@@ -49,25 +49,18 @@ impl Http {
 
     /// Like [`Http::send`], keeping the response headers (pagination links).
     pub async fn send_full(&self, rb: RequestBuilder) -> Result<Answer, ChannelError> {
+        let answer = self.send_any(rb).await?;
+        if answer.status.is_success() { Ok(answer) } else { Err(status_error(&answer)) }
+    }
+
+    /// Sends a request and returns the response whatever its status (for
+    /// platforms that explain failures in their own body codes).
+    pub async fn send_any(&self, rb: RequestBuilder) -> Result<Answer, ChannelError> {
         let resp = rb.send().await.map_err(|e| self.transport(e))?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let retry_after = rate_limit_wait(resp.headers(), chrono::Utc::now());
-        // GitHub says "rate limited" with a 403 and no requests left.
-        let exhausted = resp.headers().get("x-ratelimit-remaining").and_then(|v| v.to_str().ok()) == Some("0");
         let body = self.read_capped(resp).await?;
-        if status.is_success() {
-            return Ok(Answer { status, headers, body });
-        }
-        let message = error_excerpt(&body);
-        Err(match status.as_u16() {
-            403 if exhausted => ChannelError::RateLimited { retry_after },
-            401 | 403 => ChannelError::Auth { status: Some(status.as_u16()), message },
-            404 => ChannelError::NotFound { message },
-            429 => ChannelError::RateLimited { retry_after },
-            s if s >= 500 => ChannelError::Server { status: s, message, retry_after },
-            s => ChannelError::Rejected { status: s, message },
-        })
+        Ok(Answer { status, headers, body })
     }
 
     /// Sends a request and decodes a JSON body.
@@ -111,6 +104,22 @@ pub fn next_link(link: &str) -> Option<&str> {
             .any(|p| p.trim() == r#"rel="next""#)
             .then(|| url.trim().trim_start_matches('<').trim_end_matches('>'))
     })
+}
+
+/// The error for a response that is not a success, by its HTTP status.
+pub fn status_error(a: &Answer) -> ChannelError {
+    let retry_after = rate_limit_wait(&a.headers, chrono::Utc::now());
+    // GitHub says "rate limited" with a 403 and no requests left.
+    let exhausted = a.headers.get("x-ratelimit-remaining").and_then(|v| v.to_str().ok()) == Some("0");
+    let message = error_excerpt(&a.body);
+    match a.status.as_u16() {
+        403 if exhausted => ChannelError::RateLimited { retry_after },
+        401 | 403 => ChannelError::Auth { status: Some(a.status.as_u16()), message },
+        404 => ChannelError::NotFound { message },
+        429 => ChannelError::RateLimited { retry_after },
+        s if s >= 500 => ChannelError::Server { status: s, message, retry_after },
+        s => ChannelError::Rejected { status: s, message },
+    }
 }
 
 fn too_large() -> ChannelError {

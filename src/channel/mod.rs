@@ -7,6 +7,7 @@
 //! One trait, one file per adapter, one `match` in [`build`].
 
 pub mod email;
+pub mod feishu;
 pub mod freshdesk;
 pub mod github;
 pub mod http;
@@ -288,6 +289,7 @@ pub enum AnyChannel {
     JiraSm(Box<jira_sm::JiraSmChannel>),
     Slack(Box<slack::SlackChannel>),
     Intercom(Box<intercom::IntercomChannel>),
+    Feishu(Box<feishu::FeishuChannel>),
 }
 
 /// Builds the adapter for a configured channel.
@@ -301,6 +303,7 @@ pub fn build(spec: &ChannelSpec) -> Result<AnyChannel, ChannelError> {
         ChannelSettings::Rt(r) => AnyChannel::Rt(Box::new(rt::RtChannel::new(http, r.clone())?)),
         ChannelSettings::Github(g) => AnyChannel::Github(Box::new(github::GithubChannel::new(http, g.clone()))),
         ChannelSettings::Manual(m) => AnyChannel::Manual(Box::new(manual::ManualChannel { settings: m.clone() })),
+        ChannelSettings::Feishu(f) => AnyChannel::Feishu(Box::new(feishu::FeishuChannel::new(http, f.clone()))),
         ChannelSettings::Intercom(i) => AnyChannel::Intercom(Box::new(intercom::IntercomChannel::new(http, i.clone()))),
         ChannelSettings::Slack(s) => AnyChannel::Slack(Box::new(slack::SlackChannel::new(http, s.clone()))),
         ChannelSettings::JiraSm(j) => AnyChannel::JiraSm(Box::new(jira_sm::JiraSmChannel::new(http, j.clone()))),
@@ -322,6 +325,7 @@ impl Channel for AnyChannel {
             AnyChannel::JiraSm(c) => c.kind(),
             AnyChannel::Slack(c) => c.kind(),
             AnyChannel::Intercom(c) => c.kind(),
+            AnyChannel::Feishu(c) => c.kind(),
         }
     }
 
@@ -336,6 +340,7 @@ impl Channel for AnyChannel {
             AnyChannel::JiraSm(c) => c.drain_problems(),
             AnyChannel::Slack(c) => c.drain_problems(),
             AnyChannel::Intercom(c) => c.drain_problems(),
+            AnyChannel::Feishu(c) => c.drain_problems(),
         }
     }
 
@@ -350,6 +355,7 @@ impl Channel for AnyChannel {
             AnyChannel::JiraSm(c) => c.open(req).await,
             AnyChannel::Slack(c) => c.open(req).await,
             AnyChannel::Intercom(c) => c.open(req).await,
+            AnyChannel::Feishu(c) => c.open(req).await,
         }
     }
 
@@ -364,6 +370,7 @@ impl Channel for AnyChannel {
             AnyChannel::JiraSm(c) => c.find(reference).await,
             AnyChannel::Slack(c) => c.find(reference).await,
             AnyChannel::Intercom(c) => c.find(reference).await,
+            AnyChannel::Feishu(c) => c.find(reference).await,
         }
     }
 
@@ -378,6 +385,7 @@ impl Channel for AnyChannel {
             AnyChannel::JiraSm(c) => c.poll(ticket).await,
             AnyChannel::Slack(c) => c.poll(ticket).await,
             AnyChannel::Intercom(c) => c.poll(ticket).await,
+            AnyChannel::Feishu(c) => c.poll(ticket).await,
         }
     }
 
@@ -392,6 +400,7 @@ impl Channel for AnyChannel {
             AnyChannel::JiraSm(c) => c.reply(ticket, body).await,
             AnyChannel::Slack(c) => c.reply(ticket, body).await,
             AnyChannel::Intercom(c) => c.reply(ticket, body).await,
+            AnyChannel::Feishu(c) => c.reply(ticket, body).await,
         }
     }
 
@@ -406,6 +415,7 @@ impl Channel for AnyChannel {
             AnyChannel::JiraSm(c) => c.close(ticket, body, solve).await,
             AnyChannel::Slack(c) => c.close(ticket, body, solve).await,
             AnyChannel::Intercom(c) => c.close(ticket, body, solve).await,
+            AnyChannel::Feishu(c) => c.close(ticket, body, solve).await,
         }
     }
 }

@@ -120,6 +120,17 @@ pub enum ChannelSettings {
     JiraSm(JiraSmSettings),
     Slack(SlackSettings),
     Intercom(IntercomSettings),
+    Feishu(FeishuSettings),
+}
+
+#[derive(Clone, Debug)]
+pub struct FeishuSettings {
+    pub api_url: reqwest::Url,
+    pub app_id: String,
+    pub app_secret: Secret,
+    pub app_secret_source: SecretSource,
+    pub chat_id: String,
+    pub our_tenant_key: Option<String>,
 }
 
 #[derive(Clone, Debug)]

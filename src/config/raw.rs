@@ -250,6 +250,22 @@ pub struct RawChannel {
     pub jira_sm: Option<Spanned<RawJiraSm>>,
     pub slack: Option<Spanned<RawSlackChannel>>,
     pub intercom: Option<Spanned<RawIntercom>>,
+    pub feishu: Option<Spanned<RawFeishuChannel>>,
+}
+
+/// A Feishu / Lark support group, through our app (bot) in it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFeishuChannel {
+    /// `https://open.feishu.cn` (Lark: `https://open.larksuite.com`).
+    pub api_url: Option<HttpUrl>,
+    pub app_id: String,
+    pub app_secret: Option<Spanned<String>>,
+    pub app_secret_file: Option<Spanned<PathBuf>>,
+    /// The support group's chat id (`oc_…`).
+    pub chat_id: Spanned<String>,
+    /// Our tenant: members of it in the group are colleagues, not the vendor.
+    pub our_tenant_key: Option<String>,
 }
 
 /// An Intercom conversation started by our contact.

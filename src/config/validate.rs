@@ -509,6 +509,7 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
         c.jira_sm.as_ref().map(|_| "jira_sm"),
         c.slack.as_ref().map(|_| "slack"),
         c.intercom.as_ref().map(|_| "intercom"),
+        c.feishu.as_ref().map(|_| "feishu"),
     ];
     let example = format!("[vendors.{vendor}.channels.{}.zendesk]", id.get_ref());
     let all: Vec<&str> = ChannelKind::ALL.iter().map(|k| k.as_str()).collect();
@@ -583,6 +584,29 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
             resolved_reaction: s.resolved_reaction.trim_matches(':').to_string(),
         };
         (ChannelKind::Slack, ChannelSettings::Slack(settings))
+    } else if let Some(fs) = &c.feishu {
+        let f = fs.get_ref();
+        let chat = f.chat_id.get_ref();
+        if !chat.starts_with("oc_") {
+            cx.err(&f.chat_id, format!("`{chat}` is not a Feishu chat id (`oc_…`)"));
+        }
+        if f.app_secret.is_none() && f.app_secret_file.is_none() {
+            cx.err(fs, "feishu: credentials missing: set `app_secret` or `app_secret_file`");
+        }
+        let (app_secret, app_secret_source) = secret_from(cx, &f.app_secret, &f.app_secret_file, "app_secret")?;
+        let api_url = match &f.api_url {
+            Some(u) => u.0.clone(),
+            None => reqwest::Url::parse("https://open.feishu.cn").expect("a valid URL"),
+        };
+        let settings = FeishuSettings {
+            api_url,
+            app_id: f.app_id.clone(),
+            app_secret,
+            app_secret_source,
+            chat_id: chat.clone(),
+            our_tenant_key: f.our_tenant_key.clone(),
+        };
+        (ChannelKind::Feishu, ChannelSettings::Feishu(settings))
     } else if let Some(ic) = &c.intercom {
         let i = ic.get_ref();
         if i.contact_id.trim().is_empty() {

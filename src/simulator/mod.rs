@@ -15,6 +15,7 @@
 //! integration tests; `supportprobe simulate` runs it as its own process so
 //! the daemon can be killed while the vendors keep their state.
 
+mod feishu;
 mod freshdesk;
 mod github;
 mod intercom;
@@ -193,6 +194,7 @@ impl SimTicket {
     pub fn platform_id(&self) -> String {
         match self.channel {
             "jira_sm" => format!("SD-{}", self.id),
+            "feishu" => format!("om_t{}c{}", self.id, self.comments.first().map_or(0, |c| c.id)),
             "slack" => {
                 let first = self.comments.first().map_or(0, |c| c.id);
                 slack_ts(self.stamp(self.created_at, first))
@@ -314,6 +316,7 @@ impl Simulator {
             .merge(jira_sm::routes())
             .merge(slack::routes())
             .merge(intercom::routes())
+            .merge(feishu::routes())
             .with_state(self.clone())
     }
 }
