@@ -338,6 +338,13 @@ pub fn plan(config: &Config, now: DateTime<Utc>, out: &mut String) {
                     )
                 }
                 ChannelSettings::Manual(m) => format!("by a person: {}", m.contact),
+                ChannelSettings::Http(g) => format!(
+                    "{} (described API: open {} {}; {} header(s), values not shown)",
+                    g.base_url,
+                    g.open.call.method,
+                    g.open.call.path,
+                    g.headers.len()
+                ),
                 ChannelSettings::Feishu(f) => {
                     format!("group {} at {} as app {} (auth: {})", f.chat_id, f.api_url, f.app_id, f.app_secret_source)
                 }

@@ -1,7 +1,7 @@
 //! The demo config does what the README promises: with nothing else
 //! installed, every simulated vendor and every channel it is probed through
 //! (Zendesk, GitHub, Freshdesk, Jira Service Management, Slack, Intercom,
-//! Feishu) has measured probes and a breach is visible on /metrics within 90
+//! Feishu, a described REST API) has measured probes and a breach is visible on /metrics within 90
 //! seconds; the exposition
 //! carries the design's metric families and passes `promtool check metrics`.
 
@@ -39,7 +39,7 @@ async fn the_demo_shows_every_vendor_and_channel_measured_and_a_breach_within_90
         h.config.vendors.values().flat_map(|v| v.channels.values().map(|c| c.kind.to_string())).collect();
     kinds.sort();
     kinds.dedup();
-    for kind in ["zendesk", "github", "freshdesk", "jira_sm", "slack", "intercom", "feishu"] {
+    for kind in ["zendesk", "github", "freshdesk", "jira_sm", "slack", "intercom", "feishu", "http"] {
         assert!(kinds.iter().any(|k| k == kind), "the demo uses the {kind} channel: {kinds:?}");
     }
     let started = Instant::now();

@@ -9,6 +9,7 @@
 pub mod email;
 pub mod feishu;
 pub mod freshdesk;
+pub mod generic;
 pub mod github;
 pub mod http;
 pub mod intercom;
@@ -290,6 +291,7 @@ pub enum AnyChannel {
     Slack(Box<slack::SlackChannel>),
     Intercom(Box<intercom::IntercomChannel>),
     Feishu(Box<feishu::FeishuChannel>),
+    Http(Box<generic::GenericChannel>),
 }
 
 /// Builds the adapter for a configured channel.
@@ -303,6 +305,7 @@ pub fn build(spec: &ChannelSpec) -> Result<AnyChannel, ChannelError> {
         ChannelSettings::Rt(r) => AnyChannel::Rt(Box::new(rt::RtChannel::new(http, r.clone())?)),
         ChannelSettings::Github(g) => AnyChannel::Github(Box::new(github::GithubChannel::new(http, g.clone()))),
         ChannelSettings::Manual(m) => AnyChannel::Manual(Box::new(manual::ManualChannel { settings: m.clone() })),
+        ChannelSettings::Http(g) => AnyChannel::Http(Box::new(generic::GenericChannel::new(http, (**g).clone()))),
         ChannelSettings::Feishu(f) => AnyChannel::Feishu(Box::new(feishu::FeishuChannel::new(http, f.clone()))),
         ChannelSettings::Intercom(i) => AnyChannel::Intercom(Box::new(intercom::IntercomChannel::new(http, i.clone()))),
         ChannelSettings::Slack(s) => AnyChannel::Slack(Box::new(slack::SlackChannel::new(http, s.clone()))),
@@ -326,6 +329,7 @@ impl Channel for AnyChannel {
             AnyChannel::Slack(c) => c.kind(),
             AnyChannel::Intercom(c) => c.kind(),
             AnyChannel::Feishu(c) => c.kind(),
+            AnyChannel::Http(c) => c.kind(),
         }
     }
 
@@ -341,6 +345,7 @@ impl Channel for AnyChannel {
             AnyChannel::Slack(c) => c.drain_problems(),
             AnyChannel::Intercom(c) => c.drain_problems(),
             AnyChannel::Feishu(c) => c.drain_problems(),
+            AnyChannel::Http(c) => c.drain_problems(),
         }
     }
 
@@ -356,6 +361,7 @@ impl Channel for AnyChannel {
             AnyChannel::Slack(c) => c.open(req).await,
             AnyChannel::Intercom(c) => c.open(req).await,
             AnyChannel::Feishu(c) => c.open(req).await,
+            AnyChannel::Http(c) => c.open(req).await,
         }
     }
 
@@ -371,6 +377,7 @@ impl Channel for AnyChannel {
             AnyChannel::Slack(c) => c.find(reference).await,
             AnyChannel::Intercom(c) => c.find(reference).await,
             AnyChannel::Feishu(c) => c.find(reference).await,
+            AnyChannel::Http(c) => c.find(reference).await,
         }
     }
 
@@ -386,6 +393,7 @@ impl Channel for AnyChannel {
             AnyChannel::Slack(c) => c.poll(ticket).await,
             AnyChannel::Intercom(c) => c.poll(ticket).await,
             AnyChannel::Feishu(c) => c.poll(ticket).await,
+            AnyChannel::Http(c) => c.poll(ticket).await,
         }
     }
 
@@ -401,6 +409,7 @@ impl Channel for AnyChannel {
             AnyChannel::Slack(c) => c.reply(ticket, body).await,
             AnyChannel::Intercom(c) => c.reply(ticket, body).await,
             AnyChannel::Feishu(c) => c.reply(ticket, body).await,
+            AnyChannel::Http(c) => c.reply(ticket, body).await,
         }
     }
 
@@ -416,6 +425,7 @@ impl Channel for AnyChannel {
             AnyChannel::Slack(c) => c.close(ticket, body, solve).await,
             AnyChannel::Intercom(c) => c.close(ticket, body, solve).await,
             AnyChannel::Feishu(c) => c.close(ticket, body, solve).await,
+            AnyChannel::Http(c) => c.close(ticket, body, solve).await,
         }
     }
 }

@@ -121,6 +121,49 @@ pub enum ChannelSettings {
     Slack(SlackSettings),
     Intercom(IntercomSettings),
     Feishu(FeishuSettings),
+    Http(Box<GenericSettings>),
+}
+
+/// One templated request of the `http` channel.
+#[derive(Clone, Debug)]
+pub struct GenericCall {
+    pub method: String,
+    pub path: String,
+    pub body: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct GenericOpen {
+    pub call: GenericCall,
+    pub id: String,
+    pub created_at: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct GenericPoll {
+    pub call: GenericCall,
+    pub status_call: Option<GenericCall>,
+    pub status: Option<String>,
+    pub status_at: Option<String>,
+    pub replies: String,
+    pub reply_id: String,
+    pub reply_at: String,
+    pub reply_body: String,
+    pub reply_author: Option<String>,
+    pub reply_author_kind: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct GenericSettings {
+    pub base_url: reqwest::Url,
+    pub headers: Vec<(String, Secret)>,
+    pub open: GenericOpen,
+    pub poll: GenericPoll,
+    pub reply: GenericCall,
+    pub close: Option<GenericCall>,
+    pub kinds: std::collections::BTreeMap<String, String>,
+    pub default_kind: String,
+    pub resolved_values: Vec<String>,
 }
 
 #[derive(Clone, Debug)]

@@ -251,6 +251,75 @@ pub struct RawChannel {
     pub slack: Option<Spanned<RawSlackChannel>>,
     pub intercom: Option<Spanned<RawIntercom>>,
     pub feishu: Option<Spanned<RawFeishuChannel>>,
+    pub http: Option<Spanned<RawGeneric>>,
+}
+
+/// A REST ticket API described in config (see `channel::generic`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGeneric {
+    pub base_url: HttpUrl,
+    /// Sent with every request; values may be secrets (`${VAR}`).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, Spanned<String>>,
+    pub open: RawGenericOpen,
+    pub poll: RawGenericPoll,
+    pub reply: RawGenericCall,
+    pub close: Option<RawGenericCall>,
+    /// Author-kind field values to `requester`, `agent`, `bot` or `automation`.
+    #[serde(default)]
+    pub kinds: std::collections::BTreeMap<String, String>,
+    #[serde(default = "default_generic_kind")]
+    pub default_kind: String,
+    /// Status values that mean resolved.
+    #[serde(default)]
+    pub resolved_values: Vec<String>,
+}
+
+fn default_generic_kind() -> String {
+    "agent".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGenericCall {
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub path: String,
+    pub body: Option<String>,
+}
+
+fn default_method() -> String {
+    "POST".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGenericOpen {
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub path: String,
+    pub body: Option<String>,
+    /// JSON pointer to the new ticket's id.
+    pub id: String,
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGenericPoll {
+    /// The request that returns the replies (GET).
+    pub path: String,
+    /// A separate request for the status, when the replies' answer lacks it.
+    pub status_path: Option<String>,
+    pub status: Option<String>,
+    pub status_at: Option<String>,
+    pub replies: String,
+    pub reply_id: String,
+    pub reply_at: String,
+    pub reply_body: String,
+    pub reply_author: Option<String>,
+    pub reply_author_kind: Option<String>,
 }
 
 /// A Feishu / Lark support group, through our app (bot) in it.

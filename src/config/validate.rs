@@ -510,6 +510,7 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
         c.slack.as_ref().map(|_| "slack"),
         c.intercom.as_ref().map(|_| "intercom"),
         c.feishu.as_ref().map(|_| "feishu"),
+        c.http.as_ref().map(|_| "http"),
     ];
     let example = format!("[vendors.{vendor}.channels.{}.zendesk]", id.get_ref());
     let all: Vec<&str> = ChannelKind::ALL.iter().map(|k| k.as_str()).collect();
@@ -584,6 +585,8 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
             resolved_reaction: s.resolved_reaction.trim_matches(':').to_string(),
         };
         (ChannelKind::Slack, ChannelSettings::Slack(settings))
+    } else if let Some(h) = &c.http {
+        (ChannelKind::Http, ChannelSettings::Http(Box::new(generic_from(cx, h)?)))
     } else if let Some(fs) = &c.feishu {
         let f = fs.get_ref();
         let chat = f.chat_id.get_ref();
@@ -878,6 +881,85 @@ fn github_from(cx: &mut Ctx<'_>, rg: &Spanned<super::raw::RawGithub>) -> Option<
         token_source,
         labels: g.labels.clone(),
         staff_only: g.staff_only,
+    })
+}
+
+fn generic_from(cx: &mut Ctx<'_>, rh: &Spanned<super::raw::RawGeneric>) -> Option<GenericSettings> {
+    let g = rh.get_ref();
+    let mut ok = true;
+    let mut headers = Vec::new();
+    for (name, value) in &g.headers {
+        match expand(value.get_ref(), cx.env) {
+            Ok((v, _)) => headers.push((name.clone(), Secret::new(v))),
+            Err(e) => {
+                cx.err(value, e);
+                ok = false;
+            }
+        }
+    }
+    let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+    let mut call = |cx: &mut Ctx<'_>, what: &str, method: &str, path: &str, body: &Option<String>| {
+        if !methods.contains(&method) {
+            cx.err(rh, format!("http: `{what}.method = \"{method}\"` is not one of {}", methods.join(", ")));
+            ok = false;
+        }
+        GenericCall { method: method.to_string(), path: path.to_string(), body: body.clone() }
+    };
+    let open = GenericOpen {
+        call: call(cx, "open", &g.open.method, &g.open.path, &g.open.body),
+        id: g.open.id.clone(),
+        created_at: g.open.created_at.clone(),
+    };
+    let p = &g.poll;
+    let poll = GenericPoll {
+        call: GenericCall { method: "GET".into(), path: p.path.clone(), body: None },
+        status_call: p.status_path.as_ref().map(|s| GenericCall { method: "GET".into(), path: s.clone(), body: None }),
+        status: p.status.clone(),
+        status_at: p.status_at.clone(),
+        replies: p.replies.clone(),
+        reply_id: p.reply_id.clone(),
+        reply_at: p.reply_at.clone(),
+        reply_body: p.reply_body.clone(),
+        reply_author: p.reply_author.clone(),
+        reply_author_kind: p.reply_author_kind.clone(),
+    };
+    let reply = call(cx, "reply", &g.reply.method, &g.reply.path, &g.reply.body);
+    let close = g.close.as_ref().map(|c| call(cx, "close", &c.method, &c.path, &c.body));
+    let pointers = [
+        Some(&open.id),
+        open.created_at.as_ref(),
+        poll.status.as_ref(),
+        poll.status_at.as_ref(),
+        Some(&poll.replies),
+        Some(&poll.reply_id),
+        Some(&poll.reply_at),
+        Some(&poll.reply_body),
+        poll.reply_author.as_ref(),
+        poll.reply_author_kind.as_ref(),
+    ];
+    for p in pointers.into_iter().flatten() {
+        if !p.is_empty() && !p.starts_with('/') {
+            cx.err(rh, format!("http: `{p}` is not a JSON pointer (they start with `/`, e.g. `/ticket/id`)"));
+            ok = false;
+        }
+    }
+    let valid_kinds = ["requester", "agent", "bot", "automation", "unknown"];
+    for k in g.kinds.values().chain(std::iter::once(&g.default_kind)) {
+        if !valid_kinds.contains(&k.as_str()) {
+            cx.err(rh, format!("http: author kind `{k}` is not one of {}", valid_kinds.join(", ")));
+            ok = false;
+        }
+    }
+    ok.then(|| GenericSettings {
+        base_url: g.base_url.0.clone(),
+        headers,
+        open,
+        poll,
+        reply,
+        close,
+        kinds: g.kinds.clone(),
+        default_kind: g.default_kind.clone(),
+        resolved_values: g.resolved_values.clone(),
     })
 }
 
