@@ -249,6 +249,8 @@ mod tests {
         let late = chrono::DateTime::from_timestamp(1_531_420_618 + 301, 0).unwrap();
         assert_eq!(verify(ChannelKind::Slack, secret, &h, body.as_bytes(), late), Err(WebhookError::Stale));
         assert_eq!(verify(ChannelKind::Slack, b"wrong", &h, body.as_bytes(), at), Err(WebhookError::Mismatch));
+        let tampered = body.replace("roadrunner", "coyote");
+        assert_eq!(verify(ChannelKind::Slack, secret, &h, tampered.as_bytes(), at), Err(WebhookError::Mismatch));
     }
 
     #[test]
@@ -286,6 +288,7 @@ mod tests {
         let at = chrono::DateTime::from_timestamp(1_795_400_100, 0).unwrap();
         assert_eq!(verify(ChannelKind::Feishu, b"encrypt-key", &h, body, at), Ok(()));
         assert_eq!(verify(ChannelKind::Feishu, b"other", &h, body, at), Err(WebhookError::Mismatch));
+        assert_eq!(verify(ChannelKind::Feishu, b"encrypt-key", &h, b"{}", at), Err(WebhookError::Mismatch));
         let late = chrono::DateTime::from_timestamp(1_795_400_047 + 400, 0).unwrap();
         assert_eq!(verify(ChannelKind::Feishu, b"encrypt-key", &h, body, late), Err(WebhookError::Stale));
         assert_eq!(
