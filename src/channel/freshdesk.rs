@@ -23,7 +23,7 @@ use reqwest::{Method, Url};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::http::{Http, next_link};
+use super::http::Http;
 use super::{Channel, ChannelError, Message, OpenRequest, Snapshot, Ticket, TicketStatus, clip_body, parse_time};
 use crate::classify::AuthorKind;
 use crate::config::FreshdeskSettings;
@@ -127,21 +127,9 @@ impl FreshdeskChannel {
         self.http.client.request(method, url).basic_auth(self.settings.api_key.expose(), Some("X"))
     }
 
-    fn follow(&self, link: &str) -> Result<Url, ChannelError> {
-        let url = Url::parse(link).map_err(|_| ChannelError::Malformed(format!("Link is not a URL: {link:?}")))?;
-        if url.origin() != self.api.origin() {
-            return Err(ChannelError::Malformed(format!(
-                "Link points to another server ({}); not following it",
-                url.origin().ascii_serialization()
-            )));
-        }
-        Ok(url)
-    }
-
+    /// One page and the next page's URL.
     async fn page<T: serde::de::DeserializeOwned>(&self, url: Url) -> Result<(T, Option<Url>), ChannelError> {
-        let resp = self.http.send_full(self.request(Method::GET, url)).await?;
-        let next = resp.headers.get("link").and_then(|v| v.to_str().ok()).and_then(next_link).map(|l| self.follow(l));
-        Ok((super::http::decode(&resp.body)?, next.transpose()?))
+        self.http.linked_page(self.request(Method::GET, url), &self.api).await
     }
 
     async fn ticket(&self, id: u64) -> Result<FdTicket, ChannelError> {

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 use tracing::debug;
 
-use super::http::{Http, next_link};
+use super::http::Http;
 use super::{Channel, ChannelError, Message, OpenRequest, Snapshot, Ticket, TicketStatus, clip_body, parse_time};
 use crate::classify::AuthorKind;
 use crate::config::GithubSettings;
@@ -139,23 +139,9 @@ impl GithubChannel {
             .bearer_auth(self.settings.token.expose())
     }
 
-    /// A `Link` target, accepted only on the API's own origin.
-    fn follow(&self, link: &str) -> Result<Url, ChannelError> {
-        let url = Url::parse(link).map_err(|_| ChannelError::Malformed(format!("Link is not a URL: {link:?}")))?;
-        if url.origin() != self.api.origin() {
-            return Err(ChannelError::Malformed(format!(
-                "Link points to another server ({}); not following it",
-                url.origin().ascii_serialization()
-            )));
-        }
-        Ok(url)
-    }
-
     /// One page and the next page's URL.
     async fn page<T: serde::de::DeserializeOwned>(&self, url: Url) -> Result<(T, Option<Url>), ChannelError> {
-        let resp = self.http.send_full(self.request(Method::GET, url)).await?;
-        let next = resp.headers.get("link").and_then(|v| v.to_str().ok()).and_then(next_link).map(|l| self.follow(l));
-        Ok((super::http::decode(&resp.body)?, next.transpose()?))
+        self.http.linked_page(self.request(Method::GET, url), &self.api).await
     }
 
     async fn login(&self) -> Result<&str, ChannelError> {

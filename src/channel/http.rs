@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use reqwest::Url;
 use reqwest::{RequestBuilder, Response, StatusCode, header};
 use serde::de::DeserializeOwned;
 
@@ -63,6 +64,18 @@ impl Http {
         Ok(Answer { status, headers, body })
     }
 
+    /// One page of a `Link`-paginated API (GitHub, Freshdesk): the decoded
+    /// body and the next page's URL, which must stay on `origin`.
+    pub async fn linked_page<T: DeserializeOwned>(
+        &self,
+        rb: RequestBuilder,
+        origin: &Url,
+    ) -> Result<(T, Option<Url>), ChannelError> {
+        let answer = self.send_full(rb).await?;
+        let next = answer.headers.get(header::LINK).and_then(|v| v.to_str().ok()).and_then(next_link);
+        Ok((decode(&answer.body)?, next.map(|l| same_origin(origin, l)).transpose()?))
+    }
+
     /// Sends a request and decodes a JSON body.
     pub async fn json<T: DeserializeOwned>(&self, rb: RequestBuilder) -> Result<T, ChannelError> {
         let (_, body) = self.send(rb).await?;
@@ -104,6 +117,22 @@ pub fn next_link(link: &str) -> Option<&str> {
             .any(|p| p.trim() == r#"rel="next""#)
             .then(|| url.trim().trim_start_matches('<').trim_end_matches('>'))
     })
+}
+
+/// A link a server handed us (the next page), resolved against `origin` and
+/// accepted only on its origin: a hostile server must not be able to send
+/// our credentials elsewhere.
+pub fn same_origin(origin: &Url, link: &str) -> Result<Url, ChannelError> {
+    let url = Url::parse(link)
+        .or_else(|_| origin.join(link))
+        .map_err(|_| ChannelError::Malformed(format!("pagination link is not a URL: {link:?}")))?;
+    if url.origin() != origin.origin() {
+        return Err(ChannelError::Malformed(format!(
+            "pagination link points to another server ({}); not following it",
+            url.origin().ascii_serialization()
+        )));
+    }
+    Ok(url)
 }
 
 /// The error for a response that is not a success, by its HTTP status.
@@ -206,6 +235,25 @@ pub fn install_crypto_provider() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pagination_links_stay_on_our_server() {
+        let api = Url::parse("https://acme.freshdesk.com/api/v2/").unwrap();
+        let next = same_origin(&api, "https://acme.freshdesk.com/api/v2/tickets?page=2").unwrap();
+        assert_eq!(next.as_str(), "https://acme.freshdesk.com/api/v2/tickets?page=2");
+        assert_eq!(
+            same_origin(&api, "tickets?page=3").unwrap().as_str(),
+            "https://acme.freshdesk.com/api/v2/tickets?page=3"
+        );
+        for hostile in [
+            "https://evil.example/api/v2/tickets",
+            "http://acme.freshdesk.com/api/v2/",
+            "https://acme.freshdesk.com:444/",
+        ] {
+            let e = same_origin(&api, hostile).unwrap_err();
+            assert!(e.to_string().contains("another server"), "{hostile}: {e}");
+        }
+    }
 
     #[test]
     fn retry_after_forms() {

@@ -9,13 +9,14 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Author, Comment, SimTicket, Simulator, VendorState, now};
+use super::{Author, Comment, SimTicket, Simulator, VendorState};
+use super::{Refusal, guarded, with_headers};
 use crate::lifecycle::Ts;
 
 pub(super) fn routes() -> Router<Simulator> {
@@ -43,7 +44,7 @@ fn ok(data: Value) -> Response {
     axum::Json(json!({ "code": 0, "msg": "success", "data": data })).into_response()
 }
 
-/// The app id our token was issued to (`t-{vendor}-{app_id}`), after the
+/// Runs `f` with the app id our tenant token was issued to, after the
 /// vendor's checks.
 fn with_vendor(
     sim: &Simulator,
@@ -51,29 +52,22 @@ fn with_vendor(
     headers: &HeaderMap,
     f: impl FnOnce(&mut VendorState, Ts, String) -> Response,
 ) -> Response {
-    let mut vendors = sim.lock();
-    let Some(v) = vendors.get_mut(vendor) else { return fail(StatusCode::NOT_FOUND, 404, "not found") };
-    let app = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .and_then(|t| t.strip_prefix(&format!("t-{vendor}-")))
-        .map(String::from);
-    let Some(app) = app else {
-        return fail(
+    // Tenant tokens are ours (`t-{vendor}-{app_id}`); the app secret was checked when one was issued.
+    let app = super::bearer(headers).and_then(|t| t.strip_prefix(&format!("t-{vendor}-"))).map(String::from);
+    let refuse = |r| match r {
+        Refusal::UnknownVendor => fail(StatusCode::NOT_FOUND, 404, "not found"),
+        Refusal::NoCredential | Refusal::WrongCredential => fail(
             StatusCode::BAD_REQUEST,
             99_991_663,
             "Invalid access token for authorization. Please make a request with token attached.",
-        );
+        ),
+        Refusal::Limited(wait) => with_headers(
+            fail(StatusCode::BAD_REQUEST, 99_991_400, "request trigger frequency limit"),
+            [("x-ogw-ratelimit-reset", wait.to_string())],
+        ),
     };
-    if let Err(wait) = v.admit() {
-        let mut r = fail(StatusCode::BAD_REQUEST, 99_991_400, "request trigger frequency limit");
-        if let Ok(h) = HeaderValue::from_str(&wait.to_string()) {
-            r.headers_mut().insert("x-ogw-ratelimit-reset", h);
-        }
-        return r;
-    }
-    f(v, now(), app)
+    let authorized = if app.is_some() { Ok(()) } else { Err(Refusal::NoCredential) };
+    guarded(sim, vendor, |_| authorized, refuse, |v, now| f(v, now, app.unwrap_or_default()))
 }
 
 fn app_of(t: &SimTicket) -> &str {

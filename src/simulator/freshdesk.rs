@@ -11,11 +11,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Author, Comment, SimTicket, Simulator, VendorState, now, rfc3339};
+use super::{Author, Comment, SimTicket, Simulator, VendorState, rfc3339};
+use super::{Refusal, check_token, guarded, with_headers};
 use crate::lifecycle::Ts;
 use crate::model::Priority;
 
@@ -57,39 +57,22 @@ fn with_vendor(
     headers: &HeaderMap,
     f: impl FnOnce(&mut VendorState, Ts) -> Response,
 ) -> Response {
-    let mut vendors = sim.lock();
-    let Some(v) = vendors.get_mut(vendor) else { return not_found() };
-    let key = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
-        .and_then(|d| String::from_utf8(d).ok())
-        .and_then(|s| s.split_once(':').map(|(k, _)| k.to_string()));
-    let authorized = match (&v.profile.token, key) {
-        (_, None) => false,
-        (None, Some(_)) => true,
-        (Some(expected), Some(k)) => *expected == k,
-    };
-    if !authorized {
-        return error(
+    let key = super::basic_user(headers);
+    let refuse = |r| match r {
+        Refusal::UnknownVendor => not_found(),
+        Refusal::NoCredential | Refusal::WrongCredential => error(
             StatusCode::UNAUTHORIZED,
             json!({ "code": "invalid_credentials", "message": "You have to be logged in to perform this action." }),
-        );
-    }
-    if let Err(wait) = v.admit() {
-        let mut r = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            json!({ "message": "You have exceeded the limit of requests per minute" }),
-        );
-        for (k, val) in [("retry-after", wait.to_string()), ("x-ratelimit-remaining", "0".into())] {
-            if let Ok(h) = HeaderValue::from_str(&val) {
-                r.headers_mut().insert(k, h);
-            }
-        }
-        return r;
-    }
-    f(v, now())
+        ),
+        Refusal::Limited(wait) => with_headers(
+            error(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({ "message": "You have exceeded the limit of requests per minute" }),
+            ),
+            [("retry-after", wait.to_string()), ("x-ratelimit-remaining", "0".into())],
+        ),
+    };
+    guarded(sim, vendor, |t| check_token(t, key.as_deref()), refuse, f)
 }
 
 fn base(headers: &HeaderMap, vendor: &str) -> String {

@@ -14,7 +14,8 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Author, Comment, SimTicket, Simulator, VendorState, now, rfc3339};
+use super::{Author, Comment, SimTicket, Simulator, VendorState, rfc3339};
+use super::{Refusal, check_token, guarded, with_headers};
 use crate::lifecycle::Ts;
 
 /// Our account at the simulated GitHub.
@@ -49,32 +50,22 @@ fn with_vendor(
     headers: &HeaderMap,
     f: impl FnOnce(&mut VendorState, Ts) -> Response,
 ) -> Response {
-    let mut vendors = sim.lock();
-    let Some(v) = vendors.get_mut(vendor) else { return error(StatusCode::NOT_FOUND, "Not Found") };
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("token ")))
-        .map(str::trim);
-    let authorized = match (&v.profile.token, given) {
-        (_, None) => false,
-        (None, Some(_)) => true,
-        (Some(expected), Some(g)) => expected == g,
-    };
-    if !authorized {
-        return error(StatusCode::UNAUTHORIZED, "Bad credentials");
-    }
-    if let Err(wait) = v.admit() {
-        let mut r = error(StatusCode::FORBIDDEN, &format!("API rate limit exceeded for user ID {LOGIN_ID}."));
-        let reset = chrono::Utc::now().timestamp() + i64::try_from(wait).unwrap_or(60);
-        for (k, val) in [("x-ratelimit-remaining", "0".to_string()), ("x-ratelimit-reset", reset.to_string())] {
-            if let Ok(h) = HeaderValue::from_str(&val) {
-                r.headers_mut().insert(k, h);
-            }
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("token ")));
+    let refuse = |r| match r {
+        Refusal::UnknownVendor => error(StatusCode::NOT_FOUND, "Not Found"),
+        Refusal::NoCredential | Refusal::WrongCredential => error(StatusCode::UNAUTHORIZED, "Bad credentials"),
+        Refusal::Limited(wait) => {
+            let reset = chrono::Utc::now().timestamp() + i64::try_from(wait).unwrap_or(60);
+            with_headers(
+                error(StatusCode::FORBIDDEN, &format!("API rate limit exceeded for user ID {LOGIN_ID}.")),
+                [("x-ratelimit-remaining", "0".to_string()), ("x-ratelimit-reset", reset.to_string())],
+            )
         }
-        return r;
-    }
-    f(v, now())
+    };
+    guarded(sim, vendor, |t| check_token(t, given), refuse, f)
 }
 
 fn api_base(headers: &HeaderMap, vendor: &str) -> String {

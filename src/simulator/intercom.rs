@@ -8,12 +8,13 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::{Author, Comment, SimTicket, Simulator, VendorState, now};
+use super::{Author, Comment, SimTicket, Simulator, VendorState};
+use super::{Refusal, check_token, guarded, with_headers};
 use crate::lifecycle::Ts;
 
 pub(super) fn routes() -> Router<Simulator> {
@@ -37,31 +38,21 @@ fn with_vendor(
     headers: &HeaderMap,
     f: impl FnOnce(&mut VendorState, Ts) -> Response,
 ) -> Response {
-    let mut vendors = sim.lock();
-    let Some(v) = vendors.get_mut(vendor) else {
-        return error(StatusCode::NOT_FOUND, "not_found", "Resource Not Found");
-    };
-    let token =
-        headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer "));
-    let ok = match (&v.profile.token, token) {
-        (_, None) => false,
-        (None, Some(_)) => true,
-        (Some(expected), Some(t)) => expected == t.trim(),
-    };
-    if !ok {
-        return error(StatusCode::UNAUTHORIZED, "unauthorized", "Access Token Invalid");
-    }
-    if let Err(wait) = v.admit() {
-        let mut r = error(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", "Exceeded rate limit");
-        let reset = chrono::Utc::now().timestamp() + i64::try_from(wait).unwrap_or(10);
-        for (k, val) in [("x-ratelimit-remaining", "0".to_string()), ("x-ratelimit-reset", reset.to_string())] {
-            if let Ok(h) = HeaderValue::from_str(&val) {
-                r.headers_mut().insert(k, h);
-            }
+    let token = super::bearer(headers);
+    let refuse = |r| match r {
+        Refusal::UnknownVendor => error(StatusCode::NOT_FOUND, "not_found", "Resource Not Found"),
+        Refusal::NoCredential | Refusal::WrongCredential => {
+            error(StatusCode::UNAUTHORIZED, "unauthorized", "Access Token Invalid")
         }
-        return r;
-    }
-    f(v, now())
+        Refusal::Limited(wait) => {
+            let reset = chrono::Utc::now().timestamp() + i64::try_from(wait).unwrap_or(10);
+            with_headers(
+                error(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", "Exceeded rate limit"),
+                [("x-ratelimit-remaining", "0".to_string()), ("x-ratelimit-reset", reset.to_string())],
+            )
+        }
+    };
+    guarded(sim, vendor, |t| check_token(t, token), refuse, f)
 }
 
 fn author(v: &VendorState, a: Author, contact: &str) -> Value {

@@ -8,14 +8,14 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Author, Comment, SimTicket, Simulator, VendorState, now};
+use super::{Author, Comment, SimTicket, Simulator, VendorState};
+use super::{Refusal, check_token, guarded, with_headers};
 use crate::lifecycle::Ts;
 
 const CUSTOMER: &str = "qm:5d0c1f3a-poc-customer";
@@ -50,31 +50,18 @@ fn with_vendor(
     headers: &HeaderMap,
     f: impl FnOnce(&mut VendorState, Ts) -> Response,
 ) -> Response {
-    let mut vendors = sim.lock();
-    let Some(v) = vendors.get_mut(vendor) else { return error(StatusCode::NOT_FOUND, "Site not found") };
-    let secret = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
-        .and_then(|d| String::from_utf8(d).ok())
-        .and_then(|s| s.split_once(':').map(|(_, t)| t.to_string()));
-    let authorized = match (&v.profile.token, secret) {
-        (_, None) => false,
-        (None, Some(_)) => true,
-        (Some(expected), Some(t)) => *expected == t,
-    };
-    if !authorized {
-        return error(StatusCode::UNAUTHORIZED, "Client must be authenticated to access this resource.");
-    }
-    if let Err(wait) = v.admit() {
-        let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded.");
-        if let Ok(h) = HeaderValue::from_str(&wait.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, h);
+    let secret = super::basic_password(headers);
+    let refuse = |r| match r {
+        Refusal::UnknownVendor => error(StatusCode::NOT_FOUND, "Site not found"),
+        Refusal::NoCredential | Refusal::WrongCredential => {
+            error(StatusCode::UNAUTHORIZED, "Client must be authenticated to access this resource.")
         }
-        return r;
-    }
-    f(v, now())
+        Refusal::Limited(wait) => with_headers(
+            error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded."),
+            [("retry-after", wait.to_string())],
+        ),
+    };
+    guarded(sim, vendor, |t| check_token(t, secret.as_deref()), refuse, f)
 }
 
 fn date(t: Ts) -> Value {

@@ -680,3 +680,85 @@ mod tests {
         assert!(v.tickets[0].comments.iter().any(|c| c.author == Author::Bot), "bots still talk");
     }
 }
+
+/// Why a simulated API turns a request away before the platform logic runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// No such vendor (site, workspace, repository) in the simulator.
+    UnknownVendor,
+    /// The request carried no credential the platform recognises.
+    NoCredential,
+    /// A credential, but not the vendor's.
+    WrongCredential,
+    /// Over the vendor's rate limit; retry after this many seconds.
+    Limited(u64),
+}
+
+/// A presented credential against the vendor's token: any credential passes
+/// when the vendor has none configured.
+pub(crate) fn check_token(expected: Option<&str>, given: Option<&str>) -> Result<(), Refusal> {
+    match (expected, given) {
+        (_, None) => Err(Refusal::NoCredential),
+        (Some(expected), Some(given)) if expected != given.trim() => Err(Refusal::WrongCredential),
+        _ => Ok(()),
+    }
+}
+
+/// The preamble every simulated API shares: find the vendor, check the
+/// credential (`authorize` gets the vendor's token), count the request
+/// against the rate limit, then run `f` at the simulated now. `refuse`
+/// renders a refusal in the platform's own error shape.
+pub(crate) fn guarded(
+    sim: &Simulator,
+    vendor: &str,
+    authorize: impl FnOnce(Option<&str>) -> Result<(), Refusal>,
+    refuse: impl FnOnce(Refusal) -> axum::response::Response,
+    f: impl FnOnce(&mut VendorState, Ts) -> axum::response::Response,
+) -> axum::response::Response {
+    let mut vendors = sim.lock();
+    let Some(v) = vendors.get_mut(vendor) else { return refuse(Refusal::UnknownVendor) };
+    if let Err(r) = authorize(v.profile.token.as_deref()) {
+        return refuse(r);
+    }
+    if let Err(wait) = v.admit() {
+        return refuse(Refusal::Limited(wait));
+    }
+    f(v, now())
+}
+
+/// `response` with extra headers (rate-limit hints); values that are not
+/// valid header text are left out.
+pub(crate) fn with_headers(
+    mut response: axum::response::Response,
+    headers: impl IntoIterator<Item = (&'static str, String)>,
+) -> axum::response::Response {
+    for (name, value) in headers {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, v);
+        }
+    }
+    response
+}
+
+/// The user and password of a `Basic` credential.
+fn basic(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(value.strip_prefix("Basic ")?.trim()).ok()?;
+    String::from_utf8(decoded).ok()?.split_once(':').map(|(u, p)| (u.to_string(), p.to_string()))
+}
+
+/// The user part of a `Basic` credential (Freshdesk puts its API key there).
+pub(crate) fn basic_user(headers: &axum::http::HeaderMap) -> Option<String> {
+    basic(headers).map(|(u, _)| u)
+}
+
+/// The password part of a `Basic` credential (an API token).
+pub(crate) fn basic_password(headers: &axum::http::HeaderMap) -> Option<String> {
+    basic(headers).map(|(_, p)| p)
+}
+
+/// The token of a `Bearer` credential.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}

@@ -10,13 +10,14 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Author, Comment, SimTicket, Simulator, VendorState, now, slack_ts};
+use super::{Author, Comment, SimTicket, Simulator, VendorState, slack_ts};
+use super::{Refusal, check_token, guarded, with_headers};
 use crate::lifecycle::Ts;
 
 const OUR_USER: &str = "U0POCUSER1";
@@ -50,24 +51,17 @@ fn with_vendor(
     headers: &HeaderMap,
     f: impl FnOnce(&mut VendorState, Ts) -> Response,
 ) -> Response {
-    let mut vendors = sim.lock();
-    let Some(v) = vendors.get_mut(vendor) else { return fail("team_not_found") };
-    let token =
-        headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer "));
-    match (&v.profile.token, token) {
-        (_, None) => return fail("not_authed"),
-        (Some(expected), Some(t)) if expected != t.trim() => return fail("invalid_auth"),
-        _ => {}
-    }
-    if let Err(wait) = v.admit() {
-        let mut r =
-            (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({ "ok": false, "error": "ratelimited" }))).into_response();
-        if let Ok(h) = HeaderValue::from_str(&wait.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, h);
-        }
-        return r;
-    }
-    f(v, now())
+    let token = super::bearer(headers);
+    let refuse = |r| match r {
+        Refusal::UnknownVendor => fail("team_not_found"),
+        Refusal::NoCredential => fail("not_authed"),
+        Refusal::WrongCredential => fail("invalid_auth"),
+        Refusal::Limited(wait) => with_headers(
+            (StatusCode::TOO_MANY_REQUESTS, axum::Json(json!({ "ok": false, "error": "ratelimited" }))).into_response(),
+            [("retry-after", wait.to_string())],
+        ),
+    };
+    guarded(sim, vendor, |t| check_token(t, token), refuse, f)
 }
 
 fn message_json(v: &VendorState, t: &SimTicket, c: &Comment, parent: &str, now: Ts) -> Value {

@@ -13,7 +13,8 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Author, Comment, SimTicket, Simulator, VendorState, now, rfc3339};
+use super::{Author, Comment, SimTicket, Simulator, VendorState, rfc3339};
+use super::{Refusal, check_token, guarded, with_headers};
 use crate::lifecycle::Ts;
 use crate::model::Priority;
 
@@ -72,28 +73,21 @@ fn with_vendor(
     headers: &HeaderMap,
     f: impl FnOnce(&mut VendorState, Ts) -> Response,
 ) -> Response {
-    let mut vendors = sim.lock();
-    let Some(v) = vendors.get_mut(vendor) else { return not_found() };
     let cred = credential(headers);
-    let authorized = match (&v.profile.token, &cred) {
-        (None, Some(_)) => true,
-        (Some(expected), Some(given)) => expected == given,
-        (_, None) => false,
-    };
-    if !authorized {
-        return error(StatusCode::UNAUTHORIZED, json!({ "error": "Couldn't authenticate you" }));
-    }
-    if let Err(wait) = v.admit() {
-        let mut r = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            json!({ "error": "TooManyRequests", "description": "Rate limit exceeded. Please wait before retrying." }),
-        );
-        if let Ok(h) = HeaderValue::from_str(&wait.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, h);
+    let refuse = |r| match r {
+        Refusal::UnknownVendor => not_found(),
+        Refusal::NoCredential | Refusal::WrongCredential => {
+            error(StatusCode::UNAUTHORIZED, json!({ "error": "Couldn't authenticate you" }))
         }
-        return r;
-    }
-    f(v, now())
+        Refusal::Limited(wait) => with_headers(
+            error(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({ "error": "TooManyRequests", "description": "Rate limit exceeded. Please wait before retrying." }),
+            ),
+            [("retry-after", wait.to_string())],
+        ),
+    };
+    guarded(sim, vendor, |t| check_token(t, cred.as_deref()), refuse, f)
 }
 
 fn base_url(headers: &HeaderMap, vendor: &str) -> String {
