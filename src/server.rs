@@ -147,6 +147,12 @@ async fn webhook_handler(
     }
     match crate::webhook::verify(spec.kind, secret.expose().as_bytes(), &headers, &body, state.clock.now()) {
         Ok(()) => {
+            // Slack's Events API checks the URL with a signed challenge to echo.
+            if spec.kind == crate::model::ChannelKind::Slack
+                && let Some(challenge) = slack_challenge(&body)
+            {
+                return axum::Json(serde_json::json!({ "challenge": challenge })).into_response();
+            }
             state.pokes.poke(&vendor, &channel);
             tracing::debug!(%vendor, %channel, "webhook verified; looking now");
             (StatusCode::OK, "ok\n").into_response()
@@ -156,6 +162,12 @@ async fn webhook_handler(
             (StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response()
         }
     }
+}
+
+/// The challenge of a Slack `url_verification` event, if the body is one.
+fn slack_challenge(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    (v["type"] == "url_verification").then(|| v["challenge"].as_str().map(String::from))?
 }
 
 async fn reload_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {

@@ -306,6 +306,7 @@ mod tests {
         let secret = b"It's a Secret to Everybody";
         assert_eq!(verify(ChannelKind::JiraSm, secret, &h, b"Hello, World!", now), Ok(()));
         assert_eq!(verify(ChannelKind::JiraSm, secret, &h, b"Hello, World", now), Err(WebhookError::Mismatch));
+        assert_eq!(verify(ChannelKind::JiraSm, b"wrong", &h, b"Hello, World!", now), Err(WebhookError::Mismatch));
         let wrong_header = headers(&[("x-hub-signature-256", sig)]);
         assert_eq!(
             verify(ChannelKind::JiraSm, secret, &wrong_header, b"Hello, World!", now),
