@@ -4,7 +4,9 @@
 //!
 //! - the reference is carried to the vendor; auto-acknowledgements and bots
 //!   are not counted as the human response; figures equal the truth to the
-//!   second; one ticket per probe;
+//!   second; one ticket per probe, its replies read across pages; crash
+//!   recovery finds each ticket again by its reference, and nothing for a
+//!   reference never sent;
 //! - wrong credentials fail the probe for good, counted as an `auth` error,
 //!   and the probe is kept (outcome `failed`), never lost;
 //! - 401, 403, 404, 429 (with its wait), 5xx, malformed bodies and timeouts
@@ -79,6 +81,14 @@ reply_at = "/created_at"
 reply_body = "/plain_body"
 reply_author = "/author_id"
 reply_author_kind = "/author_id"
+next = "/next_page"
+[vendors.{V}.channels.c.http.find]
+path = "api/v2/requests.json?sort_by=created_at&sort_order=desc"
+items = "/requests"
+id = "/id"
+created_at = "/created_at"
+matches = ["/subject", "/description"]
+next = "/next_page"
 [vendors.{V}.channels.c.http.reply]
 method = "PUT"
 path = "api/v2/requests/{{id}}.json"
@@ -120,6 +130,8 @@ listen = "127.0.0.1:0"
 
 [simulator.vendors.botty]
 token = "tok-botty"
+# Two items a page: every listing and every ticket's replies span pages.
+page_size = 2
 auto_ack = "1s"
 bot_turns = 1
 bot_delay = "1s"
@@ -162,6 +174,15 @@ async fn measured_to_the_second(kind: &str) {
         assert_eq!(p.resolved_at, t.resolved_at.as_deref().map(parse), "{kind}: resolution");
         assert_eq!(p.outcome, Some(Outcome::Resolved), "{kind}");
     }
+    // Crash recovery: each ticket is found again by its reference, across pages.
+    let spec = h.config.vendor("botty").unwrap().channels["c"].clone();
+    let channel = supportprobe::channel::build(&spec).unwrap();
+    for p in h.store.all_probes().unwrap() {
+        let found = channel.find(&p.reference).await.unwrap_or_else(|e| panic!("{kind}: find: {e}"));
+        let found = found.unwrap_or_else(|| panic!("{kind}: {} not found again", p.reference));
+        assert_eq!(Some(found.id), p.ticket_id, "{kind}: the same ticket");
+    }
+    assert!(channel.find("SP-0000NONE").await.unwrap().is_none(), "{kind}: a reference never sent");
 }
 
 async fn wrong_credentials_fail_and_are_counted(kind: &str) {

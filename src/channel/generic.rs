@@ -9,8 +9,10 @@
 //! author, and the field whose value says what the author is (`kinds` maps
 //! values to `requester`, `agent`, `bot` or `automation`; unmapped values are
 //! `default_kind`). Times may be RFC 3339 strings or Unix seconds or
-//! milliseconds. One page of replies is read: make the poll path ask for
-//! enough (`?per_page=100`).
+//! milliseconds. Replies are read page after page, following a `next`
+//! pointer or a `Link: rel="next"` header, on the API's own server only.
+//! A `find` listing lets crash recovery recognise a ticket whose creation
+//! answer was lost by the reference in its subject or description.
 
 use reqwest::{Method, Url};
 use serde_json::Value;
@@ -19,6 +21,9 @@ use super::http::Http;
 use super::{Channel, ChannelError, Message, OpenRequest, Snapshot, Ticket, TicketStatus, clip_body, parse_time};
 use crate::classify::AuthorKind;
 use crate::config::{GenericCall, GenericSettings};
+
+/// At most this many pages of replies are read for one ticket.
+const MAX_PAGES: usize = 50;
 use crate::lifecycle::Ts;
 use crate::model::ChannelKind;
 
@@ -85,7 +90,14 @@ impl GenericChannel {
         GenericChannel { http, settings, base }
     }
 
-    async fn run(&self, call: &GenericCall, vars: &[(&str, &str)]) -> Result<Value, ChannelError> {
+    /// One described call: its decoded answer (`null` when empty) and the
+    /// next page's URL, from the `next` pointer or a `Link` header.
+    async fn exchange(
+        &self,
+        call: &GenericCall,
+        vars: &[(&str, &str)],
+        next: Option<&str>,
+    ) -> Result<(Value, Option<Url>), ChannelError> {
         let path = fill(&call.path, vars, false);
         let url =
             self.base.join(&path).map_err(|e| ChannelError::Malformed(format!("cannot build URL for {path}: {e}")))?;
@@ -93,18 +105,38 @@ impl GenericChannel {
             return Err(ChannelError::Malformed(format!("`{path}` leaves the API's server")));
         }
         let method = Method::from_bytes(call.method.as_bytes()).unwrap_or(Method::GET);
+        let body = call.body.as_ref().map(|b| fill(b, vars, true));
+        self.send(method, url, body, next).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<String>,
+        next: Option<&str>,
+    ) -> Result<(Value, Option<Url>), ChannelError> {
         let mut rb = self.http.client.request(method, url).header("Accept", "application/json");
         for (k, v) in &self.settings.headers {
             rb = rb.header(k.as_str(), v.expose());
         }
-        if let Some(body) = &call.body {
-            rb = rb.header("Content-Type", "application/json").body(fill(body, vars, true));
+        if let Some(body) = body {
+            rb = rb.header("Content-Type", "application/json").body(body);
         }
-        let (_, body) = self.http.send(rb).await?;
-        if body.is_empty() {
-            return Ok(Value::Null);
-        }
-        super::http::decode(&body)
+        let answer = self.http.send_full(rb).await?;
+        let value = if answer.body.is_empty() { Value::Null } else { super::http::decode(&answer.body)? };
+        let link = match next.and_then(|p| value.pointer(p)) {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.as_str()),
+            _ => {
+                answer.headers.get(reqwest::header::LINK).and_then(|v| v.to_str().ok()).and_then(super::http::next_link)
+            }
+        };
+        let next_url = link.map(|l| super::http::same_origin(&self.base, l)).transpose()?;
+        Ok((value, next_url))
+    }
+
+    async fn run(&self, call: &GenericCall, vars: &[(&str, &str)]) -> Result<Value, ChannelError> {
+        self.exchange(call, vars, None).await.map(|(v, _)| v)
     }
 
     fn message_of(&self, r: &Value) -> Result<Message, ChannelError> {
@@ -161,15 +193,35 @@ impl Channel for GenericChannel {
         Ok(Ticket { id, url: None, created_at })
     }
 
-    async fn find(&self, _reference: &str) -> Result<Option<Ticket>, ChannelError> {
-        // A described API has no described search: a lost answer is opened again.
+    async fn find(&self, reference: &str) -> Result<Option<Ticket>, ChannelError> {
+        // Without a described listing a lost creation answer is opened again.
+        let Some(f) = &self.settings.find else { return Ok(None) };
+        let (mut page, mut next) = self.exchange(&f.call, &[("reference", reference)], f.next.as_deref()).await?;
+        for _ in 0..f.pages {
+            let items = pointer(&page, &f.items, "tickets")?
+                .as_array()
+                .ok_or_else(|| ChannelError::Malformed(format!("`{}` is not an array", f.items)))?;
+            let carries =
+                |t: &Value| f.matches.iter().any(|p| t.pointer(p).is_some_and(|v| text(v).contains(reference)));
+            if let Some(t) = items.iter().find(|t| carries(t)) {
+                let created_at = match &f.created_at {
+                    Some(p) => time_of(pointer(t, p, "ticket's creation time")?, p)?,
+                    None => chrono::Utc::now(),
+                };
+                return Ok(Some(Ticket { id: text(pointer(t, &f.id, "ticket id")?), url: None, created_at }));
+            }
+            match next {
+                Some(url) => (page, next) = self.send(Method::GET, url, None, f.next.as_deref()).await?,
+                None => break,
+            }
+        }
         Ok(None)
     }
 
     async fn poll(&self, ticket: &str) -> Result<Snapshot, ChannelError> {
         let vars = [("id", ticket)];
         let s = &self.settings.poll;
-        let v = self.run(&s.call, &vars).await?;
+        let (v, first_next) = self.exchange(&s.call, &vars, s.next.as_deref()).await?;
         let status_doc = match &s.status_call {
             Some(c) => self.run(c, &vars).await?,
             None => v.clone(),
@@ -184,12 +236,28 @@ impl Channel for GenericChannel {
             Some(t) if status.is_resolved() => Some(time_of(t, "status time")?),
             _ => None,
         };
-        let list = pointer(&v, &s.replies, "replies")?
-            .as_array()
-            .ok_or_else(|| ChannelError::Malformed(format!("`{}` is not an array", s.replies)))?;
-        let mut messages = list.iter().map(|r| self.message_of(r)).collect::<Result<Vec<_>, _>>()?;
-        messages.sort_by_key(|m| m.at);
-        Ok(Snapshot { status, status_at, messages })
+        let mut messages: Vec<Message> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let (mut page, mut next) = (v, first_next);
+        for _ in 0..MAX_PAGES {
+            let list = pointer(&page, &s.replies, "replies")?
+                .as_array()
+                .ok_or_else(|| ChannelError::Malformed(format!("`{}` is not an array", s.replies)))?;
+            for r in list {
+                let m = self.message_of(r)?;
+                if seen.insert(m.id.clone()) {
+                    messages.push(m);
+                }
+            }
+            match next {
+                Some(url) => (page, next) = self.send(Method::GET, url, None, s.next.as_deref()).await?,
+                None => {
+                    messages.sort_by_key(|m| m.at);
+                    return Ok(Snapshot { status, status_at, messages });
+                }
+            }
+        }
+        Err(ChannelError::Malformed(format!("more than {MAX_PAGES} pages of replies")))
     }
 
     async fn reply(&self, ticket: &str, body: &str) -> Result<(), ChannelError> {

@@ -40,6 +40,8 @@ use crate::lifecycle::Ts;
 use crate::model::ChannelKind;
 
 const MAX_PAGES: usize = 50;
+/// Crash recovery reads at most this many pages of the channel (200 each).
+const RECOVERY_PAGES: usize = 5;
 
 #[derive(Debug)]
 pub struct SlackChannel {
@@ -237,17 +239,27 @@ impl Channel for SlackChannel {
 
     async fn find(&self, reference: &str) -> Result<Option<Ticket>, ChannelError> {
         let me = self.me().await?.clone();
-        let v = self
-            .call("conversations.history", json!({ "channel": self.settings.channel, "limit": "200" }), false)
-            .await?;
-        let messages: Vec<SlackMessage> = serde_json::from_value(v["messages"].clone())
-            .map_err(|e| ChannelError::Malformed(format!("conversations.history: {e}")))?;
-        for m in messages {
-            if m.user.as_deref() == Some(me.0.as_str())
-                && m.text.as_deref().is_some_and(|t| t.contains(reference))
-                && let Some(at) = parse_ts(&m.ts)
-            {
-                return Ok(Some(Ticket { id: m.ts.clone(), url: None, created_at: at }));
+        // The channel's newest messages first; a lost probe is recent.
+        let mut cursor = String::new();
+        for _ in 0..RECOVERY_PAGES {
+            let mut args = json!({ "channel": self.settings.channel, "limit": "200" });
+            if !cursor.is_empty() {
+                args["cursor"] = json!(cursor);
+            }
+            let v = self.call("conversations.history", args, false).await?;
+            let messages: Vec<SlackMessage> = serde_json::from_value(v["messages"].clone())
+                .map_err(|e| ChannelError::Malformed(format!("conversations.history: {e}")))?;
+            for m in messages {
+                if m.user.as_deref() == Some(me.0.as_str())
+                    && m.text.as_deref().is_some_and(|t| t.contains(reference))
+                    && let Some(at) = parse_ts(&m.ts)
+                {
+                    return Ok(Some(Ticket { id: m.ts.clone(), url: None, created_at: at }));
+                }
+            }
+            cursor = v["response_metadata"]["next_cursor"].as_str().unwrap_or("").to_string();
+            if cursor.is_empty() || v["has_more"].as_bool() == Some(false) {
+                break;
             }
         }
         Ok(None)

@@ -151,6 +151,19 @@ pub struct GenericPoll {
     pub reply_body: String,
     pub reply_author: Option<String>,
     pub reply_author_kind: Option<String>,
+    pub next: Option<String>,
+}
+
+/// See `raw::RawGenericFind`.
+#[derive(Clone, Debug)]
+pub struct GenericFind {
+    pub call: GenericCall,
+    pub items: String,
+    pub id: String,
+    pub created_at: Option<String>,
+    pub matches: Vec<String>,
+    pub next: Option<String>,
+    pub pages: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -161,6 +174,7 @@ pub struct GenericSettings {
     pub poll: GenericPoll,
     pub reply: GenericCall,
     pub close: Option<GenericCall>,
+    pub find: Option<GenericFind>,
     pub kinds: std::collections::BTreeMap<String, String>,
     pub default_kind: String,
     pub resolved_values: Vec<String>,

@@ -254,7 +254,9 @@ pub struct RawChannel {
     pub http: Option<Spanned<RawGeneric>>,
 }
 
-/// A REST ticket API described in config (see `channel::generic`).
+/// A REST ticket API described in config (see `channel::generic`). Field
+/// paths are JSON pointers; they keep their spans so a mistake is shown
+/// where it was written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGeneric {
@@ -266,43 +268,37 @@ pub struct RawGeneric {
     pub poll: RawGenericPoll,
     pub reply: RawGenericCall,
     pub close: Option<RawGenericCall>,
+    /// How to find a ticket by its reference (crash recovery).
+    pub find: Option<RawGenericFind>,
     /// Author-kind field values to `requester`, `agent`, `bot` or `automation`.
     #[serde(default)]
-    pub kinds: std::collections::BTreeMap<String, String>,
-    #[serde(default = "default_generic_kind")]
-    pub default_kind: String,
+    pub kinds: std::collections::BTreeMap<String, Spanned<String>>,
+    /// For values `kinds` does not map (default `agent`).
+    pub default_kind: Option<Spanned<String>>,
     /// Status values that mean resolved.
     #[serde(default)]
     pub resolved_values: Vec<String>,
 }
 
-fn default_generic_kind() -> String {
-    "agent".into()
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGenericCall {
-    #[serde(default = "default_method")]
-    pub method: String,
+    /// Default `POST`.
+    pub method: Option<Spanned<String>>,
     pub path: String,
     pub body: Option<String>,
-}
-
-fn default_method() -> String {
-    "POST".into()
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGenericOpen {
-    #[serde(default = "default_method")]
-    pub method: String,
+    /// Default `POST`.
+    pub method: Option<Spanned<String>>,
     pub path: String,
     pub body: Option<String>,
     /// JSON pointer to the new ticket's id.
-    pub id: String,
-    pub created_at: Option<String>,
+    pub id: Spanned<String>,
+    pub created_at: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -312,14 +308,38 @@ pub struct RawGenericPoll {
     pub path: String,
     /// A separate request for the status, when the replies' answer lacks it.
     pub status_path: Option<String>,
-    pub status: Option<String>,
-    pub status_at: Option<String>,
-    pub replies: String,
-    pub reply_id: String,
-    pub reply_at: String,
-    pub reply_body: String,
-    pub reply_author: Option<String>,
-    pub reply_author_kind: Option<String>,
+    pub status: Option<Spanned<String>>,
+    pub status_at: Option<Spanned<String>>,
+    pub replies: Spanned<String>,
+    pub reply_id: Spanned<String>,
+    pub reply_at: Spanned<String>,
+    pub reply_body: Spanned<String>,
+    pub reply_author: Option<Spanned<String>>,
+    pub reply_author_kind: Option<Spanned<String>>,
+    /// JSON pointer to the next page's URL (absent, null or empty: the last
+    /// page). A `Link: <…>; rel="next"` header is followed without it.
+    pub next: Option<Spanned<String>>,
+}
+
+/// A listing of our tickets in which a lost ticket is recognised by its
+/// reference.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGenericFind {
+    /// The request (GET) that lists our tickets, newest first if it can;
+    /// may use `{{reference}}` when the API can search.
+    pub path: String,
+    /// JSON pointer to the array of tickets in the answer.
+    pub items: Spanned<String>,
+    /// Within a ticket: its id, and its creation time.
+    pub id: Spanned<String>,
+    pub created_at: Option<Spanned<String>>,
+    /// Within a ticket: the fields that may carry the reference (subject, description).
+    pub matches: Spanned<Vec<Spanned<String>>>,
+    /// JSON pointer to the next page's URL (or a `Link` header).
+    pub next: Option<Spanned<String>>,
+    /// How many pages to read at most (default 5).
+    pub pages: Option<Spanned<u32>>,
 }
 
 /// A Feishu / Lark support group, through our app (bot) in it.

@@ -898,58 +898,84 @@ fn generic_from(cx: &mut Ctx<'_>, rh: &Spanned<super::raw::RawGeneric>) -> Optio
         }
     }
     let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
-    let mut call = |cx: &mut Ctx<'_>, what: &str, method: &str, path: &str, body: &Option<String>| {
-        if !methods.contains(&method) {
-            cx.err(rh, format!("http: `{what}.method = \"{method}\"` is not one of {}", methods.join(", ")));
+    let mut call = |cx: &mut Ctx<'_>, method: &Option<Spanned<String>>, path: &str, body: &Option<String>| {
+        let m = method.as_ref().map_or("POST", |m| m.get_ref().as_str());
+        if let Some(at) = method
+            && !methods.contains(&m)
+        {
+            cx.err(at, format!("http: method `{m}` is not one of {}", methods.join(", ")));
             ok = false;
         }
-        GenericCall { method: method.to_string(), path: path.to_string(), body: body.clone() }
+        GenericCall { method: m.to_string(), path: path.to_string(), body: body.clone() }
     };
-    let open = GenericOpen {
-        call: call(cx, "open", &g.open.method, &g.open.path, &g.open.body),
-        id: g.open.id.clone(),
-        created_at: g.open.created_at.clone(),
-    };
-    let p = &g.poll;
-    let poll = GenericPoll {
-        call: GenericCall { method: "GET".into(), path: p.path.clone(), body: None },
-        status_call: p.status_path.as_ref().map(|s| GenericCall { method: "GET".into(), path: s.clone(), body: None }),
-        status: p.status.clone(),
-        status_at: p.status_at.clone(),
-        replies: p.replies.clone(),
-        reply_id: p.reply_id.clone(),
-        reply_at: p.reply_at.clone(),
-        reply_body: p.reply_body.clone(),
-        reply_author: p.reply_author.clone(),
-        reply_author_kind: p.reply_author_kind.clone(),
-    };
-    let reply = call(cx, "reply", &g.reply.method, &g.reply.path, &g.reply.body);
-    let close = g.close.as_ref().map(|c| call(cx, "close", &c.method, &c.path, &c.body));
-    let pointers = [
-        Some(&open.id),
-        open.created_at.as_ref(),
-        poll.status.as_ref(),
-        poll.status_at.as_ref(),
-        Some(&poll.replies),
-        Some(&poll.reply_id),
-        Some(&poll.reply_at),
-        Some(&poll.reply_body),
-        poll.reply_author.as_ref(),
-        poll.reply_author_kind.as_ref(),
-    ];
-    for p in pointers.into_iter().flatten() {
-        if !p.is_empty() && !p.starts_with('/') {
-            cx.err(rh, format!("http: `{p}` is not a JSON pointer (they start with `/`, e.g. `/ticket/id`)"));
+    let open_call = call(cx, &g.open.method, &g.open.path, &g.open.body);
+    let reply = call(cx, &g.reply.method, &g.reply.path, &g.reply.body);
+    let close = g.close.as_ref().map(|c| call(cx, &c.method, &c.path, &c.body));
+    let get = |path: &str| GenericCall { method: "GET".into(), path: path.to_string(), body: None };
+
+    // Every field path is a JSON pointer, checked where it was written.
+    let (o, p) = (&g.open, &g.poll);
+    let mut pointers: Vec<&Spanned<String>> = vec![&o.id, &p.replies, &p.reply_id, &p.reply_at, &p.reply_body];
+    pointers.extend(
+        [&o.created_at, &p.status, &p.status_at, &p.reply_author, &p.reply_author_kind, &p.next].into_iter().flatten(),
+    );
+    if let Some(f) = &g.find {
+        pointers.extend([&f.items, &f.id]);
+        pointers.extend([&f.created_at, &f.next].into_iter().flatten());
+        pointers.extend(f.matches.get_ref());
+        if f.matches.get_ref().is_empty() {
+            cx.err(
+                &f.matches,
+                "http: `find.matches` names no field to look for the reference in (e.g. [\"/subject\"])",
+            );
+            ok = false;
+        }
+        if let Some(pages) = &f.pages
+            && !(1..=100).contains(pages.get_ref())
+        {
+            cx.err(pages, format!("http: `find.pages = {}` must be between 1 and 100", pages.get_ref()));
+            ok = false;
+        }
+    }
+    for ptr in pointers {
+        let v = ptr.get_ref();
+        if !v.is_empty() && !v.starts_with('/') {
+            cx.err(ptr, format!("http: `{v}` is not a JSON pointer (they start with `/`, e.g. `/ticket/id`)"));
             ok = false;
         }
     }
     let valid_kinds = ["requester", "agent", "bot", "automation", "unknown"];
-    for k in g.kinds.values().chain(std::iter::once(&g.default_kind)) {
-        if !valid_kinds.contains(&k.as_str()) {
-            cx.err(rh, format!("http: author kind `{k}` is not one of {}", valid_kinds.join(", ")));
+    for k in g.kinds.values().chain(&g.default_kind) {
+        if !valid_kinds.contains(&k.get_ref().as_str()) {
+            cx.err(k, format!("http: author kind `{}` is not one of {}", k.get_ref(), valid_kinds.join(", ")));
             ok = false;
         }
     }
+    let text = |s: &Spanned<String>| s.get_ref().clone();
+    let opt = |s: &Option<Spanned<String>>| s.as_ref().map(text);
+    let open = GenericOpen { call: open_call, id: text(&o.id), created_at: opt(&o.created_at) };
+    let poll = GenericPoll {
+        call: get(&p.path),
+        status_call: p.status_path.as_deref().map(get),
+        status: opt(&p.status),
+        status_at: opt(&p.status_at),
+        replies: text(&p.replies),
+        reply_id: text(&p.reply_id),
+        reply_at: text(&p.reply_at),
+        reply_body: text(&p.reply_body),
+        reply_author: opt(&p.reply_author),
+        reply_author_kind: opt(&p.reply_author_kind),
+        next: opt(&p.next),
+    };
+    let find = g.find.as_ref().map(|f| GenericFind {
+        call: get(&f.path),
+        items: text(&f.items),
+        id: text(&f.id),
+        created_at: opt(&f.created_at),
+        matches: f.matches.get_ref().iter().map(text).collect(),
+        next: opt(&f.next),
+        pages: f.pages.as_ref().map_or(5, |p| *p.get_ref()),
+    });
     ok.then(|| GenericSettings {
         base_url: g.base_url.0.clone(),
         headers,
@@ -957,8 +983,9 @@ fn generic_from(cx: &mut Ctx<'_>, rh: &Spanned<super::raw::RawGeneric>) -> Optio
         poll,
         reply,
         close,
-        kinds: g.kinds.clone(),
-        default_kind: g.default_kind.clone(),
+        find,
+        kinds: g.kinds.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+        default_kind: g.default_kind.as_ref().map_or_else(|| "agent".to_string(), text),
         resolved_values: g.resolved_values.clone(),
     })
 }

@@ -158,17 +158,20 @@ async fn replies(
         let t = &v.tickets[i];
         let parent = t.platform_id();
         let all: Vec<Value> = t.visible(now).map(|c| message_json(v, t, c, &parent, now)).collect();
-        let limit = q.limit.unwrap_or(100).clamp(1, 200).min(v.profile.page_size as usize);
-        let start: usize =
-            q.cursor.as_deref().and_then(|c| c.strip_prefix("next:")).and_then(|n| n.parse().ok()).unwrap_or(0);
-        let page: Vec<Value> = all.iter().skip(start).take(limit).cloned().collect();
-        let more = start + limit < all.len();
-        let next = if more { format!("next:{}", start + limit) } else { String::new() };
-        axum::Json(
-            json!({ "ok": true, "messages": page, "has_more": more, "response_metadata": { "next_cursor": next } }),
-        )
-        .into_response()
+        cursor_page(&all, &q, v.profile.page_size)
     })
+}
+
+/// Cursor pagination: `limit` messages from the cursor, `has_more` and the next cursor.
+fn cursor_page(all: &[Value], q: &Q, page_size: u32) -> Response {
+    let limit = q.limit.unwrap_or(100).clamp(1, 200).min(page_size as usize);
+    let start: usize =
+        q.cursor.as_deref().and_then(|c| c.strip_prefix("next:")).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let page: Vec<Value> = all.iter().skip(start).take(limit).cloned().collect();
+    let more = start + limit < all.len();
+    let next = if more { format!("next:{}", start + limit) } else { String::new() };
+    axum::Json(json!({ "ok": true, "messages": page, "has_more": more, "response_metadata": { "next_cursor": next } }))
+        .into_response()
 }
 
 async fn history(
@@ -188,6 +191,6 @@ async fn history(
             .filter(|t| t.channel == "slack")
             .filter_map(|t| t.comments.first().map(|c| message_json(v, t, c, &t.platform_id(), now)))
             .collect();
-        axum::Json(json!({ "ok": true, "messages": parents, "has_more": false })).into_response()
+        cursor_page(&parents, &q, v.profile.page_size)
     })
 }
