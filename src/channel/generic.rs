@@ -21,11 +21,11 @@ use super::http::Http;
 use super::{Channel, ChannelError, Message, OpenRequest, Snapshot, Ticket, TicketStatus, clip_body, parse_time};
 use crate::classify::AuthorKind;
 use crate::config::{GenericCall, GenericSettings};
+use crate::lifecycle::Ts;
+use crate::model::ChannelKind;
 
 /// At most this many pages of replies are read for one ticket.
 const MAX_PAGES: usize = 50;
-use crate::lifecycle::Ts;
-use crate::model::ChannelKind;
 
 #[derive(Debug)]
 pub struct GenericChannel {
@@ -204,11 +204,13 @@ impl Channel for GenericChannel {
             let carries =
                 |t: &Value| f.matches.iter().any(|p| t.pointer(p).is_some_and(|v| text(v).contains(reference)));
             if let Some(t) = items.iter().find(|t| carries(t)) {
-                let created_at = match &f.created_at {
-                    Some(p) => time_of(pointer(t, p, "ticket's creation time")?, p)?,
-                    None => chrono::Utc::now(),
-                };
-                return Ok(Some(Ticket { id: text(pointer(t, &f.id, "ticket id")?), url: None, created_at }));
+                let id = text(pointer(t, &f.id, "ticket id")?);
+                if id.is_empty() {
+                    return Err(ChannelError::Malformed(format!("`{}` of the found ticket is empty", f.id)));
+                }
+                // The probe is timed from the platform's creation time, never from now.
+                let created_at = time_of(pointer(t, &f.created_at, "ticket's creation time")?, &f.created_at)?;
+                return Ok(Some(Ticket { id, url: None, created_at }));
             }
             match next {
                 Some(url) => (page, next) = self.send(Method::GET, url, None, f.next.as_deref()).await?,

@@ -160,7 +160,7 @@ pub struct GenericFind {
     pub call: GenericCall,
     pub items: String,
     pub id: String,
-    pub created_at: Option<String>,
+    pub created_at: String,
     pub matches: Vec<String>,
     pub next: Option<String>,
     pub pages: u32,

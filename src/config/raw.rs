@@ -331,9 +331,9 @@ pub struct RawGenericFind {
     pub path: String,
     /// JSON pointer to the array of tickets in the answer.
     pub items: Spanned<String>,
-    /// Within a ticket: its id, and its creation time.
+    /// Within a ticket: its id, and its creation time (the probe is timed from it).
     pub id: Spanned<String>,
-    pub created_at: Option<Spanned<String>>,
+    pub created_at: Spanned<String>,
     /// Within a ticket: the fields that may carry the reference (subject, description).
     pub matches: Spanned<Vec<Spanned<String>>>,
     /// JSON pointer to the next page's URL (or a `Link` header).

@@ -920,8 +920,8 @@ fn generic_from(cx: &mut Ctx<'_>, rh: &Spanned<super::raw::RawGeneric>) -> Optio
         [&o.created_at, &p.status, &p.status_at, &p.reply_author, &p.reply_author_kind, &p.next].into_iter().flatten(),
     );
     if let Some(f) = &g.find {
-        pointers.extend([&f.items, &f.id]);
-        pointers.extend([&f.created_at, &f.next].into_iter().flatten());
+        pointers.extend([&f.items, &f.id, &f.created_at]);
+        pointers.extend(&f.next);
         pointers.extend(f.matches.get_ref());
         if f.matches.get_ref().is_empty() {
             cx.err(
@@ -971,7 +971,7 @@ fn generic_from(cx: &mut Ctx<'_>, rh: &Spanned<super::raw::RawGeneric>) -> Optio
         call: get(&f.path),
         items: text(&f.items),
         id: text(&f.id),
-        created_at: opt(&f.created_at),
+        created_at: text(&f.created_at),
         matches: f.matches.get_ref().iter().map(text).collect(),
         next: opt(&f.next),
         pages: f.pages.as_ref().map_or(5, |p| *p.get_ref()),
