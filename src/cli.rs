@@ -379,6 +379,13 @@ pub fn plan(config: &Config, now: DateTime<Utc>, out: &mut String) {
                 }
             };
             let _ = writeln!(out, "    channel  {} ({}) {how}; poll every {}", c.id, c.kind, c.poll_interval);
+            if let Some(source) = &c.webhook_secret_source {
+                let _ = writeln!(
+                    out,
+                    "    webhook  POST http://{}/webhooks/{}/{} (signing secret {source})",
+                    config.daemon.listen, v.id, c.id
+                );
+            }
         }
         for (priority, p) in &v.promises {
             let targets: Vec<String> = p.targets.iter().map(|(m, d)| format!("{m} {d}")).collect();

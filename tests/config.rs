@@ -16,7 +16,14 @@ fn env(name: &str) -> Option<String> {
         | "FEISHU_SIGNING_SECRET"
         | "SMTP_PASSWORD"
         | "POC_MAIL_PASSWORD"
-        | "YUNXIN_RT_TOKEN" => Some(format!("secret-value-of-{name}")),
+        | "YUNXIN_RT_TOKEN"
+        | "GITHUB_TOKEN"
+        | "AGORA_GITHUB_WEBHOOK_SECRET"
+        | "TWILIO_SLACK_TOKEN"
+        | "TWILIO_SLACK_SIGNING_SECRET"
+        | "YUNXIN_FEISHU_APP_SECRET"
+        | "YUNXIN_FEISHU_ENCRYPT_KEY"
+        | "SUPPORTPROBE_API_TOKEN" => Some(format!("secret-value-of-{name}")),
         "FEISHU_WEBHOOK_URL" | "SLACK_WEBHOOK_URL" => Some(format!("https://hooks.example.com/secret-value-of-{name}")),
         _ => None,
     }
@@ -96,6 +103,13 @@ fn check_prints_the_plan_without_secrets_and_fails_on_errors() {
         .env("SMTP_PASSWORD", "tok-smtp")
         .env("POC_MAIL_PASSWORD", "tok-mail")
         .env("YUNXIN_RT_TOKEN", "tok-rt-1-14")
+        .env("GITHUB_TOKEN", "tok-github")
+        .env("AGORA_GITHUB_WEBHOOK_SECRET", "tok-gh-hook")
+        .env("TWILIO_SLACK_TOKEN", "tok-slack-bot")
+        .env("TWILIO_SLACK_SIGNING_SECRET", "tok-slack-sign")
+        .env("YUNXIN_FEISHU_APP_SECRET", "tok-feishu-app")
+        .env("YUNXIN_FEISHU_ENCRYPT_KEY", "tok-feishu-encrypt")
+        .env("SUPPORTPROBE_API_TOKEN", "tok-api")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -103,7 +117,7 @@ fn check_prints_the_plan_without_secrets_and_fails_on_errors() {
     assert!(!stdout.contains("tok-"), "no secret in the plan: {stdout}");
     assert!(
         stdout.contains(
-            "feishu-oncall (feishu): events unanswered_past_promise,open_failed; vendors all; priorities P0,P1"
+            "feishu-oncall (feishu): events unanswered_past_promise,open_failed,manual_probe_due; vendors all; priorities P0,P1"
         ),
         "{stdout}"
     );
@@ -113,10 +127,19 @@ fn check_prints_the_plan_without_secrets_and_fails_on_errors() {
         "{stdout}"
     );
     assert!(stdout.contains("mail (email) to Yunxin Support <support@yunxin.example>"), "{stdout}");
+    // Where each platform should send its webhooks, and where the signing secret comes from.
+    assert!(
+        stdout.contains(
+            "webhook  POST http://127.0.0.1:9897/webhooks/agora/sdk (signing secret from ${AGORA_GITHUB_WEBHOOK_SECRET})"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("webhook  POST http://127.0.0.1:9897/webhooks/yunxin/group"), "{stdout}");
+    assert!(!stdout.contains("webhooks/agora/tickets"), "no webhook line without a secret: {stdout}");
     assert!(stdout.contains("promise  P0  first_response 15m, next_reply 30m, resolution 4h  on 24x7"), "{stdout}");
     // Every target of every schedule lists its next three fires in the schedule's zone.
     let fire_lines: Vec<&str> = stdout.lines().filter(|l| l.contains("next: ")).collect();
-    assert_eq!(fire_lines.len(), 14, "{stdout}");
+    assert_eq!(fire_lines.len(), 19, "{stdout}");
     for l in fire_lines {
         assert_eq!(l.matches(" CST").count(), 3, "{l}");
     }

@@ -106,6 +106,8 @@ pub struct ChannelSpec {
     pub timeout: Dur,
     /// The secret the platform signs its webhooks with, when webhooks are set up.
     pub webhook_secret: Option<Secret>,
+    /// Where the webhook secret comes from (for `check`).
+    pub webhook_secret_source: Option<SecretSource>,
     pub settings: ChannelSettings,
 }
 

@@ -243,6 +243,23 @@ pub(super) fn validate(
         targets.sort();
         targets.dedup();
         let Some(scenario) = scenario else { continue };
+        if !scenario.follow_ups.is_empty() {
+            let manual = targets.iter().find(|t| {
+                vendors
+                    .get(&t.vendor)
+                    .and_then(|v| v.channels.get(&t.channel))
+                    .is_some_and(|c| c.kind == crate::model::ChannelKind::Manual)
+            });
+            if let Some(t) = manual {
+                cx.err(
+                    &rs.scenario,
+                    format!(
+                        "scenario `{}` has follow-ups, which the manual channel `{}` of vendor `{}` cannot send: use a scenario without `follow_ups` for it, or name this schedule's `channels`",
+                        scenario.id, t.channel, t.vendor
+                    ),
+                );
+            }
+        }
         let give_up_after = rs.give_up_after.unwrap_or(scenario.give_up_after);
         for t in &targets {
             let Some(promise) = vendors.get(&t.vendor).and_then(|v| v.promises.get(&scenario.priority)) else {
@@ -635,7 +652,8 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
     } else {
         return None;
     };
-    let webhook_secret = secret_from(cx, &c.webhook_secret, &c.webhook_secret_file, "webhook_secret").map(|(s, _)| s);
+    let (webhook_secret, webhook_secret_source) =
+        secret_from(cx, &c.webhook_secret, &c.webhook_secret_file, "webhook_secret").unzip();
     if webhook_secret.is_some() && !crate::webhook::supported(kind) {
         cx.err_span(rc.span(), format!("the {kind} channel takes no webhooks; remove `webhook_secret`"));
     }
@@ -650,6 +668,7 @@ fn channel_from(cx: &mut Ctx<'_>, vendor: &str, id: &Spanned<String>, rc: &Spann
         min_request_interval: c.min_request_interval.unwrap_or(Dur::from_secs(1)),
         timeout: c.timeout.unwrap_or(Dur::from_secs(30)),
         webhook_secret,
+        webhook_secret_source,
         settings,
     })
 }
