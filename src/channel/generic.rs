@@ -127,9 +127,7 @@ impl GenericChannel {
         let value = if answer.body.is_empty() { Value::Null } else { super::http::decode(&answer.body)? };
         let link = match next.and_then(|p| value.pointer(p)) {
             Some(Value::String(s)) if !s.is_empty() => Some(s.as_str()),
-            _ => {
-                answer.headers.get(reqwest::header::LINK).and_then(|v| v.to_str().ok()).and_then(super::http::next_link)
-            }
+            _ => answer.next_link(),
         };
         let next_url = link.map(|l| super::http::same_origin(&self.base, l)).transpose()?;
         Ok((value, next_url))

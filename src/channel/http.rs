@@ -25,6 +25,13 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
+impl Answer {
+    /// The `rel="next"` target of the response's `Link` header.
+    pub fn next_link(&self) -> Option<&str> {
+        self.headers.get(header::LINK).and_then(|v| v.to_str().ok()).and_then(next_link)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Http {
     pub client: reqwest::Client,
@@ -72,8 +79,7 @@ impl Http {
         origin: &Url,
     ) -> Result<(T, Option<Url>), ChannelError> {
         let answer = self.send_full(rb).await?;
-        let next = answer.headers.get(header::LINK).and_then(|v| v.to_str().ok()).and_then(next_link);
-        Ok((decode(&answer.body)?, next.map(|l| same_origin(origin, l)).transpose()?))
+        Ok((decode(&answer.body)?, answer.next_link().map(|l| same_origin(origin, l)).transpose()?))
     }
 
     /// Sends a request and decodes a JSON body.

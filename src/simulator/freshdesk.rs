@@ -8,14 +8,14 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Author, Comment, SimTicket, Simulator, VendorState, rfc3339};
-use super::{Refusal, check_token, guarded, with_headers};
+use super::{Refusal, check_token, guarded, offset_page, with_headers};
 use crate::lifecycle::Ts;
 use crate::model::Priority;
 
@@ -148,27 +148,18 @@ fn conversation_json(v: &VendorState, c: &Comment, t: &SimTicket) -> Value {
     })
 }
 
-fn paginate<T: Clone>(items: &[T], q: &PageQuery, cap: usize, url: &str) -> (Vec<T>, Option<String>) {
-    let per_page = q.per_page.unwrap_or(30).clamp(1, 100).min(cap.max(1));
-    let page = q.page.unwrap_or(1).max(1);
-    let start = (page - 1).saturating_mul(per_page);
-    let slice = items.iter().skip(start).take(per_page).cloned().collect();
-    let link = (start + per_page < items.len())
-        .then(|| format!(r#"<{url}?page={}&per_page={per_page}>; rel="next""#, page + 1));
-    (slice, link)
+fn paginate<T: Clone>(items: &[T], q: &PageQuery, cap: u32, url: &str) -> (Vec<T>, Option<String>) {
+    let p = offset_page(items, q.page, q.per_page, 30, cap);
+    let link = p.more.then(|| format!(r#"<{url}?page={}&per_page={}>; rel="next""#, p.page + 1, p.per_page));
+    (p.items, link)
 }
 
 fn with_link(body: Value, link: Option<String>) -> Response {
-    let mut r = axum::Json(body).into_response();
-    if let Some(h) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        r.headers_mut().insert(header::LINK, h);
-    }
-    r
+    with_headers(axum::Json(body).into_response(), link.map(|l| ("link", l)))
 }
 
 fn index(v: &VendorState, id: &str) -> Option<usize> {
-    let id: u64 = id.parse().ok()?;
-    v.tickets.iter().position(|t| t.id == id && t.channel == "freshdesk")
+    v.ticket_on("freshdesk", id.parse().ok()?)
 }
 
 fn json_body(body: &Bytes) -> Result<Value, Box<Response>> {
@@ -189,8 +180,7 @@ async fn list_tickets(
     with_vendor(&sim, &vendor, &headers, |v, now| {
         let mut all: Vec<&SimTicket> = v.tickets.iter().filter(|t| t.channel == "freshdesk").collect();
         all.reverse();
-        let (page, link) =
-            paginate(&all, &q, v.profile.page_size as usize, &format!("{}/tickets", base(&headers, &vendor)));
+        let (page, link) = paginate(&all, &q, v.profile.page_size, &format!("{}/tickets", base(&headers, &vendor)));
         with_link(json!(page.iter().map(|t| ticket_json(t, now)).collect::<Vec<_>>()), link)
     })
 }
@@ -269,7 +259,7 @@ async fn list_conversations(
         // The opening message is the ticket's description, not a conversation.
         let visible: Vec<&Comment> = t.visible(now).skip(1).collect();
         let url = format!("{}/tickets/{}/conversations", base(&headers, &vendor), t.id);
-        let (page, link) = paginate(&visible, &q, v.profile.page_size as usize, &url);
+        let (page, link) = paginate(&visible, &q, v.profile.page_size, &url);
         with_link(json!(page.iter().map(|c| conversation_json(v, c, t)).collect::<Vec<_>>()), link)
     })
 }

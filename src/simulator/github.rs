@@ -8,14 +8,14 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Author, Comment, SimTicket, Simulator, VendorState, rfc3339};
-use super::{Refusal, check_token, guarded, with_headers};
+use super::{Refusal, check_token, guarded, offset_page, with_headers};
 use crate::lifecycle::Ts;
 
 /// Our account at the simulated GitHub.
@@ -149,32 +149,24 @@ fn comment_json(v: &VendorState, c: &Comment, t: &SimTicket, base: &str, owner: 
 }
 
 /// A page of `items` and the `Link` header for it.
-fn paginate<T: Clone>(items: &[T], q: &PageQuery, cap: usize, url: &str) -> (Vec<T>, Option<String>) {
-    let per_page = q.per_page.unwrap_or(30).clamp(1, 100).min(cap.max(1));
-    let page = q.page.unwrap_or(1).max(1);
-    let start = (page - 1).saturating_mul(per_page);
-    let slice = items.iter().skip(start).take(per_page).cloned().collect();
-    let last = items.len().div_ceil(per_page).max(1);
-    let link = (page < last).then(|| {
+fn paginate<T: Clone>(items: &[T], q: &PageQuery, cap: u32, url: &str) -> (Vec<T>, Option<String>) {
+    let p = offset_page(items, q.page, q.per_page, 30, cap);
+    let (per_page, last) = (p.per_page, items.len().div_ceil(p.per_page).max(1));
+    let link = p.more.then(|| {
         format!(
             r#"<{url}?per_page={per_page}&page={}>; rel="next", <{url}?per_page={per_page}&page={last}>; rel="last""#,
-            page + 1
+            p.page + 1
         )
     });
-    (slice, link)
+    (p.items, link)
 }
 
 fn with_link(body: Value, link: Option<String>) -> Response {
-    let mut r = axum::Json(body).into_response();
-    if let Some(h) = link.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        r.headers_mut().insert(header::LINK, h);
-    }
-    r
+    with_headers(axum::Json(body).into_response(), link.map(|l| ("link", l)))
 }
 
 fn index(v: &VendorState, number: &str) -> Option<usize> {
-    let n: u64 = number.parse().ok()?;
-    v.tickets.iter().position(|t| t.id == n && t.channel == "github")
+    v.ticket_on("github", number.parse().ok()?)
 }
 
 fn json_body(body: &Bytes) -> Result<Value, Box<Response>> {
@@ -213,8 +205,7 @@ async fn list_issues(
         if q.direction.as_deref() != Some("asc") {
             all.reverse();
         }
-        let (page, link) =
-            paginate(&all, &q, v.profile.page_size as usize, &format!("{base}/repos/{owner}/{repo}/issues"));
+        let (page, link) = paginate(&all, &q, v.profile.page_size, &format!("{base}/repos/{owner}/{repo}/issues"));
         let issues: Vec<Value> = page.iter().map(|t| issue_json(v, t, &base, &owner, &repo, now)).collect();
         with_link(json!(issues), link)
     })
@@ -283,7 +274,7 @@ async fn list_comments(
         // The opening comment is the issue's body, not a comment.
         let visible: Vec<&Comment> = t.visible(now).skip(1).collect();
         let url = format!("{base}/repos/{owner}/{repo}/issues/{}/comments", t.id);
-        let (page, link) = paginate(&visible, &q, v.profile.page_size as usize, &url);
+        let (page, link) = paginate(&visible, &q, v.profile.page_size, &url);
         let comments: Vec<Value> = page.iter().map(|c| comment_json(v, c, t, &base, &owner, &repo)).collect();
         with_link(json!(comments), link)
     })

@@ -122,8 +122,7 @@ fn conversation_json(v: &VendorState, t: &SimTicket, now: Ts) -> Value {
 }
 
 fn index(v: &VendorState, id: &str) -> Option<usize> {
-    let id: u64 = id.parse().ok()?;
-    v.tickets.iter().position(|t| t.id == id && t.channel == "intercom")
+    v.ticket_on("intercom", id.parse().ok()?)
 }
 
 async fn create(State(sim): State<Simulator>, Path(vendor): Path<String>, headers: HeaderMap, body: Bytes) -> Response {

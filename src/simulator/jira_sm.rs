@@ -140,8 +140,7 @@ fn base(headers: &HeaderMap, vendor: &str) -> String {
 }
 
 fn index(v: &VendorState, key: &str) -> Option<usize> {
-    let id: u64 = key.strip_prefix("SD-")?.parse().ok()?;
-    v.tickets.iter().position(|t| t.id == id && t.channel == "jira_sm")
+    v.ticket_on("jira_sm", key.strip_prefix("SD-")?.parse().ok()?)
 }
 
 fn json_body(body: &Bytes) -> Result<Value, Box<Response>> {

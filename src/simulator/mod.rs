@@ -681,6 +681,40 @@ mod tests {
     }
 }
 
+/// One page of offset pagination (`page`, `per_page`), as Zendesk, Freshdesk
+/// and GitHub page; each renders the next page's link its own way.
+pub(crate) struct OffsetPage<T> {
+    pub items: Vec<T>,
+    /// The page number served (from 1) and its size.
+    pub page: usize,
+    pub per_page: usize,
+    /// Whether a page follows.
+    pub more: bool,
+}
+
+/// The `page` of `items` at `per_page` (the platform's `default` when not
+/// asked; never more than 100 nor the vendor's `cap`).
+pub(crate) fn offset_page<T: Clone>(
+    items: &[T],
+    page: Option<usize>,
+    per_page: Option<usize>,
+    default: usize,
+    cap: u32,
+) -> OffsetPage<T> {
+    let per_page = per_page.unwrap_or(default).clamp(1, 100).min((cap as usize).max(1));
+    let page = page.unwrap_or(1).max(1);
+    let start = (page - 1).saturating_mul(per_page);
+    let more = start.saturating_add(per_page) < items.len();
+    OffsetPage { items: items.iter().skip(start).take(per_page).cloned().collect(), page, per_page, more }
+}
+
+impl VendorState {
+    /// The index of this vendor's ticket `id` on `channel`.
+    pub(crate) fn ticket_on(&self, channel: &str, id: u64) -> Option<usize> {
+        self.tickets.iter().position(|t| t.id == id && t.channel == channel)
+    }
+}
+
 /// Why a simulated API turns a request away before the platform logic runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {

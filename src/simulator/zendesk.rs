@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Author, Comment, SimTicket, Simulator, VendorState, rfc3339};
-use super::{Refusal, check_token, guarded, with_headers};
+use super::{Refusal, check_token, guarded, offset_page, with_headers};
 use crate::lifecycle::Ts;
 use crate::model::Priority;
 
@@ -174,22 +174,14 @@ fn user_json(v: &VendorState, a: Author) -> Value {
 }
 
 /// Offset pagination: `(items of this page, next_page URL)`.
-fn paginate<T: Clone>(items: &[T], q: &PageQuery, cap: usize, url: &str) -> (Vec<T>, Value) {
-    let per_page = q.per_page.unwrap_or(100).clamp(1, 100).min(cap.max(1));
-    let page = q.page.unwrap_or(1).max(1);
-    let start = (page - 1).saturating_mul(per_page);
-    let slice: Vec<T> = items.iter().skip(start).take(per_page).cloned().collect();
-    let next = if start + per_page < items.len() {
-        json!(format!("{url}?page={}&per_page={per_page}", page + 1))
-    } else {
-        Value::Null
-    };
-    (slice, next)
+fn paginate<T: Clone>(items: &[T], q: &PageQuery, cap: u32, url: &str) -> (Vec<T>, Value) {
+    let p = offset_page(items, q.page, q.per_page, 100, cap);
+    let next = if p.more { json!(format!("{url}?page={}&per_page={}", p.page + 1, p.per_page)) } else { Value::Null };
+    (p.items, next)
 }
 
 fn ticket_index(v: &VendorState, id: &str) -> Option<usize> {
-    let id: u64 = id.strip_suffix(".json").unwrap_or(id).parse().ok()?;
-    v.tickets.iter().position(|t| t.id == id && t.channel == "zendesk")
+    v.ticket_on("zendesk", id.strip_suffix(".json").unwrap_or(id).parse().ok()?)
 }
 
 fn parse_body(body: &Bytes) -> Result<Value, Box<Response>> {
@@ -213,7 +205,7 @@ async fn list_requests(
         if q.sort_order.as_deref() == Some("desc") {
             all.reverse();
         }
-        let (page, next) = paginate(&all, &q, v.profile.page_size as usize, &format!("{base}/api/v2/requests.json"));
+        let (page, next) = paginate(&all, &q, v.profile.page_size, &format!("{base}/api/v2/requests.json"));
         let requests: Vec<Value> = page.iter().map(|t| request_json(t, &base, now)).collect();
         axum::Json(json!({ "requests": requests, "next_page": next, "previous_page": null, "count": all.len() }))
             .into_response()
@@ -310,7 +302,7 @@ async fn list_comments(
         let t = &v.tickets[i];
         let visible: Vec<&Comment> = t.visible(now).collect();
         let url = format!("{base}/api/v2/requests/{}/comments.json", t.id);
-        let (page, next) = paginate(&visible, &q, v.profile.page_size as usize, &url);
+        let (page, next) = paginate(&visible, &q, v.profile.page_size, &url);
         let mut authors: Vec<Author> = page.iter().map(|c| c.author).collect();
         authors.sort_by_key(|a| author_id(*a));
         authors.dedup();
