@@ -4,7 +4,10 @@
 //!     cargo bench --bench core
 //!
 //! - business clock: figures and deadlines on a weekly calendar with holidays
-//! - classifier: a human reply and an acknowledgement
+//! - classifier: a human reply, an acknowledgement, a Zendesk relay from the
+//!   corpus, and HTML-only mail of bare `&` at 1, 3 and 10 MB (parse and
+//!   classify must stay linear: the 10 MB case is printed with its ratio to
+//!   the 1 MB case, and must stay well under a second)
 //! - lifecycle: folding a typical probe's events
 //! - store: recording probes and events
 //! - metrics: one scrape of a store with 10 000 finished probes
@@ -22,7 +25,7 @@ use supportprobe::lifecycle::{Event, derive};
 use supportprobe::model::{Priority, ReplyClass};
 use supportprobe::store::{NewEvent, NewProbe, Store};
 
-fn bench<T>(name: &str, mut f: impl FnMut() -> T) {
+fn bench<T>(name: &str, mut f: impl FnMut() -> T) -> Duration {
     // Warm up, then time batches until half a second has passed.
     for _ in 0..10 {
         black_box(f());
@@ -37,6 +40,24 @@ fn bench<T>(name: &str, mut f: impl FnMut() -> T) {
     }
     let per = start.elapsed() / u32::try_from(n).unwrap_or(u32::MAX);
     println!("{name:<48} {:>12.3} µs/op  ({n} runs)", per.as_secs_f64() * 1e6);
+    per
+}
+
+/// An HTML-only mail whose body is `size` bytes of bare `&` (no `;` anywhere).
+fn ampersand_mail(size: usize) -> Vec<u8> {
+    let mut m =
+        b"From: Vendor <support@vendor.example>\r\nTo: probes@example.com\r\nSubject: Re: [SP-7K3Q9X2M] calls drop\r\n\
+Message-ID: <amp@vendor.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>"
+            .to_vec();
+    m.resize(m.len() + size, b'&');
+    m.extend_from_slice(b"</p></body></html>\r\n");
+    m
+}
+
+/// Parses and classifies one raw mail, as the email channel and `classify` do.
+fn parse_and_classify(raw: &[u8]) -> supportprobe::classify::Classification {
+    let mail = supportprobe::mail::parse(raw, 16 << 20).expect("the benchmark mail parses");
+    classify(&mail.facts(AuthorKind::Unknown), &ClassifyOverrides::default())
 }
 
 fn utc(s: &str) -> DateTime<Utc> {
@@ -72,12 +93,26 @@ fn main() {
         headers: &[],
         subject: None,
         body: "Hi, thanks for the detailed report. Could you share the SDK logs from both devices and the exact SDK version? We will look at the reconnect path.",
+        parts: &[],
+        ours: &[],
     };
     bench("classify: a human reply (all rules run)", || classify(&human, &none));
     let ack = ReplyFacts {
         body: "您好，您的工单 #4521 已生成，我们会在24小时内处理。请勿直接回复。", ..human.clone()
     };
     bench("classify: a Chinese acknowledgement", || classify(&ack, &none));
+    let relay = std::fs::read("tests/fixtures/mail/human/zendesk-updated-cc-line.eml").expect("corpus file");
+    bench("mail: parse + classify a Zendesk notification", || parse_and_classify(&relay));
+    let (m1, m3, m10) = (ampersand_mail(1_000_000), ampersand_mail(3_000_000), ampersand_mail(10_000_000));
+    let t1 = bench("mail: parse + classify 1 MB HTML of bare &", || parse_and_classify(&m1));
+    let t3 = bench("mail: parse + classify 3 MB HTML of bare &", || parse_and_classify(&m3));
+    let t10 = bench("mail: parse + classify 10 MB HTML of bare &", || parse_and_classify(&m10));
+    println!(
+        "{:<48} {:>12.2} (3 MB) {:.2} (10 MB)  (linear: 3 and 10)",
+        "mail: bare & time relative to 1 MB",
+        t3.as_secs_f64() / t1.as_secs_f64(),
+        t10.as_secs_f64() / t1.as_secs_f64()
+    );
 
     let t0 = utc("2026-11-23T10:00:00Z");
     let mut events = vec![Event::OpenIntent, Event::Opened { at: t0 }];

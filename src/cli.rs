@@ -81,6 +81,10 @@ enum Command {
     Classify {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Also print, per message, the part that was judged (a relayed comment, or the body),
+        /// every signal seen (headers, sender, MIME, layout, wording, platform) and the rule.
+        #[arg(long)]
+        explain: bool,
         /// Use this config's per-vendor classification overrides (with --vendor).
         #[arg(long, short, requires = "vendor")]
         config: Option<PathBuf>,
@@ -100,6 +104,10 @@ enum Command {
         /// A note kept with the event.
         #[arg(long)]
         note: Option<String>,
+        /// Override a first human response the channel already measured (kept as an override:
+        /// who, when, the old and the new value; `probes` shows it).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -243,7 +251,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Classify { paths, config, vendor } => {
+        Command::Classify { paths, config, vendor, explain } => {
             let overrides = match (config, vendor) {
                 (Some(c), Some(v)) => {
                     let config = load(&c)?;
@@ -254,8 +262,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut out = String::new();
             let mut failed = false;
             for path in crate::replyfile::expand(&paths) {
-                match crate::replyfile::classify_file(&path, &overrides) {
-                    Ok(c) => out.push_str(&format!("{}\t{}\t{}\n", path.display(), c.class, c.rule)),
+                match crate::replyfile::explain_file(&path, &overrides) {
+                    Ok(e) => {
+                        let c = &e.classification;
+                        out.push_str(&format!("{}\t{}\t{}\n", path.display(), c.class, c.rule));
+                        if explain {
+                            out.push_str(&format!("{e}\n"));
+                        }
+                    }
                     Err(e) => {
                         eprintln!("{}: {e}", path.display());
                         failed = true;
@@ -265,11 +279,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             emit(&out)?;
             Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
         }
-        Command::Record { reference, config, event, at, note } => {
+        Command::Record { reference, config, event, at, note, force } => {
             let config = load(&config)?;
             let store = Store::open(&config.daemon.data_dir)?;
             let at = at.map(|t| t.with_timezone(&Utc));
-            let line = crate::record::record(&config, &store, &reference, event, at, note.as_deref(), "cli")?;
+            let line = {
+                let by = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+                crate::record::record(&config, &store, &reference, event, at, note.as_deref(), &by, force)?
+            };
             emit(&format!("{line}\n"))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -496,6 +513,20 @@ pub struct ProbeRow {
     pub handoffs: u32,
     pub breaches: Vec<String>,
     pub note: Option<String>,
+    /// First human responses a person overrode with `record --force`.
+    pub overrides: Vec<OverrideRow>,
+}
+
+/// One forced override of a measured first human response.
+#[derive(Clone, Debug, Serialize)]
+pub struct OverrideRow {
+    pub by: String,
+    pub recorded_at: Option<String>,
+    /// The first human response the channel had measured, and the rule that counted it.
+    pub old_at: Option<String>,
+    pub old_rule: Option<String>,
+    pub new_at: String,
+    pub note: Option<String>,
 }
 
 fn rfc(t: Option<DateTime<Utc>>) -> Option<String> {
@@ -506,6 +537,19 @@ pub fn probe_rows(store: &Store) -> anyhow::Result<Vec<ProbeRow>> {
     let mut by_probe: BTreeMap<i64, Vec<StoredMeasure>> = BTreeMap::new();
     for m in store.all_measures()? {
         by_probe.entry(m.probe_id).or_default().push(m);
+    }
+    let mut overrides: BTreeMap<i64, Vec<OverrideRow>> = BTreeMap::new();
+    for (probe, e) in store.events_with_rule(crate::record::FORCED_RULE)? {
+        let d = &e.detail;
+        let text = |v: &serde_json::Value| v.as_str().map(String::from);
+        overrides.entry(probe).or_default().push(OverrideRow {
+            by: e.author.clone().unwrap_or_default(),
+            recorded_at: text(&d["recorded_at"]),
+            old_at: text(&d["replaces"]["at"]),
+            old_rule: text(&d["replaces"]["rule"]),
+            new_at: rfc(Some(e.at)).unwrap_or_default(),
+            note: text(&d["note"]),
+        });
     }
     let rows = store
         .all_probes()?
@@ -550,6 +594,7 @@ pub fn probe_rows(store: &Store) -> anyhow::Result<Vec<ProbeRow>> {
                 handoffs: p.responders.saturating_sub(1),
                 breaches,
                 note: p.note.clone(),
+                overrides: overrides.remove(&p.id).unwrap_or_default(),
             }
         })
         .collect();
@@ -560,7 +605,7 @@ fn secs(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_string(), |s| human_secs(s.round() as i64))
 }
 
-fn table(rows: &[ProbeRow]) -> String {
+pub fn table(rows: &[ProbeRow]) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let line = |out: &mut String, c: [&str; 10]| {
@@ -581,7 +626,24 @@ fn table(rows: &[ProbeRow]) -> String {
             secs(r.resolution_seconds),
             r.breaches.join(","),
         );
+        // A figure a person overrode is marked, and the override listed under the table.
+        let h = if r.overrides.is_empty() { h } else { format!("{h}*") };
         line(&mut out, [&r.reference, &r.vendor, &r.channel, &r.priority, &r.scenario, &r.state, &h, &b, &res, &br]);
+    }
+    for r in rows {
+        for o in &r.overrides {
+            let _ = writeln!(
+                out,
+                "* {}: first human response overridden by {} at {}: {} ({}) -> {}{}",
+                r.reference,
+                o.by,
+                o.recorded_at.as_deref().unwrap_or("?"),
+                o.old_at.as_deref().unwrap_or("-"),
+                o.old_rule.as_deref().unwrap_or("-"),
+                o.new_at,
+                o.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
+            );
+        }
     }
     out
 }

@@ -54,6 +54,9 @@ pub enum Event {
     /// A reply from the vendor side, classified. `resolves` when it matches
     /// an accepted resolution pattern.
     Reply { at: Ts, class: ReplyClass, author: String, resolves: bool },
+    /// A person overrode the measured first human response: this instant is
+    /// the first human response, whatever the channel showed.
+    HumanOverride { at: Ts, author: String },
     /// A follow-up of ours reached the channel (`seq` from 1).
     FollowUp { seq: u32, at: Ts },
     /// The vendor resolved the ticket (status), accepted by the scenario.
@@ -82,6 +85,7 @@ pub fn transition(state: State, event: &Event) -> State {
             Acknowledged
         }
         (Open | Acknowledged, Event::Reply { class: ReplyClass::Human, resolves: false, .. }) => Answered,
+        (Open | Acknowledged, Event::HumanOverride { .. }) => Answered,
         (Open | Acknowledged | Answered, Event::Reply { class: ReplyClass::Human, resolves: true, .. }) => Resolved,
         (Open | Acknowledged | Answered, Event::VendorResolved { .. } | Event::ManualResolved { .. }) => Resolved,
         (Open | Acknowledged | Answered, Event::Expired { .. }) => Expired,
@@ -163,6 +167,7 @@ pub fn derive(events: &[Event]) -> Derived {
         last_human_at: None,
     };
     let mut humans: BTreeSet<&str> = BTreeSet::new();
+    let mut forced: Option<Ts> = None;
     for e in events {
         let before = d.state;
         d.state = transition(d.state, e);
@@ -170,7 +175,7 @@ pub fn derive(events: &[Event]) -> Derived {
         match e {
             Event::Opened { at } if d.opened_at.is_none() => d.opened_at = Some(*at),
             Event::Reply { at, class, author, resolves } => {
-                if matches!(class, ReplyClass::Ours | ReplyClass::Bounce) {
+                if matches!(class, ReplyClass::Ours | ReplyClass::Bounce | ReplyClass::Bystander) {
                     continue;
                 }
                 if d.first_response_at.is_none() {
@@ -197,6 +202,12 @@ pub fn derive(events: &[Event]) -> Derived {
                     _ => {}
                 }
             }
+            Event::HumanOverride { at, author } => {
+                forced = Some(*at);
+                if d.resolved_at.is_none() {
+                    humans.insert(author.as_str());
+                }
+            }
             Event::FollowUp { seq, at } if !d.follow_ups.iter().any(|f| f.seq == *seq) => {
                 d.follow_ups.push(FollowUpTiming { seq: *seq, sent_at: *at, replied_at: None });
             }
@@ -220,6 +231,12 @@ pub fn derive(events: &[Event]) -> Derived {
         }
     }
     d.responders = u32::try_from(humans.len()).unwrap_or(u32::MAX);
+    // The last override wins over what the channel measured (and over earlier overrides).
+    if let Some(at) = forced {
+        d.first_human_at = Some(at);
+        d.first_response_at = Some(d.first_response_at.map_or(at, |f| f.min(at)));
+        d.last_human_at = Some(d.last_human_at.map_or(at, |l| l.max(at)));
+    }
     d
 }
 

@@ -1,11 +1,15 @@
 //! Reading vendor mail: MIME parsing (multipart, quoted-printable, base64,
 //! any charset including GBK/GB18030/Big5/ISO-2022-JP), repair of wrong
-//! charset labels, HTML-only bodies reduced to text, quoted history and
-//! helpdesk boilerplate removed before classification.
+//! charset labels and of broken framing (leading blank lines, an mbox
+//! `From ` line, CR-only line ends, a missing blank line after the
+//! headers), HTML-only bodies reduced to text, and the MIME structure kept
+//! (delivery reports are recognised by it). What part of the text is the
+//! new reply is the classifier's business, not this module's.
 //!
-//! Parsing never panics and never stalls: mail over the size cap is refused
-//! before parsing, and a message that cannot be parsed is reported as
-//! [`MailError::Unparseable`] so it is recorded, not dropped silently.
+//! Parsing never panics and never stalls: every step is linear in the size
+//! of the mail, mail over the size cap is refused before parsing, and a
+//! message that cannot be parsed is reported as [`MailError::Unparseable`]
+//! so it is recorded, not dropped silently.
 
 use std::sync::LazyLock;
 
@@ -42,9 +46,10 @@ pub struct Mail {
     pub headers: Vec<(String, String)>,
     /// The whole body as text (HTML reduced to text when there is no text part).
     pub text: String,
-    /// The body without quoted history and helpdesk boilerplate: what is classified.
-    pub reply_text: String,
     pub html_only: bool,
+    /// The MIME type of every part, in order (`multipart/report; report-type=delivery-status`,
+    /// `message/delivery-status`, `text/plain` …).
+    pub parts: Vec<String>,
 }
 
 fn ids(v: &HeaderValue<'_>) -> Vec<String> {
@@ -82,12 +87,98 @@ fn decode_text(raw: &[u8], encoding: Encoding, declared: Option<&str>) -> Option
         .map(|(_, t)| t)
 }
 
+/// Whether `line` (without its line end) is a header field or the
+/// continuation of one.
+fn header_line(line: &[u8]) -> bool {
+    if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+        return true;
+    }
+    let Some(colon) = line.iter().position(|b| *b == b':') else { return false };
+    colon > 0 && line[..colon].iter().all(|b| b.is_ascii_graphic() && *b != b':')
+}
+
+/// Repairs framing that real mail gets wrong and parsers stumble on: blank
+/// lines or an mbox `From ` line before the headers, CR-only line ends, and
+/// a body that starts without the blank line after the headers. Mail that
+/// needs none of this is returned as it is. One pass.
+pub fn repair(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    use std::borrow::Cow;
+    let mut start = 0;
+    while start < raw.len() && matches!(raw[start], b'\r' | b'\n' | b' ' | b'\t') {
+        start += 1;
+    }
+    if raw[start..].starts_with(b"From ") {
+        start = raw[start..].iter().position(|b| *b == b'\n').map_or(raw.len(), |i| start + i + 1);
+    }
+    let raw = &raw[start..];
+    let lone_cr = raw.iter().enumerate().any(|(i, b)| *b == b'\r' && raw.get(i + 1) != Some(&b'\n'));
+    let body: Cow<'_, [u8]> = if lone_cr {
+        let mut v = Vec::with_capacity(raw.len() + raw.len() / 16);
+        for (i, b) in raw.iter().enumerate() {
+            match b {
+                b'\r' if raw.get(i + 1) == Some(&b'\n') => {}
+                b'\r' => v.push(b'\n'),
+                b => v.push(*b),
+            }
+        }
+        Cow::Owned(v)
+    } else {
+        Cow::Borrowed(raw)
+    };
+    // Where the header block ends: the first line that is neither a field nor a continuation.
+    let mut pos = 0;
+    let mut missing_separator = None;
+    while pos < body.len() {
+        let end = body[pos..].iter().position(|b| *b == b'\n').map_or(body.len(), |i| pos + i);
+        let line = body[pos..end].strip_suffix(b"\r").unwrap_or(&body[pos..end]);
+        if line.is_empty() {
+            break;
+        }
+        if !header_line(line) {
+            missing_separator = (pos > 0).then_some(pos);
+            break;
+        }
+        pos = end + 1;
+    }
+    match (missing_separator, body) {
+        (Some(at), body) => {
+            let mut v = Vec::with_capacity(body.len() + 2);
+            v.extend_from_slice(&body[..at]);
+            v.push(b'\n');
+            v.extend_from_slice(&body[at..]);
+            Cow::Owned(v)
+        }
+        (None, body) => body,
+    }
+}
+
+/// The MIME types of a message's parts (`type/subtype`, with `report-type` for reports).
+fn part_types(msg: &mail_parser::Message<'_>) -> Vec<String> {
+    msg.parts
+        .iter()
+        .filter_map(|p| p.content_type())
+        .map(|c| {
+            let mut t = c.ctype().to_ascii_lowercase();
+            if let Some(sub) = c.subtype() {
+                t.push('/');
+                t.push_str(&sub.to_ascii_lowercase());
+            }
+            if let Some(r) = c.attribute("report-type") {
+                t.push_str("; report-type=");
+                t.push_str(&r.to_ascii_lowercase());
+            }
+            t
+        })
+        .collect()
+}
+
 /// Parses a raw message.
 pub fn parse(raw: &[u8], max_bytes: usize) -> Result<Mail, MailError> {
     if raw.len() > max_bytes {
         return Err(MailError::TooLarge { size: raw.len(), limit: max_bytes });
     }
-    let msg = MessageParser::default().parse(raw).ok_or(MailError::Unparseable)?;
+    let raw = repair(raw);
+    let msg = MessageParser::default().parse(&raw[..]).ok_or(MailError::Unparseable)?;
     // The parser is lenient: without any of From, Subject or Message-ID this is not mail.
     if msg.from().is_none() && msg.subject().is_none() && msg.message_id().is_none() {
         return Err(MailError::Unparseable);
@@ -136,7 +227,7 @@ pub fn parse(raw: &[u8], max_bytes: usize) -> Result<Mail, MailError> {
         text = html_to_text(&h);
     }
     let text = text.replace("\r\n", "\n");
-    let reply_text = reply_part(&text);
+    let parts = part_types(&msg);
     Ok(Mail {
         message_id: msg.message_id().map(|s| s.trim_matches(['<', '>']).to_string()),
         in_reply_to: ids(msg.in_reply_to()),
@@ -149,8 +240,8 @@ pub fn parse(raw: &[u8], max_bytes: usize) -> Result<Mail, MailError> {
         date: msg.date().and_then(|d| DateTime::parse_from_rfc3339(&d.to_rfc3339()).ok()).map(|d| d.to_utc()),
         headers,
         text,
-        reply_text,
         html_only,
+        parts,
     })
 }
 
@@ -165,7 +256,9 @@ impl Mail {
             kind_evidence: None,
             headers: &self.headers,
             subject: Some(&self.subject),
-            body: &self.reply_text,
+            body: &self.text,
+            parts: &self.parts,
+            ours: &[],
         }
     }
 
@@ -174,9 +267,10 @@ impl Mail {
     }
 }
 
-/// Reduces HTML to text: drops head, style, script and quoted blocks
-/// (`<blockquote>`, Gmail's `gmail_quote`, Outlook's reply header and what
-/// follows it), keeps line structure, decodes entities.
+/// Reduces HTML to text: drops head, style, script, comments and quoted
+/// blocks (`<blockquote>`, Gmail's `gmail_quote`, Outlook's reply header and
+/// what follows it), keeps line structure, decodes character references
+/// with the full HTML table. One pass over the markup.
 pub fn html_to_text(html: &str) -> String {
     static CUT: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r#"(?is)<div[^>]*(id="(divRplyFwdMsg|appendonsend)"|class="(gmail_quote|yahoo_quoted)")"#)
@@ -187,42 +281,48 @@ pub fn html_to_text(html: &str) -> String {
         None => html,
     };
     let mut out = String::with_capacity(html.len() / 2);
-    let mut skip: Vec<String> = Vec::new();
+    // Open elements whose content is not text; only their count matters.
+    let mut skip: Vec<&'static str> = Vec::new();
     let mut rest = html;
     while let Some(lt) = rest.find('<') {
         if skip.is_empty() {
             out.push_str(&rest[..lt]);
         }
-        let Some(gt) = rest[lt..].find('>') else { break };
-        let tag = &rest[lt + 1..lt + gt];
-        rest = &rest[lt + gt + 1..];
+        let after = &rest[lt + 1..];
+        if let Some(comment) = after.strip_prefix("!--") {
+            rest = comment.find("-->").map_or("", |e| &comment[e + 3..]);
+            continue;
+        }
+        let Some(gt) = after.find('>') else {
+            rest = "";
+            break;
+        };
+        let tag = &after[..gt];
+        rest = &after[gt + 1..];
         let closing = tag.starts_with('/');
-        let name: String = tag
-            .trim_start_matches('/')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
-        if matches!(name.as_str(), "head" | "style" | "script" | "blockquote" | "title") {
+        let name_len = tag.trim_start_matches('/').bytes().take_while(u8::is_ascii_alphanumeric).count();
+        let name = &tag.trim_start_matches('/')[..name_len];
+        let skipped =
+            ["head", "style", "script", "blockquote", "title"].into_iter().find(|n| name.eq_ignore_ascii_case(n));
+        if let Some(n) = skipped {
             if closing {
-                if skip.last() == Some(&name) {
+                if skip.last() == Some(&n) {
                     skip.pop();
                 }
             } else if !tag.ends_with('/') {
-                skip.push(name.clone());
+                skip.push(n);
             }
             continue;
         }
-        if skip.is_empty()
-            && matches!(name.as_str(), "br" | "p" | "div" | "tr" | "li" | "h1" | "h2" | "h3" | "hr" | "table")
-        {
+        let breaks = ["br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "hr", "table"];
+        if skip.is_empty() && breaks.iter().any(|b| name.eq_ignore_ascii_case(b)) {
             out.push('\n');
         }
     }
     if skip.is_empty() {
         out.push_str(rest);
     }
-    let text = decode_entities(&out);
+    let text = crate::classify::text::decode_entities(&out);
     // Collapse runs of blank lines and trailing spaces.
     let mut lines: Vec<&str> = Vec::new();
     for l in text.lines().map(str::trim_end) {
@@ -232,91 +332,6 @@ pub fn html_to_text(html: &str) -> String {
         lines.push(l);
     }
     lines.join("\n").trim().to_string()
-}
-
-fn decode_entities(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i..];
-        let end = tail.find(';').filter(|e| *e <= 10);
-        let decoded = end.and_then(|e| {
-            let ent = &tail[1..e];
-            let c = match ent {
-                "nbsp" => Some(' '),
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                _ if ent.starts_with("#x") || ent.starts_with("#X") => {
-                    u32::from_str_radix(&ent[2..], 16).ok().and_then(char::from_u32)
-                }
-                _ if ent.starts_with('#') => ent[1..].parse().ok().and_then(char::from_u32),
-                _ => None,
-            };
-            c.map(|c| (c, e))
-        });
-        match decoded {
-            Some((c, e)) => {
-                out.push(c);
-                rest = &tail[e + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &tail[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Where quoted history starts (first matching line), in many clients' styles.
-static QUOTE_START: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    [
-        r"(?i)^\s*on\s.{3,200}\swrote:\s*$",
-        r"(?i)^\s*-{2,}\s*original message\s*-{2,}",
-        r"^\s*-{2,}\s*(原始邮件|原始郵件|原邮件)\s*-{2,}",
-        r"^\s*_{10,}\s*$",
-        r"(?i)^\s*(from|发件人|寄件者):\s.+",
-        r"^\s*在\s?.{4,200}(写道|寫道)\s*[:：]\s*$",
-        r"(?i)^\s*le\s.{3,200}\sa écrit\s*:\s*$",
-    ]
-    .iter()
-    .map(|p| Regex::new(p).expect("built-in pattern compiles"))
-    .collect()
-});
-
-/// The part of a body that is the new reply: helpdesk markers honoured,
-/// quoted history and `>` lines removed.
-pub fn reply_part(text: &str) -> String {
-    let mut body = text;
-    // Zendesk and Jira put the new comment below a "reply above this line" marker.
-    for marker in ["##- Please type your reply above this line -##", "Reply above this line."] {
-        if let Some(i) = body.find(marker) {
-            body = &body[i + marker.len()..];
-            // Zendesk separates the latest comment from the history with a rule.
-            if let Some(j) = body.find("\n----") {
-                body = &body[..j];
-            }
-        }
-    }
-    let lines: Vec<&str> = body.lines().collect();
-    let mut out: Vec<&str> = Vec::new();
-    for (i, line) in lines.iter().enumerate() {
-        // Gmail wraps long "On … wrote:" lines: try the line joined with the next one too.
-        let wrapped = line.trim_start().to_ascii_lowercase().starts_with("on ")
-            && lines.get(i + 1).is_some_and(|n| QUOTE_START[0].is_match(&format!("{line} {}", n.trim())));
-        if wrapped || QUOTE_START.iter().any(|r| r.is_match(line)) {
-            break;
-        }
-        if !line.trim_start().starts_with('>') {
-            out.push(line);
-        }
-    }
-    out.join("\n").trim().to_string()
 }
 
 #[cfg(test)]
@@ -329,20 +344,8 @@ mod tests {
                     <div>Thanks<br>Alex</div><blockquote>Your ticket has been created</blockquote>\
                     <div class=\"gmail_quote\">On Mon wrote: old</div></body></html>";
         let t = html_to_text(html);
-        assert_eq!(t, "Hi, please send logs & the version.\n\nThanks\nAlex");
-        assert_eq!(decode_entities("&#24037;&#x5355; &lt;x&gt; &bogus; a&b"), "工单 <x> &bogus; a&b");
-    }
-
-    #[test]
-    fn quoted_history_is_stripped() {
-        let t = "Please send the SDK logs.\n\nOn Mon, Nov 23, 2026 at 10:00 AM Acme Support <support@acme.example>\nwrote:\n> Your ticket has been created\n";
-        assert_eq!(reply_part(t), "Please send the SDK logs.");
-        let t = "收到，正在排查。\n\n-----原始邮件-----\n发件人: support@vendor.cn\n您的工单已生成";
-        assert_eq!(reply_part(t), "收到，正在排查。");
-        let t = "Looking into it.\n\nFrom: Acme Support <support@acme.example>\nSent: Monday\nSubject: ticket created";
-        assert_eq!(reply_part(t), "Looking into it.");
-        let t = "##- Please type your reply above this line -##\n\nAlex (Acme)\n\nPlease restart the SDK.\n\n--------------------------------\n\nYour request (123) has been received";
-        assert_eq!(reply_part(t), "Alex (Acme)\n\nPlease restart the SDK.");
+        assert_eq!(t, "Hi,\u{a0}please send logs & the version.\n\nThanks\nAlex");
+        assert_eq!(html_to_text("a<!-- <p>x</p> -->b&eacute;&#24037;<br/>c<"), "abé工\nc");
     }
 
     #[test]
@@ -350,6 +353,38 @@ mod tests {
         assert_eq!(parse(&[b'x'; 100], 10), Err(MailError::TooLarge { size: 100, limit: 10 }));
         assert!(parse(b"", DEFAULT_MAX_BYTES).is_err());
         assert!(parse(&[0xff, 0xfe, 0x00, 0x01], DEFAULT_MAX_BYTES).is_err());
+    }
+
+    #[test]
+    fn broken_framing_is_repaired() {
+        let ok = |raw: &[u8]| {
+            let m = parse(raw, DEFAULT_MAX_BYTES).unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(raw)));
+            (m.from_addr.unwrap_or_default(), m.subject, m.text.trim().to_string())
+        };
+        let want = ("a@b.example".to_string(), "Hi".to_string(), "Body line 1\nline 2".to_string());
+        assert_eq!(ok(b"From: a@b.example\r\nSubject: Hi\r\n\r\nBody line 1\r\nline 2\r\n"), want);
+        assert_eq!(ok(b"\r\n\nFrom: a@b.example\nSubject: Hi\n\nBody line 1\nline 2\n"), want, "leading blank lines");
+        assert_eq!(ok(b"From: a@b.example\rSubject: Hi\r\rBody line 1\rline 2\r"), want, "CR-only line ends");
+        assert_eq!(ok(b"From: a@b.example\r\nSubject: Hi\n\r\nBody line 1\nline 2\r\n"), want, "mixed line ends");
+        assert_eq!(
+            ok(b"From: a@b.example\nSubject: Hi\nBody line 1\nline 2\n"),
+            want,
+            "no blank line after the headers"
+        );
+        assert_eq!(
+            ok(b"From MAILER-DAEMON Mon Nov 23 10:00:00 2026\nFrom: a@b.example\nSubject: Hi\n\nBody line 1\nline 2\n"),
+            want
+        );
+        assert!(matches!(repair(b"From: a@b\r\n\r\nx"), std::borrow::Cow::Borrowed(_)), "good mail is not copied");
+    }
+
+    #[test]
+    fn mime_structure_is_kept() {
+        let raw = b"From: MAILER-DAEMON@mx.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nfailed\r\n\
+--b1\r\nContent-Type: message/delivery-status\r\n\r\nStatus: 5.1.1\r\n--b1--\r\n";
+        let m = parse(raw, DEFAULT_MAX_BYTES).unwrap();
+        assert_eq!(m.parts, ["multipart/mixed", "text/plain", "message/delivery-status"]);
     }
 
     #[test]

@@ -65,6 +65,7 @@ vocabulary! {
         OutOfOffice => "out_of_office",
         Bounce => "bounce",
         Ours => "ours",
+        Bystander => "bystander",
     }
 }
 

@@ -42,11 +42,25 @@ pub enum RecordError {
     Invalid(String),
     #[error("{reference} already has a recorded `{event}`")]
     Duplicate { reference: String, event: &'static str },
+    #[error(
+        "{reference} already has a first human response measured at {at} ({rule}); \
+         recording another would overwrite a measured figure: use --force (API: \"force\": true) to override it"
+    )]
+    AlreadyMeasured { reference: String, at: String, rule: String },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
 
+/// The rule of a forced override of a measured first human response.
+pub const FORCED_RULE: &str = "manual:human:forced";
+
 /// Records `event` at `at` (now if absent) on the probe `reference`; returns a one-line summary.
+///
+/// Recording `human` on a probe whose channel already measured its first
+/// human response is refused unless `force`: then the record overrides the
+/// figure, and the override is kept as such (who, when, the old and the new
+/// value) and shown by `probes`.
+#[allow(clippy::too_many_arguments)]
 pub fn record(
     config: &Config,
     store: &Store,
@@ -55,6 +69,7 @@ pub fn record(
     at: Option<Ts>,
     note: Option<&str>,
     by: &str,
+    force: bool,
 ) -> Result<String, RecordError> {
     let p = store.probe_by_reference(reference)?.ok_or_else(|| RecordError::UnknownProbe(reference.to_string()))?;
     let now = Utc::now();
@@ -72,7 +87,32 @@ pub fn record(
             opened.to_rfc3339()
         )));
     }
-    let detail = serde_json::json!({ "by": by, "note": note, "recorded_at": now.to_rfc3339() });
+    let mut detail = serde_json::json!({ "by": by, "note": note, "recorded_at": now.to_rfc3339() });
+    let mut forced_key = None;
+    if event == RecordEvent::Human {
+        let events = store.events(p.id)?;
+        let measured = events
+            .iter()
+            .filter(|e| e.kind == kind::REPLY && e.class == Some(ReplyClass::Human))
+            .filter(|e| e.detail.get("repeat_of").is_none_or(serde_json::Value::is_null))
+            .min_by_key(|e| e.at);
+        if let Some(m) = measured {
+            let rule = m.rule.clone().unwrap_or_default();
+            if !force {
+                return Err(RecordError::AlreadyMeasured {
+                    reference: reference.to_string(),
+                    at: m.at.to_rfc3339(),
+                    rule,
+                });
+            }
+            let n = events.iter().filter(|e| e.rule.as_deref() == Some(FORCED_RULE)).count() + 1;
+            forced_key = Some(format!("reply:manual:human:forced:{n}"));
+            detail["forced"] = serde_json::json!(true);
+            detail["replaces"] = serde_json::json!({
+                "at": m.at.to_rfc3339(), "rule": rule, "message_id": m.detail.get("message_id"),
+            });
+        }
+    }
     let e = match event {
         RecordEvent::Resolved => NewEvent {
             kind: kind::MANUAL_RESOLVED,
@@ -82,7 +122,9 @@ pub fn record(
             ..Default::default()
         },
         RecordEvent::Answered | RecordEvent::Human => {
-            let (class, key, rule) = if event == RecordEvent::Human {
+            let (class, key, rule) = if let Some(k) = &forced_key {
+                (ReplyClass::Human, k.as_str(), FORCED_RULE)
+            } else if event == RecordEvent::Human {
                 (ReplyClass::Human, "reply:manual:human", "manual:human")
             } else {
                 (ReplyClass::AutoAck, "reply:manual:answered", "manual:answered")

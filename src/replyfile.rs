@@ -10,14 +10,15 @@
 //!   "body": "These articles may help…" }
 //! ```
 //!
-//! `author_kind` is one of `requester`, `agent`, `bot`, `automation`, `unknown`.
+//! `author_kind` is one of `requester`, `agent`, `bot`, `automation`,
+//! `bystander`, `unknown`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::classify::{AuthorKind, Classification, ClassifyOverrides, ReplyFacts, classify};
+use crate::classify::{AuthorKind, Classification, ClassifyOverrides, Explanation, ReplyFacts, explain};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,13 +47,23 @@ fn kind(s: Option<&str>) -> Result<AuthorKind, String> {
         "agent" => AuthorKind::Agent,
         "bot" => AuthorKind::Bot,
         "automation" => AuthorKind::Automation,
+        "bystander" => AuthorKind::Bystander,
         "unknown" => AuthorKind::Unknown,
-        other => return Err(format!("author_kind `{other}` is not requester, agent, bot, automation or unknown")),
+        other => {
+            return Err(format!(
+                "author_kind `{other}` is not requester, agent, bot, automation, bystander or unknown"
+            ));
+        }
     })
 }
 
 /// Classifies one saved reply.
 pub fn classify_file(path: &Path, overrides: &ClassifyOverrides) -> Result<Classification, String> {
+    explain_file(path, overrides).map(|e| e.classification)
+}
+
+/// Classifies one saved reply and says why (`classify --explain`).
+pub fn explain_file(path: &Path, overrides: &ClassifyOverrides) -> Result<Explanation, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
         let r: ReplyJson = serde_json::from_slice(&bytes).map_err(|e| format!("not a reply JSON: {e}"))?;
@@ -65,12 +76,14 @@ pub fn classify_file(path: &Path, overrides: &ClassifyOverrides) -> Result<Class
             kind_evidence: r.kind_evidence.as_deref(),
             headers: &headers,
             subject: r.subject.as_deref(),
-            body: &crate::mail::reply_part(&r.body),
+            body: &r.body,
+            parts: &[],
+            ours: &[],
         };
-        return Ok(classify(&facts, overrides));
+        return Ok(explain(&facts, overrides));
     }
     let mail = crate::mail::parse(&bytes, crate::mail::DEFAULT_MAX_BYTES).map_err(|e| e.to_string())?;
-    Ok(classify(&mail.facts(AuthorKind::Unknown), overrides))
+    Ok(explain(&mail.facts(AuthorKind::Unknown), overrides))
 }
 
 /// The files to classify, in the order given; a directory stands for every

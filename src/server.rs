@@ -86,6 +86,9 @@ struct RecordBody {
     at: Option<chrono::DateTime<chrono::FixedOffset>>,
     #[serde(default)]
     note: Option<String>,
+    /// Override a first human response the channel already measured.
+    #[serde(default)]
+    force: bool,
 }
 
 async fn record_handler(
@@ -104,14 +107,16 @@ async fn record_handler(
     let (config, store) = (state.config(), state.store.clone());
     let done = tokio::task::spawn_blocking(move || {
         let at = body.at.map(|t| t.with_timezone(&chrono::Utc));
-        crate::record::record(&config, &store, &reference, body.event, at, body.note.as_deref(), "api")
+        crate::record::record(&config, &store, &reference, body.event, at, body.note.as_deref(), "api", body.force)
     })
     .await;
     use crate::record::RecordError;
     match done {
         Ok(Ok(line)) => (StatusCode::OK, format!("{line}\n")).into_response(),
         Ok(Err(e @ RecordError::UnknownProbe(_))) => (StatusCode::NOT_FOUND, format!("{e}\n")).into_response(),
-        Ok(Err(e @ RecordError::Duplicate { .. })) => (StatusCode::CONFLICT, format!("{e}\n")).into_response(),
+        Ok(Err(e @ (RecordError::Duplicate { .. } | RecordError::AlreadyMeasured { .. }))) => {
+            (StatusCode::CONFLICT, format!("{e}\n")).into_response()
+        }
         Ok(Err(e @ RecordError::Invalid(_))) => (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")).into_response(),
         Ok(Err(e)) => {
             warn!(error = %e, "cannot record");

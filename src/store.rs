@@ -723,25 +723,45 @@ impl Store {
     pub fn events(&self, probe_id: i64) -> Result<Vec<StoredEvent>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, kind, key, at, observed_at, class, rule, author, detail FROM events
+            "SELECT id, kind, key, at, observed_at, class, rule, author, detail, probe_id FROM events
              WHERE probe_id = ?1 ORDER BY at, id",
         )?;
-        let rows = stmt.query_map([probe_id], |r| {
-            let build = || -> Result<StoredEvent, StoreError> {
-                Ok(StoredEvent {
-                    id: r.get(0)?,
-                    kind: r.get(1)?,
-                    key: r.get(2)?,
-                    at: parse_ts("at", &r.get::<_, String>(3)?)?,
-                    observed_at: parse_ts("observed_at", &r.get::<_, String>(4)?)?,
-                    class: r.get::<_, Option<String>>(5)?.map(|c| parse_enum("class", &c)).transpose()?,
-                    rule: r.get(6)?,
-                    author: r.get(7)?,
-                    detail: r
-                        .get::<_, Option<String>>(8)?
-                        .and_then(|d| serde_json::from_str(&d).ok())
-                        .unwrap_or(serde_json::Value::Null),
-                })
+        Self::read_events(&mut stmt, params![probe_id]).map(|v| v.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// Every event decided by `rule` (e.g. `manual:human:forced`), with its probe's id.
+    pub fn events_with_rule(&self, rule: &str) -> Result<Vec<(i64, StoredEvent)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, kind, key, at, observed_at, class, rule, author, detail, probe_id FROM events
+             WHERE rule = ?1 ORDER BY probe_id, at, id",
+        )?;
+        Self::read_events(&mut stmt, params![rule])
+    }
+
+    fn read_events(
+        stmt: &mut rusqlite::Statement<'_>,
+        args: impl rusqlite::Params,
+    ) -> Result<Vec<(i64, StoredEvent)>, StoreError> {
+        let rows = stmt.query_map(args, |r| {
+            let build = || -> Result<(i64, StoredEvent), StoreError> {
+                Ok((
+                    r.get(9)?,
+                    StoredEvent {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        key: r.get(2)?,
+                        at: parse_ts("at", &r.get::<_, String>(3)?)?,
+                        observed_at: parse_ts("observed_at", &r.get::<_, String>(4)?)?,
+                        class: r.get::<_, Option<String>>(5)?.map(|c| parse_enum("class", &c)).transpose()?,
+                        rule: r.get(6)?,
+                        author: r.get(7)?,
+                        detail: r
+                            .get::<_, Option<String>>(8)?
+                            .and_then(|d| serde_json::from_str(&d).ok())
+                            .unwrap_or(serde_json::Value::Null),
+                    },
+                ))
             };
             Ok(build())
         })?;

@@ -344,6 +344,145 @@ async fn email_probes_are_measured_to_the_second_even_across_an_imap_restart() {
     tls_and_authentication_on_both_protocols().await;
     run(true).await;
     uidvalidity_change().await;
+    zendesk_notifications().await;
+}
+
+/// A Zendesk notification as Zendesk mails it: the marker, the notice, a rule,
+/// then the newest comment under its `Author, date` header and the older ones.
+fn zendesk_mail(to: &str, id: &str, thread: &str, subject: &str, notice: &str, comments: &[(&str, &str)]) -> String {
+    let rule = "-".repeat(46);
+    let mut body = format!("##- Please type your reply above this line -##\r\n\r\n{notice}\r\n\r\n");
+    for (author, text) in comments {
+        body.push_str(&format!("{rule}\r\n\r\n{author}, Nov 23, 2026, 10:31 GMT+8\r\n\r\n{text}\r\n\r\n"));
+    }
+    body.push_str("--------------------------------\r\nThis email is a service from Acme RTC Support.\r\n");
+    format!(
+        "From: \"Acme RTC Support\" <support@acme-rtc.zendesk.example>\r\nTo: {to}\r\nDate: {}\r\n\
+         Subject: [Acme RTC] Re: {subject}\r\nMessage-ID: <{id}@zendesk.example>\r\n{thread}\
+         Auto-Submitted: auto-generated\r\nX-Auto-Response-Suppress: All\r\nX-Mailer: Zendesk Mailer\r\n\
+         X-Zendesk-From-Account-Id: a1b2c3\r\nPrecedence: bulk\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}",
+        Utc::now().to_rfc2822()
+    )
+}
+
+/// A vendor on Zendesk answering by its default email notifications: the
+/// "received" notice (our own words relayed back) is the first response;
+/// the "updated" notification carrying an agent's comment is the first human
+/// response, to the second, though the mail is automatic by every header; a
+/// notification that relays the same comment again is no new reply; the
+/// agent's next comment answers our follow-up and resolves by its words.
+async fn zendesk_notifications() {
+    let Some((smtp, imap)) = common::mail_stack() else { return };
+    let config = common::one_channel_config(
+        "acme",
+        "support",
+        &common::email_kind(&format!("Acme RTC Support <{VENDOR}>"), &smtp, &imap),
+    );
+    let h = common::harness(&config, &common::test_probes()).await;
+    let ctx = h.ctx();
+    let scenario = h.config.scenario("t-follow").unwrap();
+    let engine = tokio::spawn(async move {
+        supportprobe::engine::once(&ctx, &scenario, "acme", "support", None, CancellationToken::new()).await.unwrap()
+    });
+    let store = h.store.clone();
+    let reference = common::wait_for("the probe to be opened", Duration::from_secs(20), || {
+        let store = store.clone();
+        async move { store.all_probes().ok()?.into_iter().find(|p| p.opened_at.is_some()).map(|p| p.reference) }
+    })
+    .await;
+    let vendor = Vendor::new(&smtp);
+    let probe = common::wait_for("the probe in the vendor's mailbox", Duration::from_secs(30), || async {
+        vendor.mailbox(&reference).await.into_iter().next()
+    })
+    .await;
+    let id = probe.mail.message_id.clone().unwrap();
+    let subject = probe.mail.subject.clone();
+    let to = format!("probe+{reference}@example.test");
+    let thread = format!("In-Reply-To: <{id}>\r\nReferences: <{id}>\r\n");
+    let ours = ("POC Team", "Calls drop on handover.");
+    let received = "Your request (35436) has been received and is being reviewed by our support staff.";
+    let updated = "Your request (35436) has been updated. To add additional comments, reply to this email.";
+    let ack_sent = vendor
+        .send(
+            "support@acme-rtc.zendesk.example",
+            &to,
+            zendesk_mail(&to, &format!("recv.{reference}"), &thread, &subject, received, &[ours]),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let first =
+        ("Dana Whitfield", "Hi, we see the ICE restart timing out. Could you send the SDK logs from both devices?");
+    let human_sent = vendor
+        .send(
+            "support@acme-rtc.zendesk.example",
+            &to,
+            zendesk_mail(&to, &format!("upd1.{reference}"), &thread, &subject, updated, &[first, ours]),
+        )
+        .await;
+
+    // Our follow-up goes out after the first human response; Zendesk then relays Dana's comment
+    // once more (a CC notification), and only later her answer.
+    common::wait_for("our follow-up at the vendor", Duration::from_secs(30), || async {
+        vendor.mailbox(&reference).await.into_iter().find(|r| r.mail.text.contains(&format!("[{reference}/f1]")))
+    })
+    .await;
+    let cc = "You are registered as a CC on this request (35436). Reply to this email to add a comment to the request.";
+    vendor
+        .send(
+            "support@acme-rtc.zendesk.example",
+            &to,
+            zendesk_mail(&to, &format!("cc.{reference}"), &thread, &subject, cc, &[first, ours]),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let answer = (
+        "Dana Whitfield",
+        "Thanks for the logs: the TURN allocation was not refreshed. Fixed on our side; I am marking this as solved.",
+    );
+    let answer_sent = vendor
+        .send(
+            "support@acme-rtc.zendesk.example",
+            &to,
+            zendesk_mail(&to, &format!("upd2.{reference}"), &thread, &subject, updated, &[answer, first, ours]),
+        )
+        .await;
+
+    let pid = engine.await.unwrap();
+    let p = h.store.probe(pid).unwrap().unwrap();
+    within_a_second(p.first_response_at.unwrap(), ack_sent, "first response (Zendesk's received notice)");
+    within_a_second(p.first_human_response_at.unwrap(), human_sent, "first human response (Dana's relayed comment)");
+    assert_eq!(p.bot_turns, 1);
+    assert_eq!(p.resolved_by.as_deref(), Some("pattern"));
+    within_a_second(p.resolved_at.unwrap(), answer_sent, "resolution (Dana's comment, by its words)");
+    let events = h.store.events(pid).unwrap();
+    let replies: Vec<(ReplyClass, String, bool)> = events
+        .iter()
+        .filter(|e| e.kind == kind::REPLY)
+        .map(|e| (e.class.unwrap(), e.rule.clone().unwrap_or_default(), e.detail["repeat_of"].is_string()))
+        .collect();
+    assert_eq!(
+        replies,
+        [
+            (ReplyClass::AutoAck, "relay:zendesk:notice".to_string(), false),
+            (ReplyClass::Human, "relay:zendesk:comment".to_string(), false),
+            (ReplyClass::Human, "relay:zendesk:comment".to_string(), true),
+            (ReplyClass::Human, "relay:zendesk:comment".to_string(), false),
+        ],
+        "the CC notification relays Dana's first comment again"
+    );
+    let nr = h
+        .store
+        .measures_of(pid)
+        .unwrap()
+        .into_iter()
+        .find(|m| m.measure == supportprobe::model::Measure::NextReply)
+        .unwrap();
+    let follow_up = events.iter().find(|e| e.kind == kind::FOLLOW_UP || e.kind == kind::FOLLOW_UP_SENT).unwrap().at;
+    let expected = (answer_sent - follow_up).num_milliseconds() as f64 / 1000.0;
+    assert!(
+        nr.wall_secs.is_some_and(|s| (s - expected).abs() <= 1.0),
+        "next reply is the answer, not the repeat: {nr:?} vs {expected}"
+    );
 }
 
 /// The test mail stack's CA (`SUPPORTPROBE_MAIL_CA`, set by scripts/test.sh).

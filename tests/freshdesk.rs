@@ -79,9 +79,19 @@ async fn poll_reads_conversations_across_pages_without_private_notes() {
     let kinds: Vec<AuthorKind> = snap.messages.iter().map(|m| m.author_kind).collect();
     assert_eq!(kinds, [AuthorKind::Agent, AuthorKind::Agent, AuthorKind::Requester]);
     assert_eq!(snap.messages[1].at, utc("2026-11-23T02:51:12Z"));
-    assert!(!snap.messages[1].body.contains("中断约 3 秒"), "quoted text stripped: {}", snap.messages[1].body);
+    let fd = snap
+        .messages
+        .iter()
+        .find(|m| m.author_email.as_deref() == Some("support@yunxin.example") && m.author_name == "Wang Gong");
+    assert!(
+        fd.is_some(),
+        "`Name <addr>` split into name and address: {:?}",
+        snap.messages.iter().map(|m| (&m.author_name, &m.author_email)).collect::<Vec<_>>()
+    );
+    let judged = classify(&snap.messages[1].facts(&[]), &ClassifyOverrides::default()).judged;
+    assert!(!judged.contains("中断约 3 秒") && judged.contains("SDK 日志"), "quoted text not judged: {judged}");
     let classes: Vec<ReplyClass> =
-        snap.messages.iter().map(|m| classify(&m.facts(), &ClassifyOverrides::default()).class).collect();
+        snap.messages.iter().map(|m| classify(&m.facts(&[]), &ClassifyOverrides::default()).class).collect();
     assert_eq!(classes, [ReplyClass::Bot, ReplyClass::Human, ReplyClass::Ours], "the AI assistant is a bot");
 }
 

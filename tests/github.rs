@@ -87,16 +87,27 @@ async fn poll_reads_issue_and_comments_across_pages() {
         vec![
             ("acme-rtc-poc", AuthorKind::Requester, "issue author"),
             ("github-actions[bot]", AuthorKind::Bot, "user.type=Bot"),
+            ("someone-else", AuthorKind::Bystander, "author_association=NONE, not staff"),
             ("lin-maintainer", AuthorKind::Agent, "author_association=MEMBER"),
             ("acme-rtc-poc", AuthorKind::Requester, "issue author"),
             ("octo-rtc-support", AuthorKind::Bot, "user.type=Bot"),
         ],
-        "the bystander's +1 is not the vendor's answer"
+        "the bystander's +1 is reported as a bystander, not the vendor's answer"
     );
-    assert_eq!(snap.messages[2].at, utc("2026-11-23T03:47:10Z"), "created_at, not updated_at");
+    assert_eq!(snap.messages[3].at, utc("2026-11-23T03:47:10Z"), "created_at, not updated_at");
     let classes: Vec<ReplyClass> =
-        snap.messages.iter().map(|m| classify(&m.facts(), &ClassifyOverrides::default()).class).collect();
-    assert_eq!(classes, [ReplyClass::Ours, ReplyClass::Bot, ReplyClass::Human, ReplyClass::Ours, ReplyClass::Bot]);
+        snap.messages.iter().map(|m| classify(&m.facts(&[]), &ClassifyOverrides::default()).class).collect();
+    assert_eq!(
+        classes,
+        [
+            ReplyClass::Ours,
+            ReplyClass::Bot,
+            ReplyClass::Bystander,
+            ReplyClass::Human,
+            ReplyClass::Ours,
+            ReplyClass::Bot
+        ]
+    );
 }
 
 #[tokio::test]

@@ -50,17 +50,30 @@ async fn a_conversation_read_as_intercom_sends_it() {
             ("source-147", AuthorKind::Requester),
             ("7001", AuthorKind::Bot),
             ("7002", AuthorKind::Bot),
+            ("7003", AuthorKind::Bystander),
             ("7005", AuthorKind::Agent),
             ("7006", AuthorKind::Requester),
+            ("7007", AuthorKind::Bystander),
         ],
-        "no assignment, no internal note"
+        "the assignment and the empty close are bystanders, the internal note is never read"
     );
-    assert_eq!(snap.messages[3].at, at(1_795_402_961));
+    assert_eq!(snap.messages[4].at, at(1_795_402_961));
     assert_eq!(snap.status, TicketStatus::Solved);
     assert_eq!(snap.status_at, Some(at(1_795_415_400)), "timed at the close part");
     let classes: Vec<ReplyClass> =
-        snap.messages.iter().map(|m| classify(&m.facts(), &ClassifyOverrides::default()).class).collect();
-    assert_eq!(classes, [ReplyClass::Ours, ReplyClass::Bot, ReplyClass::Bot, ReplyClass::Human, ReplyClass::Ours]);
+        snap.messages.iter().map(|m| classify(&m.facts(&[]), &ClassifyOverrides::default()).class).collect();
+    assert_eq!(
+        classes,
+        [
+            ReplyClass::Ours,
+            ReplyClass::Bot,
+            ReplyClass::Bot,
+            ReplyClass::Bystander,
+            ReplyClass::Human,
+            ReplyClass::Ours,
+            ReplyClass::Bystander
+        ]
+    );
 }
 
 #[tokio::test]
@@ -95,4 +108,34 @@ async fn starting_replying_and_errors() {
     let e = ic.reply("147", "thanks").await.unwrap_err();
     assert!(matches!(&e, ChannelError::Auth { message, .. } if message.contains("Access Token Invalid")), "{e:?}");
     assert!(matches!(ic.poll("../admins").await.unwrap_err(), ChannelError::Malformed(_)));
+}
+
+#[tokio::test]
+async fn an_admins_close_with_a_body_is_that_persons_reply() {
+    let server = MockServer::start().await;
+    let text = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/intercom/conversation_closed_with_reply.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    Mock::given(method("GET"))
+        .and(path("/conversations/148"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(text, "application/json"))
+        .mount(&server)
+        .await;
+    let ch = channel(&server);
+    let snap = ch.poll("148").await.expect("one bad part does not fail the conversation");
+    let seen: Vec<(&str, AuthorKind)> = snap.messages.iter().map(|m| (m.id.as_str(), m.author_kind)).collect();
+    assert_eq!(
+        seen,
+        [("source-148", AuthorKind::Requester), ("8101", AuthorKind::Bystander), ("8102", AuthorKind::Agent)]
+    );
+    let close = &snap.messages[2];
+    assert_eq!(close.at, at(1_795_405_000));
+    assert!(close.body.contains("upgrade to 4.2.1"), "{}", close.body);
+    let c = classify(&close.facts(&[]), &ClassifyOverrides::default());
+    assert_eq!(c.class, ReplyClass::Human, "the fix given while closing is the first human response");
+    assert_eq!(snap.status, TicketStatus::Solved);
+    let problems = ch.drain_problems();
+    assert!(problems.len() == 1 && problems[0].0 == "unparseable" && problems[0].1.contains("8103"), "{problems:?}");
 }

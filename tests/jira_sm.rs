@@ -89,7 +89,7 @@ async fn poll_reads_request_and_comments_to_the_millisecond() {
         ]
     );
     let classes: Vec<ReplyClass> =
-        snap.messages.iter().map(|m| classify(&m.facts(), &ClassifyOverrides::default()).class).collect();
+        snap.messages.iter().map(|m| classify(&m.facts(&[]), &ClassifyOverrides::default()).class).collect();
     assert_eq!(classes, [ReplyClass::Bot, ReplyClass::Human, ReplyClass::Ours], "Automation for Jira is no person");
     assert_eq!(snap.messages[1].author_name, "Lin Wei");
 }
@@ -158,4 +158,49 @@ async fn jira_errors_and_hostile_keys() {
     for bad in ["rtc-1", "RTC-", "../RTC-1", "1"] {
         assert!(matches!(jira.poll(bad).await.unwrap_err(), ChannelError::Malformed(_)), "{bad}");
     }
+}
+
+#[tokio::test]
+async fn one_author_that_cannot_be_looked_up_and_one_bad_comment_do_not_fail_the_poll() {
+    // A customer's API token without "Browse users" gets Jira's 403 for the user
+    // lookup; Data Center authors come as key/name, ids as numbers.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/rest/servicedeskapi/request/RTC-4521"))
+        .respond_with(fixture("request.json"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rest/servicedeskapi/request/RTC-4521/comment"))
+        .respond_with(fixture("comments_data_center.json"))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/user"))
+        .and(query_param("accountId", "JIRAUSER10100"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(
+            json!({ "errorMessages": ["You do not have the permission to see the specified user."], "errors": {} }),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    account(&server, "5c2f1e0d9b8a7c6d5e4f3a2b", "customer").await;
+    let jira = channel(&server);
+    let snap = jira.poll("RTC-4521").await.expect("the poll succeeds");
+    let seen: Vec<(&str, AuthorKind, &str)> =
+        snap.messages.iter().map(|m| (m.id.as_str(), m.author_kind, m.author_id.as_str())).collect();
+    assert_eq!(
+        seen,
+        [("20114", AuthorKind::Unknown, "JIRAUSER10100"), ("20115", AuthorKind::Bystander, "5c2f1e0d9b8a7c6d5e4f3a2b")],
+        "the unknown author degrades to unknown, the other customer is a bystander"
+    );
+    let problems = jira.drain_problems();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems.iter().any(|(k, m)| *k == "auth" && m.contains("JIRAUSER10100")), "{problems:?}");
+    assert!(problems.iter().any(|(k, m)| *k == "unparseable" && m.contains("20116")), "{problems:?}");
+    // The failed lookup is remembered: the next poll asks nothing again (expect(1)), counts nothing again.
+    jira.poll("RTC-4521").await.unwrap();
+    assert!(jira.drain_problems().iter().all(|(k, _)| *k == "unparseable"));
+    let c = classify(&snap.messages[0].facts(&[]), &ClassifyOverrides::default());
+    assert_eq!(c.class, ReplyClass::Human, "an unknown author's words decide");
 }

@@ -264,7 +264,7 @@ async fn rt_channel_over_rest2_tells_rt_autoreply_and_mailed_out_of_office_from_
 
     let classes = reply_classes(&h.store, id);
     assert_eq!(classes.len(), 3, "{classes:?}");
-    assert_eq!(classes[0], (ReplyClass::AutoAck, "helpdesk:rt:template".into()), "{classes:?}");
+    assert_eq!(classes[0], (ReplyClass::AutoAck, "relay:rt:template".into()), "{classes:?}");
     assert_eq!(classes[1].0, ReplyClass::OutOfOffice, "{classes:?}");
     assert_eq!(classes[2], (ReplyClass::Human, "human:default".into()), "{classes:?}");
     // The vendor resolved: no courtesy comment that would reopen the ticket.
@@ -328,9 +328,9 @@ async fn email_channel_to_rt_gets_rts_acknowledgement_and_the_relayed_agent_repl
     assert_eq!(
         classes,
         vec![
-            (ReplyClass::AutoAck, "helpdesk:rt:template".to_string()),
-            (ReplyClass::Human, "helpdesk:rt:relayed-reply".to_string()),
-            (ReplyClass::Human, "helpdesk:rt:relayed-reply".to_string()),
+            (ReplyClass::AutoAck, "relay:rt:template".to_string()),
+            (ReplyClass::Human, "relay:rt:comment".to_string()),
+            (ReplyClass::Human, "relay:rt:comment".to_string()),
         ]
     );
     assert_eq!(rt.tickets_with(&reference).await, vec![ticket], "follow-up and close threaded into one ticket");

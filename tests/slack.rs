@@ -65,16 +65,20 @@ async fn a_thread_read_as_slack_sends_it() {
             (AuthorKind::Requester, utc("2026-11-23T02:14:07.481Z")),
             (AuthorKind::Bot, utc("2026-11-23T02:14:09.102300Z")),
             (AuthorKind::Agent, utc("2026-11-23T03:02:41.733100Z")),
+            (AuthorKind::Bystander, utc("2026-11-23T03:03:20.000200Z")),
             (AuthorKind::Agent, utc("2026-11-23T03:06:41.000300Z")),
         ],
-        "our colleague's +1 is not the vendor's"
+        "our colleague's +1 is reported as a bystander, not the vendor's"
     );
     assert_eq!(snap.messages[2].author_name, "Lin Wei");
     assert_eq!(snap.status, TicketStatus::Solved, "the vendor's ✅ on the thread");
     assert_eq!(snap.status_at, Some(utc("2026-11-23T03:06:41.000300Z")), "timed at the vendor's last message");
     let classes: Vec<ReplyClass> =
-        snap.messages.iter().map(|m| classify(&m.facts(), &ClassifyOverrides::default()).class).collect();
-    assert_eq!(classes, [ReplyClass::Ours, ReplyClass::Bot, ReplyClass::Human, ReplyClass::Human]);
+        snap.messages.iter().map(|m| classify(&m.facts(&[]), &ClassifyOverrides::default()).class).collect();
+    assert_eq!(
+        classes,
+        [ReplyClass::Ours, ReplyClass::Bot, ReplyClass::Human, ReplyClass::Bystander, ReplyClass::Human]
+    );
 }
 
 #[tokio::test]

@@ -10,9 +10,9 @@ use chrono::{DateTime, Utc};
 use supportprobe::channel::http::Http;
 use supportprobe::channel::zendesk::ZendeskChannel;
 use supportprobe::channel::{Channel, ChannelError, OpenRequest, TicketStatus};
-use supportprobe::classify::AuthorKind;
+use supportprobe::classify::{AuthorKind, ClassifyOverrides, classify};
 use supportprobe::config::{Secret, SecretSource, ZendeskAuth, ZendeskSettings};
-use supportprobe::model::Priority;
+use supportprobe::model::{Priority, ReplyClass};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
@@ -366,4 +366,33 @@ async fn hostile_ids_are_not_sent() {
     Mock::given(|_: &Request| true).respond_with(ResponseTemplate::new(200)).expect(0).mount(&server).await;
     let e = channel(&server, token_auth()).poll("../users/me").await.unwrap_err();
     assert_eq!(e.kind(), "malformed");
+}
+
+#[tokio::test]
+async fn empty_plain_body_cc_end_user_and_a_bad_comment() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/requests/35436.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(fixture("request_show.json", &server)))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/requests/35436/comments.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(fixture("comments_cc_and_empty_plain.json", &server)))
+        .mount(&server)
+        .await;
+    let ch = channel(&server, token_auth());
+    let snap = ch.poll("35436").await.expect("one bad comment does not fail the poll");
+    let got: Vec<(&str, AuthorKind)> = snap.messages.iter().map(|m| (m.id.as_str(), m.author_kind)).collect();
+    assert_eq!(got, [("1290", AuthorKind::Agent), ("1291", AuthorKind::Bystander)], "a CC'd end user is not us");
+    assert!(snap.messages[0].body.contains("which SDK version you’re on"), "html_body used: {}", snap.messages[0].body);
+    let classes: Vec<ReplyClass> =
+        snap.messages.iter().map(|m| classify(&m.facts(&[]), &ClassifyOverrides::default()).class).collect();
+    assert_eq!(classes, [ReplyClass::Human, ReplyClass::Bystander]);
+    let problems = ch.drain_problems();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems.iter().all(|(k, _)| *k == "unparseable"));
+    assert!(
+        problems.iter().any(|(_, m)| m.contains("1292")) && problems.iter().any(|(_, m)| m.contains("not-a-number"))
+    );
 }

@@ -132,7 +132,7 @@ pub struct EmailChannel {
     /// Distinguishes Message-IDs made in the same millisecond.
     sequence: AtomicU64,
     /// Mail that could not be read, not yet reported.
-    problems: std::sync::Mutex<Vec<(&'static str, String)>>,
+    problems: super::Problems,
 }
 
 impl std::fmt::Debug for EmailChannel {
@@ -236,8 +236,14 @@ impl EmailChannel {
             watcher_started: AtomicBool::new(false),
             stop: CancellationToken::new(),
             sequence: AtomicU64::new(0),
-            problems: std::sync::Mutex::new(Vec::new()),
+            problems: super::Problems::default(),
         })
+    }
+
+    fn our_names(&self) -> Vec<String> {
+        let mut v = vec![self.our_address()];
+        v.extend(self.settings.from.name.clone().filter(|n| !n.trim().is_empty()));
+        v
     }
 
     fn our_address(&self) -> String {
@@ -314,7 +320,7 @@ impl EmailChannel {
             Err(e) => {
                 let kind = if matches!(e, MailError::Unparseable) { "unparseable" } else { "malformed" };
                 let message = format!("mail UID {uid} ({} bytes) skipped, left in the mailbox: {e}", raw.len());
-                self.problems.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((kind, message));
+                self.problems.push(kind, message);
                 return;
             }
         };
@@ -345,9 +351,9 @@ impl EmailChannel {
             kind_evidence: (headers_only || ours).then(|| {
                 if ours { "from our address".to_string() } else { "headers only: over max_message_bytes".to_string() }
             }),
-            // Our own mail keeps its markers; vendor mail is classified without quoted history.
-            body: if ours { parsed.text.clone() } else { parsed.reply_text.clone() },
+            body: parsed.text.clone(),
             headers: parsed.headers.clone(),
+            parts: parsed.parts.clone(),
             subject: Some(parsed.subject.clone()),
             matched_by: Some(rule),
         });
@@ -612,7 +618,11 @@ async fn watch(
 
 impl Channel for EmailChannel {
     fn drain_problems(&self) -> Vec<(&'static str, String)> {
-        std::mem::take(&mut *self.problems.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        self.problems.drain()
+    }
+
+    fn identity(&self) -> Vec<String> {
+        self.our_names()
     }
 
     fn kind(&self) -> ChannelKind {

@@ -14,9 +14,10 @@
 //! - find: our own messages in the group's recent history with the reference.
 //!
 //! Authors: `sender_type: app` from our app is us, from another app a bot;
-//! `system` messages are no messages; `user` senders are the vendor's people
-//! (or, when `our_tenant_key` is set and matches, our colleagues — not
-//! counted). Feishu reports failures as `{"code": N, "msg": …}`: 99991400 is
+//! `system` messages (joins, pins) and, when `our_tenant_key` is set and
+//! matches, our colleagues are bystanders: recorded, not counted; other
+//! `user` senders are the vendor's people. One message of a page that does
+//! not read is skipped and counted, never the page. Feishu reports failures as `{"code": N, "msg": …}`: 99991400 is
 //! its rate limit (wait for `x-ogw-ratelimit-reset`), 99991663/99991661
 //! invalid tokens, 10003/10014 wrong app credentials.
 
@@ -43,6 +44,8 @@ pub struct FeishuChannel {
     settings: FeishuSettings,
     api: Url,
     token: Mutex<Option<(String, Instant)>>,
+    /// Items skipped while reading, until the worker counts them.
+    problems: super::Problems,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,7 +136,7 @@ impl FeishuChannel {
             let path = format!("{}/", api.path());
             api.set_path(&path);
         }
-        FeishuChannel { http, settings, api, token: Mutex::new(None) }
+        FeishuChannel { http, settings, api, token: Mutex::new(None), problems: super::Problems::default() }
     }
 
     fn url(&self, path: &str) -> Result<Url, ChannelError> {
@@ -205,13 +208,14 @@ impl FeishuChannel {
         let (kind, evidence) = match sender.and_then(|s| s.sender_type.as_deref()) {
             Some("app") if id == self.settings.app_id => (AuthorKind::Requester, "our app".to_string()),
             Some("app") => (AuthorKind::Bot, "sender_type=app".to_string()),
-            Some("system") => return Ok(None),
+            Some("system") => (AuthorKind::Bystander, "sender_type=system".to_string()),
             Some("user") => {
                 let ours = self.settings.our_tenant_key.as_deref();
                 if ours.is_some() && sender.and_then(|s| s.tenant_key.as_deref()) == ours {
-                    return Ok(None);
+                    (AuthorKind::Bystander, "a user of our own tenant".to_string())
+                } else {
+                    (AuthorKind::Agent, "sender_type=user".to_string())
                 }
-                (AuthorKind::Agent, "sender_type=user".to_string())
             }
             other => (AuthorKind::Unknown, format!("sender_type={}", other.unwrap_or("?"))),
         };
@@ -229,6 +233,7 @@ impl FeishuChannel {
             kind_evidence: Some(evidence),
             body: clip_body(&text),
             headers: Vec::new(),
+            parts: Vec::new(),
             subject: None,
             matched_by: None,
         }))
@@ -250,8 +255,10 @@ impl FeishuChannel {
                 url.query_pairs_mut().append_pair("page_token", &page_token);
             }
             let v = self.call(Method::GET, url, None).await?;
-            let page: Vec<Item> = serde_json::from_value(v["data"]["items"].clone()).unwrap_or_default();
-            items.extend(page);
+            let Value::Array(page) = v["data"]["items"].clone() else {
+                return Err(ChannelError::Malformed("im/v1/messages: `data.items` is not a list".into()));
+            };
+            items.extend(super::items::<Item>(page, "data.items", &self.problems));
             page_token = v["data"]["page_token"].as_str().unwrap_or("").to_string();
             if v["data"]["has_more"].as_bool() != Some(true) || page_token.is_empty() {
                 return Ok(items);
@@ -276,6 +283,10 @@ impl FeishuChannel {
 }
 
 impl Channel for FeishuChannel {
+    fn drain_problems(&self) -> Vec<(&'static str, String)> {
+        self.problems.drain()
+    }
+
     fn kind(&self) -> ChannelKind {
         ChannelKind::Feishu
     }
@@ -312,7 +323,10 @@ impl Channel for FeishuChannel {
         // The probe's own message says where the thread starts; replies come after it.
         let url = self.url(&format!("open-apis/im/v1/messages/{root}"))?;
         let v = self.call(Method::GET, url, None).await?;
-        let found: Vec<Item> = serde_json::from_value(v["data"]["items"].clone()).unwrap_or_default();
+        let found: Vec<Item> = match v["data"]["items"].clone() {
+            Value::Array(a) => super::items(a, "data.items", &self.problems),
+            _ => Vec::new(),
+        };
         let root_item = found
             .into_iter()
             .next()
@@ -321,7 +335,10 @@ impl Channel for FeishuChannel {
         let mut messages: Vec<Message> = self.message_of(&root_item)?.into_iter().collect();
         let items = self.history(start).await?;
         for m in items.iter().filter(|m| m.root_id.as_deref() == Some(root) && m.message_id != root) {
-            messages.extend(self.message_of(m)?);
+            match self.message_of(m) {
+                Ok(msg) => messages.extend(msg),
+                Err(e) => self.problems.push("unparseable", format!("skipped Feishu message {}: {e}", m.message_id)),
+            }
         }
         messages.sort_by_key(|m| m.at);
         messages.dedup_by(|a, b| a.id == b.id);

@@ -14,10 +14,15 @@
 //! - close: the same note, then `PUT /tickets/{id}` with `status: 4`.
 //! - find: `GET /tickets?email=…&order_by=created_at&order_type=desc`.
 //!
-//! Authors: `incoming` conversations or the requester's `user_id` are ours;
-//! `private` notes are agents talking among themselves and never count; any
-//! other conversation is the vendor's (an agent's reply, or a bot or
-//! automation the classifier recognises by its text).
+//! Authors: the requester's `user_id` (or an `incoming` conversation when
+//! Freshdesk names no requester) is ours; an `incoming` conversation from
+//! another contact (a CC'd colleague) is a bystander, reported and not
+//! counted; `private` notes are agents talking among themselves and never
+//! count; any other conversation is the vendor's (an agent's reply, or a bot
+//! or automation the classifier recognises by its text). `from_email` comes
+//! as `Name <address>` and is split into both; an empty `body_text` falls
+//! back to the HTML `body`. One conversation that does not read is skipped
+//! and counted, never the page.
 
 use reqwest::{Method, Url};
 use serde::Deserialize;
@@ -34,6 +39,8 @@ const FIND_PAGES: usize = 3;
 
 #[derive(Debug)]
 pub struct FreshdeskChannel {
+    /// Items skipped while reading, until the worker counts them.
+    problems: super::Problems,
     http: Http,
     settings: FreshdeskSettings,
     /// `{base_url}/api/v2/`.
@@ -116,7 +123,7 @@ impl FreshdeskChannel {
             base.set_path(&path);
         }
         let api = base.join("api/v2/").map_err(|e| ChannelError::Malformed(format!("bad base_url: {e}")))?;
-        Ok(FreshdeskChannel { http, settings, api })
+        Ok(FreshdeskChannel { http, settings, api, problems: super::Problems::default() })
     }
 
     fn url(&self, path: &str) -> Result<Url, ChannelError> {
@@ -154,25 +161,36 @@ impl FreshdeskChannel {
     }
 
     fn message_of(c: &Conversation, requester: Option<i64>) -> Result<Message, ChannelError> {
-        let (kind, evidence) = if c.incoming {
-            (AuthorKind::Requester, "incoming=true")
-        } else if c.user_id.is_some() && c.user_id == requester {
+        let (kind, evidence) = if c.user_id.is_some() && c.user_id == requester {
             (AuthorKind::Requester, "user_id=requester_id")
+        } else if c.incoming && requester.is_some() && c.user_id.is_some() {
+            (AuthorKind::Bystander, "incoming from another contact")
+        } else if c.incoming {
+            (AuthorKind::Requester, "incoming=true")
         } else {
             (AuthorKind::Agent, "incoming=false")
         };
-        let body = c.body_text.clone().unwrap_or_else(|| crate::mail::html_to_text(c.body.as_deref().unwrap_or("")));
+        let body = c
+            .body_text
+            .clone()
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| crate::mail::html_to_text(c.body.as_deref().unwrap_or("")));
         let user = c.user_id.map(|u| u.to_string()).unwrap_or_default();
+        let (name, email) = match c.from_email.as_deref().map(name_and_address) {
+            Some((n, a)) => (n.or_else(|| Some(a.clone())), Some(a)),
+            None => (c.support_email.clone(), None),
+        };
         Ok(Message {
             id: c.id.to_string(),
             at: parse_time("conversations[].created_at", &c.created_at)?,
             author_id: user.clone(),
-            author_name: c.from_email.clone().or_else(|| c.support_email.clone()).unwrap_or(user),
-            author_email: c.from_email.clone(),
+            author_name: name.unwrap_or(user),
+            author_email: email,
             author_kind: kind,
             kind_evidence: Some(format!("{evidence}, source={}", c.source.unwrap_or(-1))),
-            body: clip_body(&crate::mail::reply_part(&body)),
+            body: clip_body(&body),
             headers: Vec::new(),
+            parts: Vec::new(),
             subject: None,
             matched_by: None,
         })
@@ -190,7 +208,22 @@ impl FreshdeskChannel {
     }
 }
 
+/// `"Sam Rivera" <support@x.freshdesk.com>` → (`Sam Rivera`, `support@x.freshdesk.com`); a bare address stays one.
+fn name_and_address(s: &str) -> (Option<String>, String) {
+    match (s.rfind('<'), s.rfind('>')) {
+        (Some(a), Some(b)) if a < b => {
+            let name = s[..a].trim().trim_matches(['"', '\'']).trim();
+            (Some(name.to_string()).filter(|n| !n.is_empty()), s[a + 1..b].trim().to_ascii_lowercase())
+        }
+        _ => (None, s.trim().to_ascii_lowercase()),
+    }
+}
+
 impl Channel for FreshdeskChannel {
+    fn drain_problems(&self) -> Vec<(&'static str, String)> {
+        self.problems.drain()
+    }
+
     fn kind(&self) -> ChannelKind {
         ChannelKind::Freshdesk
     }
@@ -241,11 +274,18 @@ impl Channel for FreshdeskChannel {
         url.query_pairs_mut().append_pair("per_page", "100");
         let mut seen = std::collections::HashSet::new();
         for _ in 0..MAX_PAGES {
-            let (page, next): (Vec<Conversation>, _) = self.page(url).await?;
-            for c in &page {
+            let (page, next): (Vec<serde_json::Value>, _) = self.page(url).await?;
+            for raw in page {
+                let Some(c) = super::items::<Conversation>(vec![raw.clone()], "conversations", &self.problems).pop()
+                else {
+                    continue;
+                };
                 // Private notes are agents among themselves; a requester never sees them.
                 if !c.private && seen.insert(c.id) {
-                    messages.push(Self::message_of(c, t.requester_id)?);
+                    match Self::message_of(&c, t.requester_id) {
+                        Ok(m) => messages.push(m),
+                        Err(e) => self.problems.unreadable("conversations", &raw, e),
+                    }
                 }
             }
             match next {

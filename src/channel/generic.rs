@@ -32,6 +32,8 @@ pub struct GenericChannel {
     http: Http,
     settings: GenericSettings,
     base: Url,
+    /// Items skipped while reading, until the worker counts them.
+    problems: super::Problems,
 }
 
 fn pointer<'a>(v: &'a Value, p: &str, what: &str) -> Result<&'a Value, ChannelError> {
@@ -87,7 +89,7 @@ impl GenericChannel {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        GenericChannel { http, settings, base }
+        GenericChannel { http, settings, base, problems: super::Problems::default() }
     }
 
     /// One described call: its decoded answer (`null` when empty) and the
@@ -147,6 +149,7 @@ impl GenericChannel {
             "bot" => AuthorKind::Bot,
             "automation" => AuthorKind::Automation,
             "agent" => AuthorKind::Agent,
+            "bystander" => AuthorKind::Bystander,
             _ => AuthorKind::Unknown,
         };
         let author = s.reply_author.as_deref().and_then(|p| r.pointer(p)).map(text).unwrap_or_default();
@@ -158,8 +161,9 @@ impl GenericChannel {
             author_email: None,
             author_kind: kind,
             kind_evidence: Some(format!("{}={kind_value}", s.reply_author_kind.as_deref().unwrap_or("(default)"))),
-            body: clip_body(&crate::mail::reply_part(&text(pointer(r, &s.reply_body, "reply body")?))),
+            body: clip_body(&text(pointer(r, &s.reply_body, "reply body")?)),
             headers: Vec::new(),
+            parts: Vec::new(),
             subject: None,
             matched_by: None,
         })
@@ -167,6 +171,10 @@ impl GenericChannel {
 }
 
 impl Channel for GenericChannel {
+    fn drain_problems(&self) -> Vec<(&'static str, String)> {
+        self.problems.drain()
+    }
+
     fn kind(&self) -> ChannelKind {
         ChannelKind::Http
     }
@@ -244,7 +252,14 @@ impl Channel for GenericChannel {
                 .as_array()
                 .ok_or_else(|| ChannelError::Malformed(format!("`{}` is not an array", s.replies)))?;
             for r in list {
-                let m = self.message_of(r)?;
+                // One reply that does not have the described shape is skipped and counted, not the page.
+                let m = match self.message_of(r) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        self.problems.unreadable("replies", r, e);
+                        continue;
+                    }
+                };
                 if seen.insert(m.id.clone()) {
                     messages.push(m);
                 }

@@ -15,7 +15,9 @@
 //! through a GitHub App (`performed_via_github_app`) is a bot; the
 //! repository's `OWNER`, `MEMBER` and `COLLABORATOR`s are the vendor's
 //! people; anyone else is a bystander whose comment is not the vendor's
-//! answer (not reported unless `staff_only = false`). A closed issue is
+//! answer: reported as a bystander (recorded, not counted), or as an unknown
+//! author the classifier judges when `staff_only = false`. One comment that
+//! does not read is skipped and counted, never the page. A closed issue is
 //! resolved at `closed_at`. Rate limits: 403/429 with
 //! `x-ratelimit-remaining: 0` wait until `x-ratelimit-reset`.
 
@@ -44,6 +46,8 @@ pub struct GithubChannel {
     api: Url,
     /// Our login, from `GET /user`, once.
     login: OnceCell<String>,
+    /// Items skipped while reading, until the worker counts them.
+    problems: super::Problems,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,7 +123,7 @@ impl GithubChannel {
             let path = format!("{}/", api.path());
             api.set_path(&path);
         }
-        GithubChannel { http, settings, api, login: OnceCell::new() }
+        GithubChannel { http, settings, api, login: OnceCell::new(), problems: super::Problems::default() }
     }
 
     fn url(&self, path: &str) -> Result<Url, ChannelError> {
@@ -175,8 +179,8 @@ impl GithubChannel {
         } else if matches!(association, "OWNER" | "MEMBER" | "COLLABORATOR") {
             (AuthorKind::Agent, format!("author_association={association}"))
         } else if self.settings.staff_only {
-            debug!(login, association, "comment by someone outside the vendor; not counted");
-            return Ok(None);
+            debug!(login, association, "comment by someone outside the vendor; recorded, not counted");
+            (AuthorKind::Bystander, format!("author_association={association}, not staff"))
         } else {
             (AuthorKind::Unknown, format!("author_association={association}"))
         };
@@ -190,6 +194,7 @@ impl GithubChannel {
             kind_evidence: Some(evidence),
             body: clip_body(c.body.as_deref().unwrap_or("")),
             headers: Vec::new(),
+            parts: Vec::new(),
             subject: None,
             matched_by: None,
         }))
@@ -202,6 +207,10 @@ impl GithubChannel {
 }
 
 impl Channel for GithubChannel {
+    fn drain_problems(&self) -> Vec<(&'static str, String)> {
+        self.problems.drain()
+    }
+
     fn kind(&self) -> ChannelKind {
         ChannelKind::Github
     }
@@ -262,6 +271,7 @@ impl Channel for GithubChannel {
             kind_evidence: Some("issue author".into()),
             body: clip_body(issue.body.as_deref().unwrap_or("")),
             headers: Vec::new(),
+            parts: Vec::new(),
             subject: issue.title.clone(),
             matched_by: None,
         }];
@@ -269,10 +279,16 @@ impl Channel for GithubChannel {
         url.query_pairs_mut().append_pair("per_page", "100");
         let mut seen = std::collections::HashSet::new();
         for _ in 0..MAX_PAGES {
-            let (comments, next): (Vec<Comment>, _) = self.page(url).await?;
-            for c in &comments {
+            let (comments, next): (Vec<Value>, _) = self.page(url).await?;
+            for raw in comments {
+                let Some(c) = super::items::<Comment>(vec![raw.clone()], "comments", &self.problems).pop() else {
+                    continue;
+                };
                 if seen.insert(c.id) {
-                    messages.extend(self.message_of(c, &requester)?);
+                    match self.message_of(&c, &requester) {
+                        Ok(m) => messages.extend(m),
+                        Err(e) => self.problems.unreadable("comments", &raw, e),
+                    }
                 }
             }
             match next {

@@ -10,11 +10,15 @@
 //! - find: `POST /conversations/search` on the source body.
 //!
 //! Authors: `user`/`lead`/`contact` parts by our contact are ours (other
-//! contacts are not counted); `bot` parts (Operator, workflows) and admin
-//! parts flagged `from_ai_agent` / `is_ai_answer` (Fin) are bots; other
-//! `admin` parts are people; `team` and non-comment parts (notes,
-//! assignments, state changes) are no messages. A conversation closed is
-//! resolved at its last `close` part.
+//! contacts are bystanders: recorded, not counted); `bot` parts (Operator,
+//! workflows) and admin parts flagged `from_ai_agent` / `is_ai_answer` (Fin)
+//! are bots; other `admin` parts are people. A part of any type that carries
+//! a body is a message — an admin's `close`, `assign_and_close` or `snoozed`
+//! with "here is the fix, closing" is that person's reply; `note`s are
+//! internal and skipped; state changes without a body and `team` parts are
+//! reported as bystanders. One part that does not read is skipped and
+//! counted, never the conversation. A conversation closed is resolved at its
+//! last `close` part.
 
 use reqwest::{Method, Url};
 use serde::Deserialize;
@@ -32,6 +36,8 @@ pub struct IntercomChannel {
     http: Http,
     settings: IntercomSettings,
     api: Url,
+    /// Items skipped while reading, until the worker counts them.
+    problems: super::Problems,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,7 +84,7 @@ fn string_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error>
 #[derive(Debug, Deserialize)]
 struct Parts {
     #[serde(default)]
-    conversation_parts: Vec<Part>,
+    conversation_parts: Vec<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,7 +129,7 @@ impl IntercomChannel {
             let path = format!("{}/", api.path());
             api.set_path(&path);
         }
-        IntercomChannel { http, settings, api }
+        IntercomChannel { http, settings, api, problems: super::Problems::default() }
     }
 
     fn request(&self, method: Method, path: &str) -> Result<reqwest::RequestBuilder, ChannelError> {
@@ -139,26 +145,31 @@ impl IntercomChannel {
     }
 
     fn message_of(&self, p: &Part) -> Result<Option<Message>, ChannelError> {
-        if p.part_type.as_deref() != Some("comment") {
-            return Ok(None);
+        let part_type = p.part_type.as_deref().unwrap_or("comment");
+        let html = p.body.as_deref().unwrap_or("");
+        let has_body = !crate::mail::html_to_text(html).trim().is_empty();
+        if part_type == "note" || part_type.starts_with("note_") {
+            return Ok(None); // internal to the vendor; a contact never sees it
         }
         let a = p.author.as_ref();
         let kind_name = a.and_then(|a| a.kind.as_deref()).unwrap_or("");
         let id = a.and_then(|a| a.id.clone()).unwrap_or_default();
         let (kind, evidence) = match kind_name {
+            _ if part_type != "comment" && !has_body => {
+                (AuthorKind::Bystander, format!("part_type={part_type} without a body"))
+            }
             "user" | "lead" | "contact" if id == self.settings.contact_id => {
                 (AuthorKind::Requester, "our contact".to_string())
             }
-            "user" | "lead" | "contact" => return Ok(None),
-            "bot" => (AuthorKind::Bot, "author.type=bot".to_string()),
+            "user" | "lead" | "contact" => (AuthorKind::Bystander, format!("another {kind_name}")),
+            "bot" => (AuthorKind::Bot, format!("author.type=bot, part_type={part_type}")),
             "admin" if a.is_some_and(|a| a.from_ai_agent == Some(true) || a.is_ai_answer == Some(true)) => {
                 (AuthorKind::Bot, "from_ai_agent".to_string())
             }
-            "admin" => (AuthorKind::Agent, "author.type=admin".to_string()),
-            "team" => return Ok(None),
+            "admin" => (AuthorKind::Agent, format!("author.type=admin, part_type={part_type}")),
+            "team" => (AuthorKind::Bystander, "author.type=team".to_string()),
             other => (AuthorKind::Unknown, format!("author.type={other}")),
         };
-        let html = p.body.as_deref().unwrap_or("");
         Ok(Some(Message {
             id: p.id.clone(),
             at: unix("conversation_parts[].created_at", p.created_at)?,
@@ -167,8 +178,9 @@ impl IntercomChannel {
             author_email: a.and_then(|a| a.email.clone()),
             author_kind: kind,
             kind_evidence: Some(evidence),
-            body: clip_body(&crate::mail::reply_part(&crate::mail::html_to_text(html))),
+            body: clip_body(&crate::mail::html_to_text(html)),
             headers: Vec::new(),
+            parts: Vec::new(),
             subject: None,
             matched_by: None,
         }))
@@ -184,6 +196,10 @@ impl IntercomChannel {
 }
 
 impl Channel for IntercomChannel {
+    fn drain_problems(&self) -> Vec<(&'static str, String)> {
+        self.problems.drain()
+    }
+
     fn kind(&self) -> ChannelKind {
         ChannelKind::Intercom
     }
@@ -228,7 +244,13 @@ impl Channel for IntercomChannel {
                 c.id
             )));
         }
-        let parts = c.conversation_parts.map(|p| p.conversation_parts).unwrap_or_default();
+        let raw_parts = c.conversation_parts.map(|p| p.conversation_parts).unwrap_or_default();
+        let mut parts: Vec<Part> = Vec::new();
+        for raw in raw_parts {
+            if let Some(p) = super::items::<Part>(vec![raw.clone()], "conversation_parts", &self.problems).pop() {
+                parts.push(p);
+            }
+        }
         let mut messages = Vec::new();
         if let Some(src) = &c.source {
             messages.push(Message {
@@ -241,12 +263,16 @@ impl Channel for IntercomChannel {
                 kind_evidence: Some("conversation source".into()),
                 body: clip_body(&crate::mail::html_to_text(src.body.as_deref().unwrap_or(""))),
                 headers: Vec::new(),
+                parts: Vec::new(),
                 subject: None,
                 matched_by: None,
             });
         }
         for p in &parts {
-            messages.extend(self.message_of(p)?);
+            match self.message_of(p) {
+                Ok(m) => messages.extend(m),
+                Err(e) => self.problems.push("unparseable", format!("skipped Intercom part {}: {e}", p.id)),
+            }
         }
         messages.sort_by_key(|m| m.at);
         let (status, status_at) = match c.state.as_deref() {

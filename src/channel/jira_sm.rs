@@ -17,9 +17,14 @@
 //!
 //! Authors: the request's reporter is us; other authors are looked up once
 //! (`GET /rest/api/3/user`): `accountType: app` is a bot or automation,
-//! `atlassian` an agent, another `customer` a bystander who is not counted.
-//! Internal comments are never requested. A request whose status category
-//! is `DONE` is resolved at its `statusDate`.
+//! `atlassian` an agent, another `customer` a bystander (reported, not
+//! counted). A lookup that fails (a customer token without "Browse users",
+//! Data Center, which has no such endpoint) makes that one author unknown,
+//! counted once as a problem; it never fails the poll. Data Center's user
+//! shape (`key`/`name` instead of `accountId`) and integer comment ids are
+//! read too; one comment that does not read is skipped and counted. Internal
+//! comments are never requested. A request whose status category is `DONE`
+//! is resolved at its `statusDate`.
 
 use std::collections::HashMap;
 
@@ -44,8 +49,10 @@ pub struct JiraSmChannel {
     http: Http,
     settings: JiraSmSettings,
     base: Url,
-    /// accountId → accountType, looked up once.
+    /// accountId → accountType, looked up once (a failed lookup is remembered as `unknown`).
     account_types: Mutex<HashMap<String, String>>,
+    /// Items and authors that could not be read, until the worker counts them.
+    problems: super::Problems,
 }
 
 /// Jira's date: several renderings of one instant.
@@ -83,6 +90,11 @@ pub fn parse_jira_time(s: &str) -> Option<Ts> {
 struct UserDto {
     #[serde(default)]
     account_id: Option<String>,
+    /// Data Center identifies users by `key` and `name`.
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
     #[serde(default)]
     display_name: Option<String>,
     #[serde(default)]
@@ -138,8 +150,24 @@ struct Paged<T> {
     is_last_page: Option<bool>,
 }
 
+impl UserDto {
+    /// The user's id: Cloud's `accountId`, else Data Center's `key` or `name`.
+    fn id(&self) -> Option<String> {
+        [&self.account_id, &self.key, &self.name].into_iter().flatten().find(|s| !s.is_empty()).cloned()
+    }
+}
+
+fn loose_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) if !s.is_empty() => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!("`id` is not a string or number: {other}"))),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct Comment {
+    #[serde(deserialize_with = "loose_id")]
     id: String,
     #[serde(default)]
     body: Option<String>,
@@ -181,7 +209,13 @@ impl JiraSmChannel {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        JiraSmChannel { http, settings, base, account_types: Mutex::new(HashMap::new()) }
+        JiraSmChannel {
+            http,
+            settings,
+            base,
+            account_types: Mutex::new(HashMap::new()),
+            problems: super::Problems::default(),
+        }
     }
 
     fn url(&self, path: &str) -> Result<Url, ChannelError> {
@@ -208,30 +242,41 @@ impl JiraSmChannel {
         })
     }
 
-    async fn account_type(&self, account_id: &str) -> Result<String, ChannelError> {
-        if let Some(t) = self.account_types.lock().await.get(account_id) {
-            return Ok(t.clone());
+    /// The author's account type; `unknown` when Jira will not say (the
+    /// failure is counted once and remembered, so one author never fails a poll).
+    async fn account_type(&self, account_id: &str) -> String {
+        if account_id.is_empty() {
+            return "unknown".into();
         }
-        let mut url = self.url("rest/api/3/user")?;
-        url.query_pairs_mut().append_pair("accountId", account_id);
-        let a: Account = self.get(url).await?;
-        let t = a.account_type.unwrap_or_else(|| "unknown".into());
+        if let Some(t) = self.account_types.lock().await.get(account_id) {
+            return t.clone();
+        }
+        let looked_up = async {
+            let mut url = self.url("rest/api/3/user")?;
+            url.query_pairs_mut().append_pair("accountId", account_id);
+            self.get::<Account>(url).await
+        };
+        let t = match looked_up.await {
+            Ok(a) => a.account_type.unwrap_or_else(|| "unknown".into()),
+            Err(e) => {
+                self.problems
+                    .push(e.kind(), format!("author {account_id} could not be looked up ({e}); counted as unknown"));
+                "unknown".into()
+            }
+        };
         self.account_types.lock().await.insert(account_id.to_string(), t.clone());
-        Ok(t)
+        t
     }
 
     async fn message_of(&self, c: &Comment, reporter: Option<&str>) -> Result<Option<Message>, ChannelError> {
-        let account = c.author.as_ref().and_then(|a| a.account_id.clone()).unwrap_or_default();
+        let account = c.author.as_ref().and_then(UserDto::id).unwrap_or_default();
         let (kind, evidence) = if !account.is_empty() && Some(account.as_str()) == reporter {
             (AuthorKind::Requester, "reporter".to_string())
         } else {
-            match self.account_type(&account).await?.as_str() {
+            match self.account_type(&account).await.as_str() {
                 "app" => (AuthorKind::Bot, "accountType=app".to_string()),
                 "atlassian" => (AuthorKind::Agent, "accountType=atlassian".to_string()),
-                "customer" => {
-                    debug!(account, "a comment by another customer; not counted");
-                    return Ok(None);
-                }
+                "customer" => (AuthorKind::Bystander, "accountType=customer, not the reporter".to_string()),
                 other => (AuthorKind::Unknown, format!("accountType={other}")),
             }
         };
@@ -243,8 +288,9 @@ impl JiraSmChannel {
             author_email: c.author.as_ref().and_then(|a| a.email_address.clone()),
             author_kind: kind,
             kind_evidence: Some(evidence),
-            body: clip_body(&crate::mail::reply_part(c.body.as_deref().unwrap_or(""))),
+            body: clip_body(c.body.as_deref().unwrap_or("")),
             headers: Vec::new(),
+            parts: Vec::new(),
             subject: None,
             matched_by: None,
         }))
@@ -257,6 +303,10 @@ impl JiraSmChannel {
 }
 
 impl Channel for JiraSmChannel {
+    fn drain_problems(&self) -> Vec<(&'static str, String)> {
+        self.problems.drain()
+    }
+
     fn kind(&self) -> ChannelKind {
         ChannelKind::JiraSm
     }
@@ -300,7 +350,7 @@ impl Channel for JiraSmChannel {
         if r.issue_key != key {
             return Err(ChannelError::Malformed(format!("asked for {key}, Jira answered with {}", r.issue_key)));
         }
-        let reporter = r.reporter.as_ref().and_then(|u| u.account_id.clone());
+        let reporter = r.reporter.as_ref().and_then(UserDto::id);
         let (status, status_at) = match &r.current_status {
             Some(s) => {
                 let st = match s.status_category.as_deref() {
@@ -321,11 +371,17 @@ impl Channel for JiraSmChannel {
                 .append_pair("internal", "false")
                 .append_pair("start", &start.to_string())
                 .append_pair("limit", &PAGE.to_string());
-            let page: Paged<Comment> = self.get(url).await?;
+            let page: Paged<serde_json::Value> = self.get(url).await?;
             let n = page.values.len();
-            for c in &page.values {
+            for raw in page.values {
+                let Some(c) = super::items::<Comment>(vec![raw.clone()], "comments", &self.problems).pop() else {
+                    continue;
+                };
                 if c.public != Some(false) {
-                    messages.extend(self.message_of(c, reporter.as_deref()).await?);
+                    match self.message_of(&c, reporter.as_deref()).await {
+                        Ok(m) => messages.extend(m),
+                        Err(e) => self.problems.unreadable("comments", &raw, e),
+                    }
                 }
             }
             if page.is_last_page.unwrap_or(n < PAGE) || n == 0 {

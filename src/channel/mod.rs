@@ -88,17 +88,22 @@ pub struct Message {
     pub author_kind: AuthorKind,
     /// The platform field that decided `author_kind`.
     pub kind_evidence: Option<String>,
+    /// The text as the platform gives it: quoted history, a helpdesk's
+    /// notification layout and all (the classifier takes them apart).
     pub body: String,
     /// Mail headers (email-borne channels); empty for API channels.
     pub headers: Vec<(String, String)>,
+    /// The MIME type of every part of a mail; empty for API channels.
+    pub parts: Vec<String>,
     pub subject: Option<String>,
     /// How the message was matched to the probe (email threading rule), if it had to be.
     pub matched_by: Option<&'static str>,
 }
 
 impl Message {
-    /// What the classifier decides on.
-    pub fn facts(&self) -> ReplyFacts<'_> {
+    /// What the classifier decides on; `ours` are our names and addresses
+    /// on the channel ([`Channel::identity`]).
+    pub fn facts<'a>(&'a self, ours: &'a [String]) -> ReplyFacts<'a> {
         ReplyFacts {
             author_id: &self.author_id,
             author_name: &self.author_name,
@@ -108,6 +113,8 @@ impl Message {
             headers: &self.headers,
             subject: self.subject.as_deref(),
             body: &self.body,
+            parts: &self.parts,
+            ours,
         }
     }
 }
@@ -173,6 +180,52 @@ pub enum ChannelError {
     /// The server refused for good (e.g. an SMTP 5xx: no such recipient).
     #[error("refused: {message}")]
     Refused { message: String },
+}
+
+/// Things an adapter met while reading that belong to no call's result — an
+/// item of a page it could not read — kept until the worker drains them
+/// ([`Channel::drain_problems`]) and counts each once.
+#[derive(Debug, Default)]
+pub struct Problems(std::sync::Mutex<Vec<(&'static str, String)>>);
+
+impl Problems {
+    pub fn push(&self, kind: &'static str, message: String) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((kind, message));
+    }
+
+    /// An item of `what` (e.g. `comments[]`) that could not be read, named by its id.
+    pub fn unreadable(&self, what: &str, item: &serde_json::Value, why: impl std::fmt::Display) {
+        let id = ["id", "message_id", "key", "ts", "uuid"]
+            .iter()
+            .find_map(|k| item.get(k).filter(|v| !v.is_null()))
+            .map_or_else(|| "without an id".to_string(), |v| format!("id {}", v.to_string().trim_matches('"')));
+        let message = format!("skipped one item of {what} ({id}): {why}");
+        tracing::warn!(what, %message, "skipped an unreadable item; the rest of the page is kept");
+        self.push("unparseable", message);
+    }
+
+    pub fn drain(&self) -> Vec<(&'static str, String)> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
+/// Reads each item of a page on its own: an item that does not have the
+/// platform's documented shape is skipped and reported, never the page.
+pub fn items<T: serde::de::DeserializeOwned>(
+    values: Vec<serde_json::Value>,
+    what: &str,
+    problems: &Problems,
+) -> Vec<T> {
+    values
+        .into_iter()
+        .filter_map(|v| match T::deserialize(&v) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                problems.unreadable(what, &v, e);
+                None
+            }
+        })
+        .collect()
 }
 
 /// Message bodies are stored and classified up to this many bytes.
@@ -268,6 +321,13 @@ pub trait Channel {
         Vec::new()
     }
 
+    /// Our own names and addresses on this channel, so that our words are
+    /// recognised when a platform relays them back (a helpdesk quoting our
+    /// request in its notification).
+    fn identity(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The courtesy close: posts `body` if given and marks the ticket solved
     /// if `solve` and the platform lets the requester do so.
     fn close(
@@ -346,6 +406,13 @@ impl Channel for AnyChannel {
             AnyChannel::Intercom(c) => c.drain_problems(),
             AnyChannel::Feishu(c) => c.drain_problems(),
             AnyChannel::Http(c) => c.drain_problems(),
+        }
+    }
+
+    fn identity(&self) -> Vec<String> {
+        match self {
+            AnyChannel::Email(c) => c.identity(),
+            _ => Vec::new(),
         }
     }
 

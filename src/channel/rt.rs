@@ -64,6 +64,8 @@ pub struct RtChannel {
     api: Url,
     /// Per ticket, what each transaction became (`None`: not a message).
     cache: Mutex<HashMap<String, HashMap<u64, Option<Message>>>>,
+    /// Transactions skipped while reading, until the worker counts them.
+    problems: super::Problems,
 }
 
 /// `{"id": "root", "type": "user", "_url": …}`.
@@ -220,7 +222,7 @@ impl RtChannel {
             base.set_path(&path);
         }
         let api = base.join("REST/2.0/").map_err(|e| ChannelError::Malformed(format!("bad base_url: {e}")))?;
-        Ok(RtChannel { http, settings, api, cache: Mutex::new(HashMap::new()) })
+        Ok(RtChannel { http, settings, api, cache: Mutex::new(HashMap::new()), problems: super::Problems::default() })
     }
 
     fn url(&self, path: &str) -> Result<Url, ChannelError> {
@@ -314,7 +316,7 @@ impl RtChannel {
         // RT stores text parts as UTF-8 (the original charset is in X-RT-Original-Encoding).
         let text = String::from_utf8_lossy(&bytes);
         let text = if html { crate::mail::html_to_text(&text) } else { text.into_owned() };
-        Ok(clip_body(&crate::mail::reply_part(&text)))
+        Ok(clip_body(&text))
     }
 
     /// What one transaction means to us, or `None` when it is no message.
@@ -362,6 +364,7 @@ impl RtChannel {
             kind_evidence: Some(evidence.to_string()),
             body,
             headers,
+            parts: Vec::new(),
             subject,
             matched_by: None,
         }))
@@ -377,6 +380,10 @@ impl RtChannel {
 }
 
 impl Channel for RtChannel {
+    fn drain_problems(&self) -> Vec<(&'static str, String)> {
+        self.problems.drain()
+    }
+
     fn kind(&self) -> ChannelKind {
         ChannelKind::Rt
     }
@@ -434,12 +441,23 @@ impl Channel for RtChannel {
                 continue;
             }
             let Ok(id) = txn.id.parse::<u64>() else {
-                return Err(ChannelError::Malformed(format!("transaction id {:?}", txn.id)));
+                self.problems
+                    .push("unparseable", format!("skipped RT transaction with id {:?} on ticket {ticket}", txn.id));
+                continue;
             };
             let m = match known.get(&id) {
                 Some(m) => m.clone(),
                 None => {
-                    let m = self.message(txn, &requestors).await?;
+                    // One transaction RT answers nonsense for is skipped and counted once;
+                    // a failing connection still fails the poll (it is retried).
+                    let m = match self.message(txn, &requestors).await {
+                        Ok(m) => m,
+                        Err(ChannelError::Malformed(why)) => {
+                            self.problems.push("unparseable", format!("skipped RT transaction {id}: {why}"));
+                            None
+                        }
+                        Err(e) => return Err(e),
+                    };
                     learned.insert(id, m.clone());
                     m
                 }

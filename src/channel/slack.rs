@@ -9,9 +9,10 @@
 //! - find: `conversations.history` of the channel, our messages with the reference.
 //!
 //! Authors: our user is us; other members of our own team (`team`) are our
-//! colleagues and not counted; `bot_id` or `subtype: bot_message` is a bot
+//! colleagues: reported as bystanders, recorded and not counted; `bot_id` or `subtype: bot_message` is a bot
 //! (Slack's own marking); everyone else in the shared channel is the
-//! vendor's people. Resolution: the configured reaction (default
+//! vendor's people. One message that does not read is skipped and counted,
+//! never the page. Resolution: the configured reaction (default
 //! `white_check_mark`) on the thread's first message by someone else —
 //! Slack gives reactions no time, so the resolution is timed at the vendor's
 //! last message before it was seen — or the scenario's resolution pattern.
@@ -51,6 +52,8 @@ pub struct SlackChannel {
     me: OnceCell<(String, String)>,
     /// Last call per method, for Slack's per-method tiers.
     last_call: Mutex<HashMap<&'static str, Instant>>,
+    /// Items skipped while reading, until the worker counts them.
+    problems: super::Problems,
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,7 +126,14 @@ impl SlackChannel {
             let path = format!("{}/", api.path());
             api.set_path(&path);
         }
-        SlackChannel { http, settings, api, me: OnceCell::new(), last_call: Mutex::new(HashMap::new()) }
+        SlackChannel {
+            http,
+            settings,
+            api,
+            me: OnceCell::new(),
+            last_call: Mutex::new(HashMap::new()),
+            problems: super::Problems::default(),
+        }
     }
 
     /// Calls a Web API method; `args` go in the query for reads and as JSON for writes.
@@ -181,8 +191,8 @@ impl SlackChannel {
         } else if m.subtype.as_deref() == Some("bot_message") {
             (AuthorKind::Bot, "subtype=bot_message".to_string())
         } else if m.team.as_deref().is_some_and(|t| t == me.1) {
-            debug!(user, "a colleague in the shared channel; not counted");
-            return Ok(None);
+            debug!(user, "a colleague in the shared channel; recorded, not counted");
+            (AuthorKind::Bystander, "a member of our own team".to_string())
         } else {
             (AuthorKind::Agent, format!("user of team {}", m.team.as_deref().unwrap_or("?")))
         };
@@ -203,6 +213,7 @@ impl SlackChannel {
             kind_evidence: Some(evidence),
             body: clip_body(m.text.as_deref().unwrap_or("")),
             headers: Vec::new(),
+            parts: Vec::new(),
             subject: None,
             matched_by: None,
         }))
@@ -224,6 +235,10 @@ impl SlackChannel {
 }
 
 impl Channel for SlackChannel {
+    fn drain_problems(&self) -> Vec<(&'static str, String)> {
+        self.problems.drain()
+    }
+
     fn kind(&self) -> ChannelKind {
         ChannelKind::Slack
     }
@@ -269,35 +284,46 @@ impl Channel for SlackChannel {
         let thread = Self::thread(ticket)?;
         let me = self.me().await?.clone();
         let mut cursor = String::new();
-        let mut raw: Vec<SlackMessage> = Vec::new();
+        let mut raw: Vec<(SlackMessage, Value)> = Vec::new();
         for _ in 0..MAX_PAGES {
             let mut args = json!({ "channel": self.settings.channel, "ts": thread, "limit": "200" });
             if !cursor.is_empty() {
                 args["cursor"] = json!(cursor);
             }
             let v = self.call("conversations.replies", args, false).await?;
-            let page: Vec<SlackMessage> = serde_json::from_value(v["messages"].clone())
-                .map_err(|e| ChannelError::Malformed(format!("conversations.replies: {e}")))?;
-            raw.extend(page);
+            let Value::Array(page) = v["messages"].clone() else {
+                return Err(ChannelError::Malformed("conversations.replies: `messages` is not a list".into()));
+            };
+            for item in page {
+                if let Some(m) = super::items::<SlackMessage>(vec![item.clone()], "messages", &self.problems).pop() {
+                    raw.push((m, item));
+                }
+            }
             cursor = v["response_metadata"]["next_cursor"].as_str().unwrap_or("").to_string();
             if cursor.is_empty() || v["has_more"].as_bool() == Some(false) {
                 let mut messages = Vec::new();
                 let mut seen = std::collections::HashSet::new();
-                for m in &raw {
+                for (m, item) in &raw {
                     if seen.insert(m.ts.clone()) {
-                        messages.extend(self.message_of(m, &me)?);
+                        match self.message_of(m, &me) {
+                            Ok(msg) => messages.extend(msg),
+                            Err(e) => self.problems.unreadable("messages", item, e),
+                        }
                     }
                 }
                 messages.sort_by_key(|m| m.at);
-                let parent = raw.iter().find(|m| m.ts == thread);
+                let parent = raw.iter().map(|(m, _)| m).find(|m| m.ts == thread);
                 let reacted = parent.is_some_and(|p| {
                     p.reactions
                         .iter()
                         .any(|r| r.name == self.settings.resolved_reaction && r.users.iter().any(|u| *u != me.0))
                 });
                 let (status, status_at) = if reacted {
-                    let last_vendor =
-                        messages.iter().filter(|m| m.author_kind != AuthorKind::Requester).map(|m| m.at).max();
+                    let last_vendor = messages
+                        .iter()
+                        .filter(|m| !matches!(m.author_kind, AuthorKind::Requester | AuthorKind::Bystander))
+                        .map(|m| m.at)
+                        .max();
                     (TicketStatus::Solved, last_vendor)
                 } else {
                     (TicketStatus::Open, None)

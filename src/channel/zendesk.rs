@@ -14,8 +14,12 @@
 //!
 //! Authors: the requester's comments are ours; `via.channel = "rule"`
 //! (triggers, automations) and system authors are automation; sideloaded
-//! users with `agent: true` are vendor agents, other end users are on our side.
-//! Timestamps are Zendesk's own `created_at`.
+//! users with `agent: true` are vendor agents; any other end user (a CC'd
+//! colleague, another customer on a shared request) is a bystander: reported,
+//! not counted. A comment's text is `plain_body`, else `body`, else
+//! `html_body` reduced to text (Zendesk leaves `plain_body` empty on some
+//! channels). One comment or user that does not read is skipped and counted,
+//! never the page. Timestamps are Zendesk's own `created_at`.
 
 use std::collections::HashMap;
 
@@ -39,6 +43,8 @@ pub struct ZendeskChannel {
     settings: ZendeskSettings,
     /// `base_url` with a trailing slash, so relative joins keep its path.
     base: Url,
+    /// Items skipped while reading, until the worker counts them.
+    problems: super::Problems,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,9 +109,9 @@ struct RequestsPage {
 
 #[derive(Debug, Deserialize)]
 struct CommentsPage {
-    comments: Vec<ZComment>,
+    comments: Vec<Value>,
     #[serde(default)]
-    users: Vec<ZUser>,
+    users: Vec<Value>,
     #[serde(flatten)]
     paging: Paging,
 }
@@ -117,6 +123,8 @@ struct ZComment {
     body: Option<String>,
     #[serde(default)]
     plain_body: Option<String>,
+    #[serde(default)]
+    html_body: Option<String>,
     #[serde(default)]
     public: Option<bool>,
     author_id: i64,
@@ -167,7 +175,7 @@ impl ZendeskChannel {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        ZendeskChannel { http, settings, base }
+        ZendeskChannel { http, settings, base, problems: super::Problems::default() }
     }
 
     fn url(&self, path: &str) -> Result<Url, ChannelError> {
@@ -222,11 +230,15 @@ impl ZendeskChannel {
         } else {
             match user.and_then(|u| u.agent) {
                 Some(true) => (AuthorKind::Agent, Some("users.agent=true".to_string())),
-                Some(false) => (AuthorKind::Requester, Some("users.agent=false".to_string())),
+                Some(false) => (AuthorKind::Bystander, Some("end user, not the requester".to_string())),
                 None => (AuthorKind::Unknown, None),
             }
         };
-        let body = c.plain_body.as_deref().or(c.body.as_deref()).unwrap_or("");
+        let text = |s: &Option<String>| s.as_deref().filter(|t| !t.trim().is_empty()).map(str::to_string);
+        let body = text(&c.plain_body)
+            .or_else(|| text(&c.body))
+            .or_else(|| text(&c.html_body).map(|h| crate::mail::html_to_text(&h)))
+            .unwrap_or_default();
         Ok(Message {
             id: c.id.to_string(),
             at: parse_time("comments[].created_at", &c.created_at)?,
@@ -235,8 +247,9 @@ impl ZendeskChannel {
             author_email: user.and_then(|u| u.email.clone()),
             author_kind: kind,
             kind_evidence: evidence,
-            body: clip_body(body),
+            body: clip_body(&body),
             headers: Vec::new(),
+            parts: Vec::new(),
             subject: None,
             matched_by: None,
         })
@@ -244,6 +257,10 @@ impl ZendeskChannel {
 }
 
 impl Channel for ZendeskChannel {
+    fn drain_problems(&self) -> Vec<(&'static str, String)> {
+        self.problems.drain()
+    }
+
     fn kind(&self) -> ChannelKind {
         ChannelKind::Zendesk
     }
@@ -294,13 +311,20 @@ impl Channel for ZendeskChannel {
         let mut seen = std::collections::HashSet::new();
         for _ in 0..MAX_PAGES {
             let page: CommentsPage = self.http.json(self.request(Method::GET, url.clone())).await?;
-            let users: HashMap<i64, &ZUser> = page.users.iter().map(|u| (u.id, u)).collect();
-            for c in &page.comments {
+            let users: Vec<ZUser> = super::items(page.users, "users", &self.problems);
+            let users: HashMap<i64, &ZUser> = users.iter().map(|u| (u.id, u)).collect();
+            for raw in page.comments {
+                let Some(c) = super::items::<ZComment>(vec![raw.clone()], "comments", &self.problems).pop() else {
+                    continue;
+                };
                 // Requesters only see public comments; skip anything else defensively.
                 if c.public == Some(false) || !seen.insert(c.id) {
                     continue;
                 }
-                messages.push(Self::message_of(c, &users, r.requester_id)?);
+                match Self::message_of(&c, &users, r.requester_id) {
+                    Ok(m) => messages.push(m),
+                    Err(e) => self.problems.unreadable("comments", &raw, e),
+                }
             }
             match page.paging.next() {
                 Some(next) => url = self.follow(&next)?,

@@ -963,7 +963,7 @@ fn generic_from(cx: &mut Ctx<'_>, rh: &Spanned<super::raw::RawGeneric>) -> Optio
             ok = false;
         }
     }
-    let valid_kinds = ["requester", "agent", "bot", "automation", "unknown"];
+    let valid_kinds = ["requester", "agent", "bot", "automation", "bystander", "unknown"];
     for k in g.kinds.values().chain(&g.default_kind) {
         if !valid_kinds.contains(&k.get_ref().as_str()) {
             cx.err(k, format!("http: author kind `{}` is not one of {}", k.get_ref(), valid_kinds.join(", ")));

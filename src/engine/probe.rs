@@ -42,6 +42,12 @@ pub fn lifecycle_events(stored: &[StoredEvent]) -> Vec<Event> {
             kind::OPEN_FAILED => {
                 Some(Event::OpenFailed { final_: e.detail.get("final").and_then(|v| v.as_bool()).unwrap_or(true) })
             }
+            // A relayed comment seen before (a notification repeating it) is no new reply.
+            kind::REPLY if e.detail.get("repeat_of").is_some_and(|r| !r.is_null()) => None,
+            // A person overrode the measured first human response (`record --force`).
+            kind::REPLY if e.detail.get("forced").and_then(|v| v.as_bool()) == Some(true) => {
+                Some(Event::HumanOverride { at: e.at, author: e.author.clone().unwrap_or_default() })
+            }
             kind::REPLY => Some(Event::Reply {
                 at: e.at,
                 class: e.class.unwrap_or(ReplyClass::Human),

@@ -25,7 +25,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use super::Ctx;
 use super::probe::{Refreshed, kind, refresh};
 use crate::channel::{AnyChannel, Channel, ChannelError, OpenRequest, Operation, Snapshot, Ticket, TicketStatus};
-use crate::classify::classify;
+use crate::classify::{AuthorKind, classify};
 use crate::config::ChannelSpec;
 use crate::lifecycle::{ResolvedBy, Ts};
 use crate::model::{ReplyClass, State};
@@ -497,10 +497,20 @@ impl Worker {
             .and_then(|s| s.resolution.pattern.clone());
         let follow_marker = format!("[{}/f", p.reference);
         let close_marker = format!("[{}/close]", p.reference);
+        let ours = self.channel.identity();
+        // Relayed comments already recorded, by fingerprint: a platform relaying one again is not a new reply.
+        let mut relayed: HashMap<String, String> = HashMap::new();
+        for e in self.ctx.store.events(p.id)?.iter().filter(|e| e.kind == kind::REPLY) {
+            if let (Some(fp), Some(id)) = (
+                e.detail.get("fingerprint").and_then(|v| v.as_str()),
+                e.detail.get("message_id").and_then(|v| v.as_str()),
+            ) {
+                relayed.entry(fp.to_string()).or_insert_with(|| id.to_string());
+            }
+        }
         let mut found: Vec<Found> = Vec::new();
         for m in &snap.messages {
-            let c = classify(&m.facts(), &overrides);
-            if c.class == ReplyClass::Ours {
+            if m.author_kind == AuthorKind::Requester {
                 // Our own follow-ups and close, recognised by their markers.
                 let seq = m
                     .body
@@ -524,16 +534,26 @@ impl Worker {
                 }
                 continue;
             }
-            let resolves = c.class == ReplyClass::Human && pattern.as_ref().is_some_and(|pat| pat.is_match(&m.body));
-            let excerpt: String = m.body.chars().take(EXCERPT_CHARS).collect();
+            // Everything else is recorded with its class and rule, bystanders and
+            // our own words relayed back included: every decision is in the log.
+            let c = classify(&m.facts(&ours), &overrides);
+            let resolves = c.class == ReplyClass::Human && pattern.as_ref().is_some_and(|pat| pat.is_match(&c.judged));
+            let excerpt: String = c.judged.chars().take(EXCERPT_CHARS).collect();
+            let fingerprint =
+                c.rule.starts_with("relay:").then(|| crate::classify::fingerprint(&m.author_name, &c.judged));
+            let repeat_of = fingerprint.as_ref().and_then(|fp| {
+                let first = relayed.entry(fp.clone()).or_insert_with(|| m.id.clone());
+                (*first != m.id).then(|| first.clone())
+            });
             let mut f = Found::new(
                 kind::REPLY,
                 format!("{}:{}", kind::REPLY, m.id),
                 m.at,
                 json!({
                     "message_id": m.id, "author_name": m.author_name, "author_email": m.author_email,
-                    "evidence": m.kind_evidence, "resolves": resolves, "excerpt": excerpt,
-                    "subject": m.subject, "matched_by": m.matched_by,
+                    "author_kind": m.author_kind.as_str(), "evidence": m.kind_evidence, "resolves": resolves,
+                    "excerpt": excerpt, "subject": m.subject, "matched_by": m.matched_by,
+                    "fingerprint": fingerprint, "repeat_of": repeat_of,
                 }),
             );
             f.class = Some(c.class);

@@ -394,6 +394,8 @@ impl VendorState {
         priority: Option<Priority>,
         now: Ts,
     ) -> u64 {
+        // A channel without a priority field (chat, Intercom, Feishu): the vendor reads the message.
+        let priority = priority.or_else(|| triage(&subject, &description));
         let id = 10_000 + self.tickets.len() as u64 + 1;
         let reference =
             crate::reference::find(&subject).or_else(|| crate::reference::find(&description)).map(String::from);
@@ -558,6 +560,13 @@ impl Texts {
     }
 }
 
+/// How a vendor's people triage a message that arrives without a priority:
+/// an outage report is a P0 (on-call answers it out of hours too).
+fn triage(subject: &str, body: &str) -> Option<Priority> {
+    const OUTAGE: [&str; 4] = ["PRODUCTION DOWN", "线上故障", "線上故障", "本番障害"];
+    OUTAGE.iter().any(|w| subject.contains(w) || body.contains(w)).then_some(Priority::P0)
+}
+
 /// Binds the simulator's listener.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
@@ -618,6 +627,13 @@ mod tests {
         assert_eq!(t.status(t0 + Duration::seconds(1)), "new");
         assert_eq!(t.status(t0 + Duration::seconds(30)), "pending");
         assert_eq!(t.status(t0 + Duration::seconds(80)), "solved");
+    }
+
+    #[test]
+    fn outage_reports_without_a_priority_field_are_triaged_p0() {
+        assert_eq!(triage("【SP-1】【线上故障】通话中断", ""), Some(Priority::P0));
+        assert_eq!(triage("Question", "PRODUCTION DOWN: calls drop"), Some(Priority::P0));
+        assert_eq!(triage("Docs mismatch", "setAudioProfile"), None);
     }
 
     #[test]
