@@ -51,8 +51,10 @@ impl Respond for Tokens {
     }
 }
 
-#[tokio::test]
-async fn a_thread_read_with_a_token_refreshed_once() {
+/// Polls the documented thread, with the first tenant token refused as
+/// expired, the group's history served from `history`; checks what every such
+/// poll must show and returns the channel for more checks.
+async fn poll_the_thread(history: &str) -> FeishuChannel {
     let server = MockServer::start().await;
     let issued = Arc::new(AtomicUsize::new(0));
     Mock::given(method("POST"))
@@ -82,10 +84,11 @@ async fn a_thread_read_with_a_token_refreshed_once() {
         .and(query_param("container_id", "oc_5ad11d72b830411d72b836c20"))
         .and(query_param("start_time", "1795400047"))
         .and(header("authorization", "Bearer t-2"))
-        .respond_with(fixture("history.json"))
+        .respond_with(fixture(history))
         .mount(&server)
         .await;
-    let snap = channel(&server).poll("om_dc13264520392913993dd051dba21dcf").await.unwrap();
+    let ch = channel(&server);
+    let snap = ch.poll("om_dc13264520392913993dd051dba21dcf").await.unwrap();
     assert_eq!(issued.load(Ordering::SeqCst), 2, "fetched again once after 99991663");
     let seen: Vec<(AuthorKind, DateTime<Utc>)> = snap.messages.iter().map(|m| (m.author_kind, m.at)).collect();
     assert_eq!(
@@ -102,6 +105,22 @@ async fn a_thread_read_with_a_token_refreshed_once() {
     let classes: Vec<ReplyClass> =
         snap.messages.iter().map(|m| classify(&m.facts(&[]), &ClassifyOverrides::default()).class).collect();
     assert_eq!(classes, [ReplyClass::Ours, ReplyClass::Bot, ReplyClass::Human, ReplyClass::Bystander]);
+    ch
+}
+
+#[tokio::test]
+async fn a_thread_read_with_a_token_refreshed_once() {
+    let ch = poll_the_thread("history.json").await;
+    assert!(ch.drain_problems().is_empty());
+}
+
+#[tokio::test]
+async fn one_malformed_item_is_skipped_and_counted_not_the_page() {
+    let ch = poll_the_thread("history_one_malformed.json").await;
+    let problems = ch.drain_problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].0, "unparseable");
+    assert!(problems[0].1.contains("om_1a2b3c4d5e6f0000000000000000bad1"), "the item is named: {problems:?}");
 }
 
 #[tokio::test]
@@ -145,62 +164,4 @@ async fn feishu_codes_become_clear_errors() {
     let e = channel(&wrong).poll("om_x").await.unwrap_err();
     assert!(matches!(&e, ChannelError::Auth { message, .. } if message.contains("10014")), "{e:?}");
     assert!(!format!("{e:?}").contains("feishu-app-s3cr3t"));
-}
-
-#[tokio::test]
-async fn one_malformed_item_is_skipped_and_counted_not_the_page() {
-    let server = MockServer::start().await;
-    let issued = Arc::new(AtomicUsize::new(0));
-    Mock::given(method("POST"))
-        .and(path("/open-apis/auth/v3/tenant_access_token/internal"))
-        .and(body_json(json!({ "app_id": "cli_a1b2c3d4e5f60001", "app_secret": "feishu-app-s3cr3t" })))
-        .respond_with(Tokens(issued.clone()))
-        .mount(&server)
-        .await;
-    // The first token is refused as expired; the second works.
-    Mock::given(header("authorization", "Bearer t-1"))
-        .respond_with(
-            ResponseTemplate::new(400)
-                .set_body_json(json!({ "code": 99991663, "msg": "Invalid access token for authorization." })),
-        )
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/open-apis/im/v1/messages/om_dc13264520392913993dd051dba21dcf"))
-        .and(header("authorization", "Bearer t-2"))
-        .respond_with(fixture("root.json"))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/open-apis/im/v1/messages"))
-        .and(query_param("container_id_type", "chat"))
-        .and(query_param("container_id", "oc_5ad11d72b830411d72b836c20"))
-        .and(query_param("start_time", "1795400047"))
-        .and(header("authorization", "Bearer t-2"))
-        .respond_with(fixture("history_one_malformed.json"))
-        .mount(&server)
-        .await;
-    let ch = channel(&server);
-    let snap = ch.poll("om_dc13264520392913993dd051dba21dcf").await.unwrap();
-    assert_eq!(issued.load(Ordering::SeqCst), 2, "fetched again once after 99991663");
-    let seen: Vec<(AuthorKind, DateTime<Utc>)> = snap.messages.iter().map(|m| (m.author_kind, m.at)).collect();
-    assert_eq!(
-        seen,
-        [
-            (AuthorKind::Requester, ms(1_795_400_047_481)),
-            (AuthorKind::Bot, ms(1_795_400_049_102)),
-            (AuthorKind::Agent, ms(1_795_402_961_733)),
-            (AuthorKind::Bystander, ms(1_795_403_000_000)),
-        ],
-        "our colleague is a bystander; the group's system message and what is outside the thread are not the thread's"
-    );
-    assert_eq!(snap.messages[2].body, "您好，我是技术支持王工，麻烦提供两台设备的 SDK 日志。");
-    let classes: Vec<ReplyClass> =
-        snap.messages.iter().map(|m| classify(&m.facts(&[]), &ClassifyOverrides::default()).class).collect();
-    assert_eq!(classes, [ReplyClass::Ours, ReplyClass::Bot, ReplyClass::Human, ReplyClass::Bystander]);
-    let problems = ch.drain_problems();
-    assert_eq!(problems.len(), 1, "{problems:?}");
-    assert_eq!(problems[0].0, "unparseable");
-    assert!(problems[0].1.contains("om_1a2b3c4d5e6f0000000000000000bad1"), "the item is named: {problems:?}");
 }
