@@ -216,11 +216,6 @@ fn identity_matches(list: &[String], id: &str, name: &str, email: Option<&str>) 
     })
 }
 
-/// Which helpdesk or platform relayed a mail, from its headers.
-pub fn helpdesk(headers: &[(String, String)]) -> Option<&'static str> {
-    relay::platform_by_headers(&Envelope { headers, from_name: "", from_email: None }).map(|(p, _)| p)
-}
-
 /// Our own text relayed back: the probe's reference marker as we write it.
 static OUR_MARKER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -458,14 +453,9 @@ impl<'a> Analysis<'a> {
     }
 
     /// Acknowledgement or notice wording that no person's words accompany.
-    fn template(&self, text: &str) -> Option<String> {
-        if let Some(i) = self.overrides.auto_ack_patterns.iter().position(|p| p.is_match(text)) {
-            return Some(format!("vendor:auto_ack_patterns[{i}]"));
-        }
-        if says(&wording::PERSONAL, text) {
-            return None;
-        }
-        said(&wording::ACK, text).into_iter().chain(said(&wording::NOTICE, text)).next().map(str::to_string)
+    fn template(&self, text: &str) -> bool {
+        self.overrides.auto_ack_patterns.iter().any(|p| p.is_match(text))
+            || (!says(&wording::PERSONAL, text) && (says(&wording::ACK, text) || says(&wording::NOTICE, text)))
     }
 
     fn decide(&self) -> (ReplyClass, String) {
@@ -601,7 +591,7 @@ impl<'a> Analysis<'a> {
         ];
         let (rule, _) = candidates.iter().find(|(r, hit)| *hit && self.on(r))?;
         // An automatic reply that acknowledges receipt rather than reporting an absence.
-        if self.template(&self.judged).is_some() && !words && !opener {
+        if self.template(&self.judged) && !words && !opener {
             if relayed {
                 return None; // the relay's own rules name it
             }
@@ -652,7 +642,7 @@ impl<'a> Analysis<'a> {
                 {
                     return Some(d);
                 }
-                if self.template(text).is_some()
+                if self.template(text)
                     && let Some(d) = pick(ReplyClass::AutoAck, format!("relay:{p}:template"))
                 {
                     return Some(d);
@@ -738,7 +728,7 @@ impl<'a> Analysis<'a> {
         {
             return Some(d);
         }
-        if self.template(&self.judged).is_some()
+        if self.template(&self.judged)
             && let Some(d) = pick("ack:wording".into())
         {
             return Some(d);

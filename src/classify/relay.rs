@@ -268,14 +268,17 @@ fn jira(text: &str) -> Option<(Content, Vec<String>)> {
         )
     });
     let lines: Vec<&str> = text.lines().collect();
-    let start = match lines.iter().take(8).position(|l| MARKER.is_match(l)) {
-        Some(i) => i + 1,
+    let (start, seen) = match lines.iter().take(8).position(|l| MARKER.is_match(l)) {
+        Some(i) => (i + 1, format!("jira marker {:?}", lines[i].trim())),
         // Jira's own notifications have no marker but a "commented on KEY-1" header.
-        None => lines.iter().take(6).position(|l| COMMENTED.is_match(l) && l.contains(" on "))?,
+        None => {
+            let i = lines.iter().take(6).position(|l| COMMENTED.is_match(l) && l.contains(" on "))?;
+            (i, "jira issue notification".to_string())
+        }
     };
     let content: Vec<&str> = lines[start..].iter().take_while(|l| !END.is_match(l)).copied().collect();
     let first = content.iter().position(|l| !l.trim().is_empty())?;
-    let mut evidence = vec![format!("jira layout {:?}", lines[start.saturating_sub(1)].trim())];
+    let mut evidence = vec![seen];
     if let Some(c) = COMMENTED.captures(content[first]) {
         let name = c.name("name").or_else(|| c.name("zh")).map(|m| m.as_str().trim().to_string());
         evidence.push(format!("jira comment header {:?}", content[first].trim()));

@@ -30,7 +30,7 @@ use crate::config::ChannelSpec;
 use crate::lifecycle::{ResolvedBy, Ts};
 use crate::model::{ReplyClass, State};
 use crate::scenario::{FollowUpAfter, ResolutionSignal, Scenario};
-use crate::store::{ChannelState, NewEvent, Probe, StoreError};
+use crate::store::{ChannelState, NewEvent, Probe, StoreError, StoredEvent};
 use crate::template::Vars;
 
 /// Open attempts before a probe is given up as failed.
@@ -459,7 +459,8 @@ impl Worker {
     }
 
     /// Reads the channel and records what is new. Returns whether it succeeded.
-    async fn poll(&mut self, p: &Probe, gap: Duration) -> Result<bool, StoreError> {
+    /// `events` are the probe's stored events as the caller last read them.
+    async fn poll(&mut self, p: &Probe, gap: Duration, events: &[StoredEvent]) -> Result<bool, StoreError> {
         let Some(ticket) = p.ticket_id.clone() else { return Ok(false) };
         self.gate.wait(gap).await;
         let started = self.ctx.clock.now();
@@ -473,7 +474,7 @@ impl Worker {
         match result {
             Ok(snap) => {
                 self.call_ok()?;
-                self.ingest(p, &snap)?;
+                self.ingest(p, &snap, events)?;
                 self.ctx.store.set_known_until(p.id, started)?;
                 self.last_status.insert(p.id, snap.status);
                 Ok(true)
@@ -486,7 +487,7 @@ impl Worker {
     }
 
     /// Classifies and records every message and the status.
-    fn ingest(&mut self, p: &Probe, snap: &Snapshot) -> Result<(), StoreError> {
+    fn ingest(&mut self, p: &Probe, snap: &Snapshot, events: &[StoredEvent]) -> Result<(), StoreError> {
         let now = self.ctx.clock.now();
         let config = self.ctx.config.clone();
         let overrides = config.vendor(&p.vendor).map(|v| v.classify.clone()).unwrap_or_default();
@@ -500,7 +501,7 @@ impl Worker {
         let ours = self.channel.identity();
         // Relayed comments already recorded, by fingerprint: a platform relaying one again is not a new reply.
         let mut relayed: HashMap<String, String> = HashMap::new();
-        for e in self.ctx.store.events(p.id)?.iter().filter(|e| e.kind == kind::REPLY) {
+        for e in events.iter().filter(|e| e.kind == kind::REPLY) {
             if let (Some(fp), Some(id)) = (
                 e.detail.get("fingerprint").and_then(|v| v.as_str()),
                 e.detail.get("message_id").and_then(|v| v.as_str()),
@@ -603,7 +604,7 @@ impl Worker {
             if !forced {
                 self.gate.last_routine_poll = Some(Instant::now());
             }
-            if self.poll(&p, self.spec.min_request_interval.std()).await? {
+            if self.poll(&p, self.spec.min_request_interval.std(), &r.events).await? {
                 p = self.reload(&p)?;
                 r = self.refresh(&p)?;
             }
@@ -749,7 +750,7 @@ impl Worker {
             && known <= last.observed_at
         {
             // Did the last attempt get through? Look before sending again.
-            if self.poll(&p, self.spec.min_request_interval.std()).await? {
+            if self.poll(&p, self.spec.min_request_interval.std(), &r.events).await? {
                 let p = self.reload(&p)?;
                 let r = self.refresh(&p)?;
                 if r.has(kind::CLOSED) {
