@@ -355,4 +355,29 @@ mod tests {
         assert_eq!(derive(&[Event::Skipped]).outcome(), Some(Outcome::Skipped));
         assert_eq!(derive(&[Event::OpenIntent]).outcome(), None);
     }
+
+    #[test]
+    fn a_forced_override_is_the_first_human_response_and_bystanders_never_count() {
+        let events = vec![
+            Event::Opened { at: t(0) },
+            reply(30, ReplyClass::Bystander, "colleague"),
+            reply(700, ReplyClass::Human, "alex"),
+            // Recorded later by a person, about a call at +300 s.
+            Event::HumanOverride { at: t(300), author: "cli:ops".into() },
+        ];
+        let mut sorted = events.clone();
+        sorted.sort_by_key(|e| match e {
+            Event::Opened { at } | Event::Reply { at, .. } | Event::HumanOverride { at, .. } => *at,
+            _ => t(0),
+        });
+        for log in [&events, &sorted] {
+            let d = derive(log);
+            assert_eq!(d.first_human_at, Some(t(300)), "the override wins wherever it sorts");
+            assert_eq!(d.first_response_at, Some(t(300)), "the bystander is no response");
+            assert_eq!(d.state, Answered);
+            assert_eq!(d.bot_turns, 0);
+        }
+        let d = derive(&[Event::Opened { at: t(0) }, reply(30, ReplyClass::Bystander, "colleague")]);
+        assert_eq!((d.state, d.first_response_at), (Open, None));
+    }
 }
