@@ -199,6 +199,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let scenario = config.scenario(&scenario).map_err(|d| anyhow::anyhow!("{d}"))?;
             runtime()?.block_on(async move {
                 let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+                // `once` changes things at vendors: never beside a daemon on the same data directory.
+                let _lock = crate::lock::DataDirLock::acquire(&config.daemon.data_dir)?;
                 let store = Arc::new(Store::open(&config.daemon.data_dir)?);
                 let token = CancellationToken::new();
                 let tracker = tokio_util::task::TaskTracker::new();

@@ -52,6 +52,8 @@ pub struct Running {
     control: mpsc::Sender<Control>,
     tracker: TaskTracker,
     grace: std::time::Duration,
+    /// The data directory's lock, held until the daemon is gone.
+    _lock: crate::lock::DataDirLock,
 }
 
 /// One engine generation: the scheduler and workers of one config.
@@ -79,6 +81,8 @@ impl Generation {
 
 /// Starts everything; returns once listening.
 pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
+    // One daemon per data directory: a second one exits here, naming the first.
+    let lock = crate::lock::DataDirLock::acquire(&config.daemon.data_dir)?;
     let store = Arc::new(
         Store::open(&config.daemon.data_dir)
             .with_context(|| format!("cannot open the store in {}", config.daemon.data_dir.display()))?,
@@ -161,7 +165,7 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
         }
         .instrument(info_span!("control")),
     );
-    Ok(Running { http, simulator: sim_addr, store: ctx.store, shutdown, control, tracker, grace })
+    Ok(Running { http, simulator: sim_addr, store: ctx.store, shutdown, control, tracker, grace, _lock: lock })
 }
 
 async fn reload(

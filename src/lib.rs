@@ -31,6 +31,7 @@ pub mod duration;
 pub mod engine;
 pub mod failpoint;
 pub mod lifecycle;
+pub mod lock;
 pub mod mail;
 pub mod metrics;
 pub mod model;

@@ -7,6 +7,7 @@
 //!                         └──────(human reply)─────────┴→ answered → resolved → closed
 //!    any waiting state ── give_up_after ──→ expired ── courtesy close ──→ closed
 //!    opening ── create failed for good ──→ failed
+//!    opened ── ticket gone at the vendor, or not ours any more ──→ failed
 //!    scheduled ── cap, quiet period, pause or dry run ──→ skipped
 //! ```
 //!
@@ -69,6 +70,9 @@ pub enum Event {
     Closed { at: Ts },
     /// The probe was not sent (cap, quiet period, pause, dry run).
     Skipped,
+    /// The ticket is gone at the vendor, or no longer ours (its id reused):
+    /// nothing more can be measured or sent.
+    Lost,
 }
 
 /// One state step. Events that do not apply to a state leave it unchanged,
@@ -90,6 +94,7 @@ pub fn transition(state: State, event: &Event) -> State {
         (Open | Acknowledged | Answered, Event::VendorResolved { .. } | Event::ManualResolved { .. }) => Resolved,
         (Open | Acknowledged | Answered, Event::Expired { .. }) => Expired,
         (Resolved | Expired, Event::Closed { .. }) => Closed,
+        (Open | Acknowledged | Answered, Event::Lost) => Failed,
         _ => state,
     }
 }
@@ -150,7 +155,13 @@ impl Derived {
     }
 }
 
-/// Folds a probe's events, in time order, into its derived view.
+/// Folds a probe's events into its derived view.
+///
+/// The events come in the order they were *observed* (the store's sequence),
+/// which is the order things happened from where we stand: the state machine
+/// runs in that order. Vendor timestamps and ours are on different clocks, so
+/// they only give the figures: the first response is the earliest reply, a
+/// follow-up's answer the earliest human reply at or after it, and so on.
 pub fn derive(events: &[Event]) -> Derived {
     let mut d = Derived {
         state: State::Scheduled,
@@ -166,7 +177,10 @@ pub fn derive(events: &[Event]) -> Derived {
         closed_at: None,
         last_human_at: None,
     };
-    let mut humans: BTreeSet<&str> = BTreeSet::new();
+    // Replies by their own time: any from the vendor side, people (author), machines.
+    let mut responses: Vec<Ts> = Vec::new();
+    let mut humans: Vec<(Ts, &str)> = Vec::new();
+    let mut machines: Vec<Ts> = Vec::new();
     let mut forced: Option<Ts> = None;
     for e in events {
         let before = d.state;
@@ -178,35 +192,24 @@ pub fn derive(events: &[Event]) -> Derived {
                 if matches!(class, ReplyClass::Ours | ReplyClass::Bounce | ReplyClass::Bystander) {
                     continue;
                 }
-                if d.first_response_at.is_none() {
-                    d.first_response_at = Some(*at);
-                }
+                responses.push(*at);
                 match class {
                     ReplyClass::Human => {
-                        if d.first_human_at.is_none() {
-                            d.first_human_at = Some(*at);
-                        }
-                        d.last_human_at = Some(*at);
-                        if d.resolved_at.is_none() {
-                            humans.insert(author.as_str());
-                        }
-                        for f in d.follow_ups.iter_mut().filter(|f| f.replied_at.is_none() && f.sent_at <= *at) {
-                            f.replied_at = Some(*at);
-                        }
+                        humans.push((*at, author.as_str()));
                         if *resolves && waiting && d.resolved_at.is_none() {
                             d.resolved_at = Some(*at);
                             d.resolved_by = Some(ResolvedBy::Pattern);
                         }
                     }
-                    ReplyClass::Bot | ReplyClass::AutoAck if d.first_human_at.is_none() => d.bot_turns += 1,
+                    ReplyClass::Bot | ReplyClass::AutoAck => machines.push(*at),
                     _ => {}
                 }
             }
             Event::HumanOverride { at, author } => {
+                // The last override wins over what the channel measured (and over earlier overrides).
                 forced = Some(*at);
-                if d.resolved_at.is_none() {
-                    humans.insert(author.as_str());
-                }
+                responses.push(*at);
+                humans.push((*at, author.as_str()));
             }
             Event::FollowUp { seq, at } if !d.follow_ups.iter().any(|f| f.seq == *seq) => {
                 d.follow_ups.push(FollowUpTiming { seq: *seq, sent_at: *at, replied_at: None });
@@ -218,24 +221,25 @@ pub fn derive(events: &[Event]) -> Derived {
                 } else {
                     ResolvedBy::Manual
                 });
-                if matches!(e, Event::VendorResolved { .. }) {
-                    // Solving the ticket answers whatever was still open.
-                    for f in d.follow_ups.iter_mut().filter(|f| f.replied_at.is_none() && f.sent_at <= *at) {
-                        f.replied_at = Some(*at);
-                    }
-                }
             }
             Event::Expired { at } if waiting => d.expired_at = Some(*at),
             Event::Closed { at } if d.state == State::Closed && d.closed_at.is_none() => d.closed_at = Some(*at),
             _ => {}
         }
     }
-    d.responders = u32::try_from(humans.len()).unwrap_or(u32::MAX);
-    // The last override wins over what the channel measured (and over earlier overrides).
-    if let Some(at) = forced {
-        d.first_human_at = Some(at);
-        d.first_response_at = Some(d.first_response_at.map_or(at, |f| f.min(at)));
-        d.last_human_at = Some(d.last_human_at.map_or(at, |l| l.max(at)));
+    d.first_response_at = responses.iter().min().copied();
+    d.first_human_at = forced.or_else(|| humans.iter().map(|(t, _)| *t).min());
+    d.last_human_at = humans.iter().map(|(t, _)| *t).max();
+    d.bot_turns = u32::try_from(machines.iter().filter(|t| d.first_human_at.is_none_or(|h| **t <= h)).count())
+        .unwrap_or(u32::MAX);
+    let responders: BTreeSet<&str> =
+        humans.iter().filter(|(t, _)| d.resolved_at.is_none_or(|r| *t <= r)).map(|(_, a)| *a).collect();
+    d.responders = u32::try_from(responders.len()).unwrap_or(u32::MAX);
+    // A follow-up is answered by the first human reply at or after it; the vendor
+    // solving the ticket answers whatever was still open.
+    let solved = d.resolved_at.filter(|_| d.resolved_by == Some(ResolvedBy::Status));
+    for f in &mut d.follow_ups {
+        f.replied_at = humans.iter().map(|(t, _)| *t).chain(solved).filter(|t| *t >= f.sent_at).min();
     }
     d
 }
@@ -284,6 +288,10 @@ mod tests {
             (Failed, Event::Opened { at: t(0) }, Failed),
             (Skipped, Event::OpenIntent, Skipped),
             (Expired, human, Expired),
+            (Answered, Event::Lost, Failed),
+            (Expired, Event::Lost, Expired),
+            (Closed, Event::Lost, Closed),
+            (Scheduled, Event::Lost, Scheduled),
         ];
         for (from, event, to) in cases {
             assert_eq!(transition(from, &event), to, "{from:?} + {event:?}");
@@ -379,5 +387,25 @@ mod tests {
         }
         let d = derive(&[Event::Opened { at: t(0) }, reply(30, ReplyClass::Bystander, "colleague")]);
         assert_eq!((d.state, d.first_response_at), (Open, None));
+    }
+
+    #[test]
+    fn replay_follows_observation_not_the_vendors_clock() {
+        // The vendor's clock runs 60 s ahead of ours: its resolution is stamped after
+        // our courtesy close, which we recorded later. The probe still reaches `closed`.
+        let events = vec![
+            Event::Opened { at: t(60) },
+            reply(160, ReplyClass::Human, "alex"),
+            Event::FollowUp { seq: 1, at: t(130) },
+            reply(200, ReplyClass::Human, "alex"),
+            Event::VendorResolved { at: t(260) },
+            Event::Closed { at: t(210) },
+        ];
+        let d = derive(&events);
+        assert_eq!(d.state, Closed);
+        assert_eq!(d.closed_at, Some(t(210)));
+        assert_eq!(d.resolved_at, Some(t(260)));
+        assert_eq!(d.first_human_at, Some(t(160)));
+        assert_eq!(d.follow_ups[0].replied_at, Some(t(160)), "the first human reply at or after the follow-up");
     }
 }

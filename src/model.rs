@@ -123,6 +123,7 @@ vocabulary! {
         UnansweredPastPromise => "unanswered_past_promise",
         PromiseBreached => "promise_breached",
         OpenFailed => "open_failed",
+        ProbeLost => "probe_lost",
         ChannelFailing => "channel_failing",
         ManualProbeDue => "manual_probe_due",
     }

@@ -719,12 +719,13 @@ impl Store {
             .is_some())
     }
 
-    /// A probe's events in time order (ties in insertion order).
+    /// A probe's events in the order they were recorded: our own observation
+    /// sequence (vendor timestamps are on another clock and never order them).
     pub fn events(&self, probe_id: i64) -> Result<Vec<StoredEvent>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, kind, key, at, observed_at, class, rule, author, detail, probe_id FROM events
-             WHERE probe_id = ?1 ORDER BY at, id",
+             WHERE probe_id = ?1 ORDER BY id",
         )?;
         Self::read_events(&mut stmt, params![probe_id]).map(|v| v.into_iter().map(|(_, e)| e).collect())
     }
@@ -1035,7 +1036,7 @@ mod tests {
     }
 
     #[test]
-    fn events_are_deduplicated_by_key_and_ordered_by_time() {
+    fn events_are_deduplicated_by_key_and_kept_in_recording_order() {
         let s = Store::open_in_memory().unwrap();
         let id = s.insert_probe(&new_probe("SP-1", None), t(0)).unwrap().unwrap();
         let reply = NewEvent {
@@ -1050,9 +1051,10 @@ mod tests {
         assert!(!s.append(id, &reply, t(70)).unwrap(), "same key again is ignored");
         s.append(id, &NewEvent { kind: "opened", key: "opened", at: Some(t(1)), ..Default::default() }, t(2)).unwrap();
         let ev = s.events(id).unwrap();
-        assert_eq!(ev.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["opened", "reply"]);
-        assert_eq!(ev[1].observed_at, t(60));
-        assert_eq!(ev[1].class, Some(ReplyClass::Human));
+        // Recorded order, not the events' own (vendor-clock) times.
+        assert_eq!(ev.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["reply", "opened"]);
+        assert_eq!(ev[0].observed_at, t(60));
+        assert_eq!(ev[0].class, Some(ReplyClass::Human));
     }
 
     #[test]

@@ -120,3 +120,58 @@ fn sighup_reloads_the_running_daemon() {
     Command::new("sh").args(["-c", &format!("kill -TERM {}", child.id())]).status().unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn a_second_daemon_on_the_same_data_directory_exits_at_once_naming_the_first() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let h = rt.block_on(common::harness(BASE, &common::test_probes()));
+    let bin = env!("CARGO_BIN_EXE_supportprobe");
+    let mut first = Command::new(bin)
+        .args(["run", "--no-simulator", "--config"])
+        .arg(&h.config_path)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(first.stderr.take().unwrap()).lines();
+    lines.by_ref().map_while(Result::ok).find(|l| l.contains("http=")).expect("the first daemon listens");
+    std::thread::spawn(move || lines.for_each(drop));
+
+    let started = std::time::Instant::now();
+    let second = Command::new(bin).args(["run", "--no-simulator", "--config"]).arg(&h.config_path).output().unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "the second daemon must not run: {err}");
+    assert!(started.elapsed() < Duration::from_secs(20), "it exits at once");
+    let data = h.config.daemon.data_dir.display().to_string();
+    assert!(err.contains("already running") && err.contains(&data), "names the data directory: {err}");
+    assert!(err.contains(&format!("pid {}", first.id())), "names the holder: {err}");
+    assert!(err.contains(" on ") && err.contains(" since "), "host and since: {err}");
+    // `once` changes things at vendors too: refused the same way.
+    let once = Command::new(bin)
+        .args([
+            "once",
+            "--scenario",
+            "t-plain",
+            "--vendor",
+            "acme",
+            "--channel",
+            "tickets",
+            "--no-simulator",
+            "--config",
+        ])
+        .arg(&h.config_path)
+        .output()
+        .unwrap();
+    assert!(!once.status.success() && String::from_utf8_lossy(&once.stderr).contains("already running"));
+    // Read-only commands keep working beside it.
+    for args in [vec!["probes"], vec!["check"]] {
+        let out = Command::new(bin).args(&args).arg("--config").arg(&h.config_path).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Command::new("sh").args(["-c", &format!("kill -TERM {}", first.id())]).status().unwrap();
+    assert!(first.wait().unwrap().success());
+    // Once the first is gone, the directory is free again.
+    let lock = supportprobe::lock::DataDirLock::acquire(&h.config.daemon.data_dir);
+    assert!(lock.is_ok(), "{lock:?}");
+}

@@ -288,6 +288,21 @@ impl ChannelError {
         )
     }
 
+    /// Whether a call that changes something at the vendor may have been
+    /// applied although it failed (timeout, reset, a malformed success, a
+    /// server error after the request was sent): look before retrying or
+    /// giving up, never send again blindly.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            ChannelError::Server { .. }
+                | ChannelError::Timeout(_)
+                | ChannelError::Unreachable { .. }
+                | ChannelError::Malformed(_)
+                | ChannelError::Connection { .. }
+        )
+    }
+
     /// How long the vendor asked us to wait, if it said.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

@@ -162,8 +162,12 @@ impl SlackChannel {
         };
         let answer = self.http.send_full(rb.bearer_auth(self.settings.token.expose())).await?;
         let v: Value = super::http::decode(&answer.body)?;
-        if v["ok"].as_bool() == Some(true) {
-            return Ok(v);
+        match v["ok"].as_bool() {
+            Some(true) => return Ok(v),
+            Some(false) => {}
+            // A 200 without `ok` is no answer Slack gives: a proxy's or a broken one.
+            // For a write, whether it was applied is unknown (the worker looks before retrying).
+            None => return Err(ChannelError::Malformed(format!("{method} answered without `ok`"))),
         }
         let retry = super::http::rate_limit_wait(&answer.headers, chrono::Utc::now());
         Err(slack_error(v["error"].as_str().unwrap_or("unknown_error"), retry))

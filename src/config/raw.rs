@@ -648,6 +648,9 @@ pub struct RawSimVendor {
     pub page_size: u32,
     #[serde(default)]
     pub seed: u64,
+    /// Faults to inject (see `simulator::faults`).
+    #[serde(default)]
+    pub faults: crate::simulator::faults::FaultPlan,
 }
 
 fn default_language() -> String {

@@ -744,6 +744,7 @@ fn profile_from(cx: &mut Ctx<'_>, id: &str, rv: RawSimVendor, hours: Arc<Calenda
         rate_limit_per_minute: rv.rate_limit_per_minute,
         page_size: rv.page_size.clamp(1, 100),
         seed: rv.seed,
+        faults: rv.faults,
     }
 }
 

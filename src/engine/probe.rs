@@ -25,6 +25,8 @@ pub mod kind {
     pub const CLOSE_INTENT: &str = "close_intent";
     pub const CLOSED: &str = "closed";
     pub const SKIPPED: &str = "skipped";
+    /// The ticket disappeared at the vendor, or its id now names someone else's.
+    pub const LOST: &str = "lost";
 }
 
 fn seq_of(e: &StoredEvent) -> Option<u32> {
@@ -64,6 +66,7 @@ pub fn lifecycle_events(stored: &[StoredEvent]) -> Vec<Event> {
             kind::EXPIRED => Some(Event::Expired { at: e.at }),
             kind::CLOSED => Some(Event::Closed { at: e.at }),
             kind::SKIPPED => Some(Event::Skipped),
+            kind::LOST => Some(Event::Lost),
             _ => None,
         })
         .collect()

@@ -41,6 +41,10 @@ const MAX_CLOSE_ATTEMPTS: usize = 5;
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How much of a reply's text is kept in the event log.
 const EXCERPT_CHARS: usize = 500;
+/// Consecutive "not found" answers, spaced by a doubling back-off from the
+/// poll interval, after which a ticket is given up as gone (with a one-minute
+/// poll interval: about half an hour).
+const GONE_AFTER: u32 = 5;
 /// Consecutive transient failures after which a channel counts as failing
 /// (an authentication failure counts at once).
 const FAILING_AFTER: u32 = 3;
@@ -89,6 +93,20 @@ impl Gate {
     }
 }
 
+/// Whether a snapshot is of our ticket: a history that shows our own opening
+/// message must carry the probe's reference somewhere (our open always
+/// writes it into the body). A ticket whose id the vendor reused for someone
+/// else's shows none; a history without our messages (a mailbox search) is
+/// not judged.
+fn carries_reference(snap: &Snapshot, reference: &str) -> bool {
+    let has_ours = snap.messages.iter().any(|m| m.author_kind == AuthorKind::Requester);
+    !has_ours
+        || snap
+            .messages
+            .iter()
+            .any(|m| m.body.contains(reference) || m.subject.as_deref().is_some_and(|s| s.contains(reference)))
+}
+
 /// An event found in a channel snapshot, owned until it is written.
 struct Found {
     kind: &'static str,
@@ -132,6 +150,8 @@ pub struct Worker {
     /// Probes to look at now, whatever their poll schedule (after a webhook).
     look_now: std::collections::HashSet<i64>,
     last_status: HashMap<i64, TicketStatus>,
+    /// Consecutive "not found" answers per probe, and no look before the instant.
+    gone: HashMap<i64, (u32, Instant)>,
     scenarios: HashMap<String, Arc<Scenario>>,
     /// The channel's health, persisted so a restart does not re-announce a failure.
     health: ChannelState,
@@ -152,6 +172,7 @@ impl Worker {
             poked: false,
             look_now: std::collections::HashSet::new(),
             last_status: HashMap::new(),
+            gone: HashMap::new(),
             scenarios: HashMap::new(),
             health,
         }
@@ -410,6 +431,20 @@ impl Worker {
             Err(e) => {
                 self.count_error(Operation::Open, &e)?;
                 let p = self.reload(&p)?;
+                if e.outcome_unknown() && p.attempts >= MAX_OPEN_ATTEMPTS {
+                    // The vendor may have created it: look before giving up, or the
+                    // ticket would be an orphan, never measured nor closed.
+                    self.gate.wait(gap).await;
+                    match self.channel.find(&p.reference).await {
+                        Ok(Some(ticket)) => {
+                            self.call_ok()?;
+                            info!(ticket = %ticket.id, "found the ticket the last attempt created");
+                            return self.record_opened(&p, &ticket, true);
+                        }
+                        Ok(None) => self.gate.succeeded(),
+                        Err(e) => self.count_error(Operation::Find, &e)?,
+                    }
+                }
                 self.retry_or_fail(&p, &e)
             }
         }
@@ -462,6 +497,10 @@ impl Worker {
     /// `events` are the probe's stored events as the caller last read them.
     async fn poll(&mut self, p: &Probe, gap: Duration, events: &[StoredEvent]) -> Result<bool, StoreError> {
         let Some(ticket) = p.ticket_id.clone() else { return Ok(false) };
+        if self.gone.get(&p.id).is_some_and(|(_, until)| Instant::now() < *until) {
+            // Its ticket was not found a moment ago: no look, forced or not, before its back-off ends.
+            return Ok(false);
+        }
         self.gate.wait(gap).await;
         let started = self.ctx.clock.now();
         let result = self.channel.poll(&ticket).await;
@@ -472,18 +511,69 @@ impl Worker {
             self.ctx.store.count_error(&self.vendor, self.spec.kind.as_str(), "read", kind, &message, now)?;
         }
         match result {
+            Ok(snap) if !carries_reference(&snap, &p.reference) => {
+                self.call_ok()?;
+                let reason = format!(
+                    "ticket {ticket} no longer carries our reference {}: the vendor reused its id for someone else's ticket",
+                    p.reference
+                );
+                self.lost(p, &reason)?;
+                Ok(false)
+            }
             Ok(snap) => {
                 self.call_ok()?;
+                self.gone.remove(&p.id);
                 self.ingest(p, &snap, events)?;
                 self.ctx.store.set_known_until(p.id, started)?;
                 self.last_status.insert(p.id, snap.status);
                 Ok(true)
+            }
+            Err(e @ ChannelError::NotFound { .. }) => {
+                self.count_error(Operation::Poll, &e)?;
+                // One probe's ticket, not the channel: back off for this probe alone,
+                // doubling, and give it up after a bounded number of looks.
+                let misses = self.gone.get(&p.id).map_or(0, |(n, _)| *n) + 1;
+                if misses >= GONE_AFTER {
+                    self.gone.remove(&p.id);
+                    let reason = format!("ticket {ticket} is gone at the vendor ({misses} looks answered: {e})");
+                    self.lost(p, &reason)?;
+                } else {
+                    let wait = (self.spec.poll_interval.std() * (1u32 << misses.min(10))).min(MAX_BACKOFF);
+                    info!(misses, wait_secs = wait.as_secs_f32(), "ticket not found; looking again later");
+                    self.gone.insert(p.id, (misses, Instant::now() + wait));
+                }
+                Ok(false)
             }
             Err(e) => {
                 self.count_error(Operation::Poll, &e)?;
                 Ok(false)
             }
         }
+    }
+
+    /// The probe's ticket is gone or not ours: record why, alert, stop.
+    fn lost(&mut self, p: &Probe, reason: &str) -> Result<(), StoreError> {
+        let now = self.ctx.clock.now();
+        self.next_poll.remove(&p.id);
+        self.last_status.remove(&p.id);
+        let p = &self.reload(p)?;
+        if matches!(p.state, State::Resolved | State::Expired) {
+            // Its figures are final already: only the courtesy close cannot be done.
+            warn!(reason, "ticket lost after the probe ended; no courtesy close");
+            return self.record_closed(p, &format!("no courtesy close: {reason}"));
+        }
+        warn!(reason, "probe lost; polling stopped");
+        let e = NewEvent {
+            kind: kind::LOST,
+            key: kind::LOST,
+            detail: Some(json!({ "reason": reason })),
+            ..Default::default()
+        };
+        self.ctx.store.append(p.id, &e, now)?;
+        self.ctx.store.set_note(p.id, reason, now)?;
+        let n = crate::notify::probe_lost(&self.ctx.config, p, reason, now);
+        crate::notify::enqueue(&self.ctx.config, &self.ctx.store, &n, now)?;
+        self.refresh(p).map(|_| ())
     }
 
     /// Classifies and records every message and the status.
@@ -616,14 +706,12 @@ impl Worker {
             return Ok(());
         }
 
-        // Give up, once we have looked at the channel after the give-up time
-        // (or it has been unreachable well past it).
+        // Give up only once a successful look at the channel later than the give-up
+        // time (which read the whole history) showed no resolution: never from
+        // silence, however long the channel has been unreachable.
         let now = self.ctx.clock.now();
-        let grace = chrono::Duration::from_std(self.spec.poll_interval.std() * 3)
-            .unwrap_or_default()
-            .max(chrono::Duration::seconds(60));
         let known = p.known_until.unwrap_or(opened);
-        if now >= give_up_at && (known >= give_up_at || now >= give_up_at + grace) {
+        if now >= give_up_at && known >= give_up_at {
             let e = NewEvent { kind: kind::EXPIRED, key: kind::EXPIRED, at: Some(give_up_at), ..Default::default() };
             self.ctx.store.append(p.id, &e, now)?;
             let r = self.refresh(&p)?;
@@ -737,6 +825,12 @@ impl Worker {
             return Ok(());
         }
         let now = self.ctx.clock.now();
+        if !self.last_status.contains_key(&p.id) {
+            // Not looked at since this process started: the vendor may have solved it
+            // meanwhile, and a comment would reopen it. Look first.
+            self.poll(&p, self.spec.min_request_interval.std(), &r.events).await?;
+            return Ok(());
+        }
         let vendor_solved = r.derived.resolved_by == Some(ResolvedBy::Status)
             || self.last_status.get(&p.id).is_some_and(TicketStatus::is_resolved);
         if vendor_solved {

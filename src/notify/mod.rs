@@ -181,6 +181,33 @@ pub fn open_failed(config: &Config, p: &Probe, error: &str, now: Ts) -> Notifica
     }
 }
 
+/// An opened probe ended without a figure: its ticket vanished at the vendor
+/// or its id now names a ticket that is not ours.
+pub fn probe_lost(config: &Config, p: &Probe, reason: &str, now: Ts) -> Notification {
+    let name = vendor_name(config, &p.vendor);
+    Notification {
+        id: format!("probe_lost:{}", p.reference),
+        event: NotifyEvent::ProbeLost,
+        vendor: p.vendor.clone(),
+        vendor_name: name.clone(),
+        channel: p.kind.clone(),
+        priority: Some(p.priority),
+        measure: None,
+        promise_seconds: None,
+        elapsed_seconds: None,
+        deadline: None,
+        probe: Some(p.reference.clone()),
+        ticket_id: p.ticket_id.clone(),
+        ticket_url: p.ticket_url.clone(),
+        scenario: Some(p.scenario.clone()),
+        at: rfc(now),
+        summary: format!("{name} {} probe {} was lost at the vendor ({})", p.priority, p.reference, p.kind),
+        description: format!(
+            "{reason}. Polling stopped and nothing more will be sent to it; the probe ends as failed and what was measured before stays."
+        ),
+    }
+}
+
 /// A manual probe (phone hotline, account manager) is due: what to do and say.
 pub fn manual_due(
     config: &Config,

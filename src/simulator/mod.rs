@@ -15,6 +15,7 @@
 //! integration tests; `supportprobe simulate` runs it as its own process so
 //! the daemon can be killed while the vendors keep their state.
 
+pub mod faults;
 mod feishu;
 mod freshdesk;
 mod github;
@@ -69,6 +70,8 @@ pub struct Profile {
     pub rate_limit_per_minute: Option<u32>,
     pub page_size: u32,
     pub seed: u64,
+    /// Bad luck to inject, reproducibly.
+    pub faults: faults::FaultPlan,
 }
 
 /// A small deterministic generator (splitmix64), so a vendor's behaviour is
@@ -215,6 +218,7 @@ pub(crate) struct VendorState {
     next_comment: u64,
     /// Recent request times, for the rate limit.
     requests: VecDeque<std::time::Instant>,
+    faults: faults::FaultState,
 }
 
 /// One row of `GET /_sim/truth`.
@@ -256,9 +260,16 @@ impl Simulator {
             .vendors
             .iter()
             .map(|(id, p)| {
+                let faults = faults::FaultState::new(p.faults.clone(), p.seed, id);
                 (
                     id.clone(),
-                    VendorState { profile: p.clone(), tickets: Vec::new(), next_comment: 1, requests: VecDeque::new() },
+                    VendorState {
+                        profile: p.clone(),
+                        tickets: Vec::new(),
+                        next_comment: 1,
+                        requests: VecDeque::new(),
+                        faults,
+                    },
                 )
             })
             .collect();
@@ -275,7 +286,8 @@ impl Simulator {
         let mut out: Vec<Truth> = vendors
             .values()
             .flat_map(|v| {
-                v.tickets.iter().map(|t| {
+                let now = now + v.faults.skew;
+                v.tickets.iter().map(move |t| {
                     let at = |c: &Comment| t.stamp(c.at, c.id);
                     let human: Vec<&Comment> =
                         t.visible(now).filter(|c| matches!(c.author, Author::Agent(_))).collect();
@@ -310,6 +322,7 @@ impl Simulator {
             .route("/_sim/health", get(|| async { "ok" }))
             .route("/_sim/webhook", axum::routing::post(webhook_handler))
             .route("/_sim/notifications", get(notifications_handler))
+            .route("/_sim/faults/{vendor}", axum::routing::post(faults::control).get(faults::injected))
             .merge(zendesk::routes())
             .merge(github::routes())
             .merge(freshdesk::routes())
@@ -317,6 +330,7 @@ impl Simulator {
             .merge(slack::routes())
             .merge(intercom::routes())
             .merge(feishu::routes())
+            .layer(axum::middleware::from_fn_with_state(self.clone(), faults::inject))
             .with_state(self.clone())
     }
 }
@@ -601,11 +615,13 @@ mod tests {
             rate_limit_per_minute: Some(2),
             page_size: 100,
             seed: 7,
+            faults: faults::FaultPlan::default(),
         }
     }
 
     fn state(p: Profile) -> VendorState {
-        VendorState { profile: p, tickets: Vec::new(), next_comment: 1, requests: VecDeque::new() }
+        let faults = faults::FaultState::new(p.faults.clone(), p.seed, &p.vendor);
+        VendorState { profile: p, tickets: Vec::new(), next_comment: 1, requests: VecDeque::new(), faults }
     }
 
     fn utc(s: &str) -> Ts {
@@ -773,7 +789,8 @@ pub(crate) fn guarded(
     if let Err(wait) = v.admit() {
         return refuse(Refusal::Limited(wait));
     }
-    f(v, now())
+    let now = now() + v.faults.skew;
+    f(v, now)
 }
 
 /// `response` with extra headers (rate-limit hints); values that are not
