@@ -112,6 +112,13 @@ impl Family {
         *e = e.max(v);
     }
 
+    /// A histogram series with no observation yet: present from the first
+    /// scrape, so `increase()` sees its first observation.
+    fn touch(&mut self, labels: Labels) {
+        let n = self.buckets.len();
+        self.histograms.entry(labels).or_insert_with(|| Hist { counts: vec![0; n], ..Hist::default() });
+    }
+
     fn observe(&mut self, labels: Labels, v: f64) {
         let n = self.buckets.len();
         let h = self.histograms.entry(labels).or_insert_with(|| Hist { counts: vec![0; n], ..Hist::default() });
@@ -302,16 +309,22 @@ pub fn render(config: &Config, store: &Store, facts: DaemonFacts, now: Ts) -> Re
 
     let hist = |name, help| Family::histogram(name, help, buckets.clone());
     let mut first_response = hist(
-        "supportprobe_first_response_seconds",
-        "Ticket created to first reply of any kind (auto-acknowledgements included).",
+        "supportprobe_first_any_reply_seconds",
+        "Ticket created to the first reply of any kind: auto-acknowledgements and bots count here. \
+         Not what the first_response promise is judged on (that is supportprobe_first_human_response_seconds).",
     );
-    let mut first_human =
-        hist("supportprobe_first_human_response_seconds", "Ticket created to the first reply classified human.");
+    let mut first_human = hist(
+        "supportprobe_first_human_response_seconds",
+        "Ticket created to the first reply classified human: what the first_response promise is judged on.",
+    );
     let mut next_reply =
         hist("supportprobe_next_reply_seconds", "A follow-up of ours to the vendor's next human reply.");
     let mut resolution = hist("supportprobe_resolution_seconds", "Ticket created to resolution.");
-    let mut met =
-        Family::new("supportprobe_promise_met_total", "counter", "Measures reached within the vendor's promise.");
+    let mut met = Family::new(
+        "supportprobe_promise_met_total",
+        "counter",
+        "Measures reached within the vendor's promise; measure=\"first_response\" is the first human response.",
+    );
     let mut breaches = Family::new(
         "supportprobe_promise_breaches_total",
         "counter",
@@ -322,7 +335,43 @@ pub fn render(config: &Config, store: &Store, facts: DaemonFacts, now: Ts) -> Re
         "gauge",
         "Probes still waiting on a measure whose promised time has passed.",
     );
-    for m in store.all_measures()? {
+    let measures = store.all_measures()?;
+    let (quantiles, vendor_quantiles, mut samples, mut vendor_samples) = quantile_families(&measures, now);
+    // Every configured series exists from the first scrape, at 0 until something
+    // happens, and never disappears: `increase()` over a range sees every observation.
+    for (vendor, kind, priority) in config.series_keys() {
+        let base: Labels = vec![("vendor", vendor.clone()), ("channel", kind), ("priority", priority.to_string())];
+        for family in [&mut first_response, &mut first_human, &mut next_reply, &mut resolution] {
+            for clock in ["wall", "business"] {
+                let mut l = base.clone();
+                l.push(("clock", clock.into()));
+                family.touch(l);
+            }
+        }
+        bot_turns.touch(base.clone());
+        handoffs.touch(base.clone());
+        for (_, measure) in QUANTILE_MEASURES {
+            for clock in ["wall", "business"] {
+                for window in ["poc", "7d"] {
+                    let tail = [("measure", measure.to_string()), ("clock", clock.into()), ("window", window.into())];
+                    let mut l = base.clone();
+                    l.extend(tail.clone());
+                    samples.add(l, 0.0);
+                    let mut l: Labels = vec![("vendor", vendor.clone()), ("priority", priority.to_string())];
+                    l.extend(tail);
+                    vendor_samples.add(l, 0.0);
+                }
+            }
+        }
+        for m in config.promise(&vendor, priority).map(|p| p.targets.keys().collect::<Vec<_>>()).unwrap_or_default() {
+            let mut l = base.clone();
+            l.push(("measure", m.to_string()));
+            met.add(l.clone(), 0.0);
+            breaches.add(l.clone(), 0.0);
+            waiting_past.add(l, 0.0);
+        }
+    }
+    for m in measures {
         let base: Labels =
             vec![("vendor", m.vendor.clone()), ("channel", m.kind.clone()), ("priority", m.priority.to_string())];
         let family = match m.measure {
@@ -415,6 +464,10 @@ pub fn render(config: &Config, store: &Store, facts: DaemonFacts, now: Ts) -> Re
         &met,
         &breaches,
         &waiting_past,
+        &quantiles,
+        &samples,
+        &vendor_quantiles,
+        &vendor_samples,
         &bot_turns,
         &handoffs,
         &replies,
@@ -431,9 +484,113 @@ pub fn render(config: &Config, store: &Store, facts: DaemonFacts, now: Ts) -> Re
     Ok(out)
 }
 
+/// The measures with exact quantiles, by their label.
+const QUANTILE_MEASURES: [(Measure, &str); 3] = [
+    (Measure::FirstHumanResponse, "first_human_response"),
+    (Measure::NextReply, "next_reply"),
+    (Measure::Resolution, "resolution"),
+];
+const QUANTILES: [(f64, &str); 2] = [(0.5, "0.5"), (0.9, "0.9")];
+/// The rolling window besides the whole POC.
+const WINDOW_7D: i64 = 7 * 86_400;
+
+/// The `q` quantile of sorted values, interpolated between the two nearest
+/// ranks (the definition of numpy's default and spreadsheets'
+/// PERCENTILE.INC): always between two measured values, never above the
+/// largest.
+pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let pos = q.clamp(0.0, 1.0) * last as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64))
+}
+
+/// Exact p50 and p90 of each figure from the store — per vendor × channel ×
+/// priority and per vendor × priority over all its channels, on both clocks,
+/// over the whole POC and the last 7 days (by opening time) — and how many
+/// measured values each rests on. Quantiles from histogram buckets are only
+/// estimates; the comparison panels read these.
+fn quantile_families(measures: &[crate::store::StoredMeasure], now: Ts) -> (Family, Family, Family, Family) {
+    type Key = (String, Option<String>, String, &'static str, &'static str, &'static str);
+    let mut values: BTreeMap<Key, Vec<f64>> = BTreeMap::new();
+    for m in measures {
+        let Some((_, measure)) = QUANTILE_MEASURES.iter().find(|(x, _)| *x == m.measure) else { continue };
+        let recent = m.opened_at.is_some_and(|t| (now - t).num_seconds() <= WINDOW_7D);
+        for (clock, v) in [("wall", m.wall_secs), ("business", m.business_secs)] {
+            let Some(v) = v else { continue };
+            for window in ["poc", "7d"] {
+                if window == "7d" && !recent {
+                    continue;
+                }
+                for channel in [Some(m.kind.clone()), None] {
+                    let key = (m.vendor.clone(), channel, m.priority.to_string(), *measure, clock, window);
+                    values.entry(key).or_default().push(v);
+                }
+            }
+        }
+    }
+    let mut quantiles = Family::new(
+        "supportprobe_figure_quantile_seconds",
+        "gauge",
+        "Exact quantile of a measured figure (first_human_response, next_reply, resolution) from the store, per channel, \
+         over the whole POC (window=\"poc\") or probes opened in the last 7 days (window=\"7d\"); absent until measured.",
+    );
+    let mut vendor_quantiles = Family::new(
+        "supportprobe_vendor_figure_quantile_seconds",
+        "gauge",
+        "Exact quantile of a measured figure over all of a vendor's channels (see supportprobe_figure_quantile_seconds).",
+    );
+    let mut samples = Family::new(
+        "supportprobe_figure_samples",
+        "gauge",
+        "How many measured values the figure's quantiles rest on, per channel.",
+    );
+    let mut vendor_samples = Family::new(
+        "supportprobe_vendor_figure_samples",
+        "gauge",
+        "How many measured values the vendor-wide quantiles rest on.",
+    );
+    for ((vendor, channel, priority, measure, clock, window), mut v) in values {
+        v.sort_by(f64::total_cmp);
+        let mut base: Labels = vec![("vendor", vendor)];
+        let per_channel = channel.is_some();
+        if let Some(c) = channel {
+            base.push(("channel", c));
+        }
+        base.extend([
+            ("priority", priority),
+            ("measure", measure.to_string()),
+            ("clock", clock.to_string()),
+            ("window", window.to_string()),
+        ]);
+        let (qf, sf) =
+            if per_channel { (&mut quantiles, &mut samples) } else { (&mut vendor_quantiles, &mut vendor_samples) };
+        sf.set(base.clone(), v.len() as f64);
+        for (q, name) in QUANTILES {
+            if let Some(x) = quantile(&v, q) {
+                let mut l = base.clone();
+                l.push(("quantile", name.to_string()));
+                qf.set(l, x);
+            }
+        }
+    }
+    (quantiles, vendor_quantiles, samples, vendor_samples)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantiles_are_exact_and_never_outside_the_measured_values() {
+        assert_eq!(quantile(&[], 0.5), None);
+        assert_eq!(quantile(&[7.0], 0.9), Some(7.0));
+        assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), Some(2.5));
+        let v = [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 1000.0];
+        assert_eq!(quantile(&v, 0.5), Some(55.0));
+        assert!((quantile(&v, 0.9).unwrap() - 181.0).abs() < 1e-9, "between 90 and 1000, nearer 90");
+        assert_eq!(quantile(&v, 1.0), Some(1000.0));
+    }
 
     #[test]
     fn histogram_text_is_cumulative() {

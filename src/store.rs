@@ -328,6 +328,8 @@ pub struct StoredMeasure {
     pub target_secs: Option<f64>,
     pub deadline: Option<Ts>,
     pub verdict: Verdict,
+    /// When the probe was opened at the vendor (for rolling windows).
+    pub opened_at: Option<Ts>,
 }
 
 /// A channel error counter.
@@ -661,7 +663,7 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!(
             "SELECT m.probe_id, p.vendor, p.kind, p.priority, m.measure, m.seq, m.wall_secs, m.business_secs,
-                    m.target_secs, m.deadline_at, m.verdict
+                    m.target_secs, m.deadline_at, m.verdict, p.opened_at
              FROM measures m JOIN probes p ON p.id = m.probe_id {sql_where} ORDER BY m.probe_id, m.measure, m.seq"
         ))?;
         let rows = stmt.query_map(params, |r| {
@@ -678,6 +680,7 @@ impl Store {
                     target_secs: r.get(8)?,
                     deadline: opt_ts("deadline_at", r.get(9)?)?,
                     verdict: parse_verdict(&r.get::<_, String>(10)?)?,
+                    opened_at: opt_ts("opened_at", r.get(11)?)?,
                 })
             };
             Ok(build())

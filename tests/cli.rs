@@ -80,7 +80,7 @@ async fn once_then_probes_json() {
     assert_eq!(r["first_human_response_business_seconds"], 3.0);
     assert_eq!(r["resolved_at"], truth[0].resolved_at.clone().unwrap());
     assert_eq!(r["breaches"], serde_json::json!(["first_response"]));
-    assert_eq!(r["first_response_seconds"], 1.0, "the auto-acknowledgement");
+    assert_eq!(r["first_any_reply_seconds"], 1.0, "the auto-acknowledgement");
     for key in ["first_response_at", "closed_at", "bot_turns", "handoffs", "outcome", "ticket_id"] {
         assert!(r.get(key).is_some(), "{key} missing");
     }

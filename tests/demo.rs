@@ -72,7 +72,7 @@ async fn the_demo_shows_every_vendor_and_channel_measured_and_a_breach_within_90
     for family in [
         "supportprobe_probes_total",
         "supportprobe_probes_opened_total",
-        "supportprobe_first_response_seconds",
+        "supportprobe_first_any_reply_seconds",
         "supportprobe_first_human_response_seconds",
         "supportprobe_next_reply_seconds",
         "supportprobe_resolution_seconds",

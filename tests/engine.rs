@@ -113,6 +113,33 @@ async fn measured_figures_equal_the_ground_truth() {
         }
         assert!(h.store.measures_of(id).unwrap().iter().all(|m| m.verdict != supportprobe::sla::Verdict::Breached));
     }
+
+    // The exported quantiles are exact: each vendor's median of its two first human
+    // responses is the mean of the two true figures, p90 nine tenths of the way up.
+    let facts = supportprobe::metrics::DaemonFacts { config_reload_ok: true, config_loaded_at: chrono::Utc::now() };
+    let text = supportprobe::metrics::render(&h.config, &h.store, facts, chrono::Utc::now()).unwrap();
+    for vendor in ["fast", "botty"] {
+        let mut secs: Vec<f64> = truth
+            .iter()
+            .filter(|t| t.vendor == vendor)
+            .map(|t| (parse(t.first_human_reply_at.as_deref().unwrap()) - parse(&t.opened_at)).num_seconds() as f64)
+            .collect();
+        secs.sort_by(f64::total_cmp);
+        assert_eq!(secs.len(), 2);
+        for (q, want) in [("0.5", (secs[0] + secs[1]) / 2.0), ("0.9", secs[0] + (secs[1] - secs[0]) * 0.9)] {
+            let series = format!(
+                "supportprobe_figure_quantile_seconds{{vendor=\"{vendor}\",channel=\"zendesk\",priority=\"P0\",\
+                 measure=\"first_human_response\",clock=\"wall\",window=\"poc\",quantile=\"{q}\"}} "
+            );
+            let got: f64 = text
+                .lines()
+                .find_map(|l| l.strip_prefix(&series))
+                .unwrap_or_else(|| panic!("{series} missing"))
+                .parse()
+                .unwrap();
+            assert!((got - want).abs() < 1e-9, "{vendor} p{q}: {got} != {want}");
+        }
+    }
 }
 
 const SLOW: &str = r#"

@@ -50,6 +50,7 @@ fn substitute(expr: &str) -> String {
     expr.replace("$vendor", ".*")
         .replace("$channel", ".*")
         .replace("$priority", ".*")
+        .replace("$window", "poc")
         .replace("$__range", "1h")
         .replace("$__rate_interval", "1m")
         .replace("$__interval", "15s")

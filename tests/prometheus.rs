@@ -77,7 +77,13 @@ fn dashboards_are_importable_anywhere() {
         assert!(uid.starts_with("supportprobe-") && uids.insert(uid.clone()), "{}: stable, unique uid", path.display());
         let vars: Vec<&str> =
             d["templating"]["list"].as_array().unwrap().iter().filter_map(|v| v["name"].as_str()).collect();
-        assert_eq!(vars, ["datasource", "vendor", "channel", "priority"], "{}", path.display());
+        // The same filters everywhere; the comparison adds the window of its exact quantiles.
+        let want: &[&str] = if path.ends_with("vendor-comparison.json") {
+            &["datasource", "vendor", "channel", "priority", "window"]
+        } else {
+            &["datasource", "vendor", "channel", "priority"]
+        };
+        assert_eq!(vars, want, "{}", path.display());
         // Every panel reads the datasource variable, never a fixed datasource.
         for p in d["panels"].as_array().unwrap().iter().filter(|p| p["type"] != "row") {
             assert_eq!(p["datasource"]["uid"], "${datasource}", "{}: {}", path.display(), p["title"]);
@@ -91,4 +97,51 @@ fn dashboards_are_importable_anywhere() {
         }
     }
     assert_eq!(uids.len(), 3);
+}
+
+#[test]
+fn the_first_scrape_shows_every_configured_series_at_zero() {
+    let config = supportprobe::config::Config::load(Path::new("config/demo.toml")).unwrap();
+    let store = supportprobe::store::Store::open_in_memory().unwrap();
+    let facts = supportprobe::metrics::DaemonFacts { config_reload_ok: true, config_loaded_at: chrono::Utc::now() };
+    let text = supportprobe::metrics::render(&config, &store, facts, chrono::Utc::now()).unwrap();
+    let value = |series: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("{series} is not exported on the first scrape"))
+            .to_string()
+    };
+    let mut checked = 0;
+    for v in config.vendors.values() {
+        for c in v.channels.values() {
+            for (priority, promise) in &v.promises {
+                let l = format!("vendor=\"{}\",channel=\"{}\",priority=\"{priority}\"", v.id, c.kind);
+                for family in [
+                    "supportprobe_first_any_reply_seconds",
+                    "supportprobe_first_human_response_seconds",
+                    "supportprobe_next_reply_seconds",
+                    "supportprobe_resolution_seconds",
+                ] {
+                    for clock in ["wall", "business"] {
+                        assert_eq!(value(&format!("{family}_count{{{l},clock=\"{clock}\"}}")), "0");
+                        assert_eq!(value(&format!("{family}_bucket{{{l},clock=\"{clock}\",le=\"+Inf\"}}")), "0");
+                    }
+                }
+                for m in promise.targets.keys() {
+                    for family in ["supportprobe_promise_met_total", "supportprobe_promise_breaches_total"] {
+                        assert_eq!(value(&format!("{family}{{{l},measure=\"{m}\"}}")), "0");
+                        checked += 1;
+                    }
+                }
+                assert_eq!(
+                    value(&format!(
+                        "supportprobe_figure_samples{{{l},measure=\"first_human_response\",clock=\"wall\",window=\"poc\"}}"
+                    )),
+                    "0"
+                );
+            }
+        }
+    }
+    assert!(checked > 50, "{checked} met/breach series checked");
+    assert!(!text.contains("supportprobe_figure_quantile_seconds{"), "no quantile before anything is measured");
 }

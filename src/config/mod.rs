@@ -493,6 +493,28 @@ impl Config {
         self.vendors.get(vendor)?.promises.get(&priority)
     }
 
+    /// Every (vendor, channel kind, priority) a figure can be exported for:
+    /// each channel of a vendor at each priority it has a promise for or a
+    /// schedule sends. Their series exist from the first scrape.
+    pub fn series_keys(&self) -> std::collections::BTreeSet<(String, String, Priority)> {
+        let mut keys = std::collections::BTreeSet::new();
+        for v in self.vendors.values() {
+            for c in v.channels.values() {
+                for priority in v.promises.keys() {
+                    keys.insert((v.id.clone(), c.kind.as_str().to_string(), *priority));
+                }
+            }
+        }
+        for s in &self.schedules {
+            for t in &s.targets {
+                if let Some(c) = self.channel(&t.vendor, &t.channel) {
+                    keys.insert((t.vendor.clone(), c.kind.as_str().to_string(), s.scenario.priority));
+                }
+            }
+        }
+        keys
+    }
+
     /// Every configured promise target in seconds, for histogram buckets.
     pub fn promise_targets_secs(&self) -> Vec<f64> {
         let mut v: Vec<f64> = self
