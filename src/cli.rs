@@ -217,6 +217,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     store: store.clone(),
                     clock: clock.clone(),
                     pokes: Default::default(),
+                    budgets: Default::default(),
                 };
                 let stop = token.clone();
                 let mut signals = daemon::Signals::install();

@@ -73,8 +73,15 @@ fn start_generation(ctx: &Ctx, shutdown: &CancellationToken) -> Generation {
 impl Generation {
     async fn stop(self, grace: std::time::Duration) {
         self.token.cancel();
-        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
-            warn!(?grace, "engine tasks did not stop in time; continuing (the store is consistent)");
+        self.tracker.close();
+        // Never two generations on one channel: the next starts only when this one is gone.
+        // Every channel call and wait races the token, so this is quick; keep saying so if not.
+        while tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+            warn!(
+                ?grace,
+                tasks = self.tracker.len(),
+                "the old engine has not stopped yet; still waiting before starting the new one"
+            );
         }
     }
 }
@@ -141,12 +148,20 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
         warn!("dry run: probes are planned and logged but nothing is sent to any vendor");
     }
     let grace = config.daemon.shutdown_grace.std();
-    let ctx = Ctx { config: config.clone(), store: store.clone(), clock: clock.clone(), pokes: pokes.clone() };
+    let budgets = crate::channel::budget::Budgets::default();
+    let ctx = Ctx {
+        config: config.clone(),
+        store: store.clone(),
+        clock: clock.clone(),
+        pokes: pokes.clone(),
+        budgets: budgets.clone(),
+    };
     let mut generation = start_generation(&ctx, &shutdown);
     state.ready.store(true, Ordering::Relaxed);
 
     // The control task owns the engine generation.
     let token = shutdown.clone();
+    let base = ctx.clone();
     tracker.spawn(
         async move {
             loop {
@@ -154,7 +169,7 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
                     () = token.cancelled() => break,
                     request = requests.recv() => match request {
                         Some(Control::Reload(reply)) => {
-                            let result = reload(&state, &store, &clock, &token, &mut generation).await;
+                            let result = reload(&state, &base, &token, &mut generation).await;
                             let _ = reply.send(result);
                         }
                         None => break,
@@ -170,21 +185,23 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
 
 async fn reload(
     state: &AppState,
-    store: &Arc<Store>,
-    clock: &Arc<dyn Clock>,
+    base: &Ctx,
     shutdown: &CancellationToken,
     generation: &mut Generation,
 ) -> Result<(), String> {
     let current = state.config();
     let path = current.file.path.clone();
-    let loaded = tokio::task::spawn_blocking(move || Config::load(&path)).await.map_err(|e| e.to_string())?;
+    // Loading and explaining run apart from the control task: whatever goes wrong
+    // there (even a panic) is a failed reload, never a dead control task.
+    let loaded = tokio::task::spawn_blocking(move || Config::load(&path).map_err(|d| d.to_string()))
+        .await
+        .unwrap_or_else(|e| Err(format!("the config could not be read: {e}")));
     let mut facts = *state.facts.lock().unwrap_or_else(|e| e.into_inner());
     let new = match loaded {
         Ok(c) => c,
-        Err(d) => {
+        Err(message) => {
             facts.config_reload_ok = false;
             *state.facts.lock().unwrap_or_else(|e| e.into_inner()) = facts;
-            let message = d.to_string();
             error!(error = %message, "config reload failed; keeping the running config");
             return Err(message);
         }
@@ -202,11 +219,12 @@ async fn reload(
     let old =
         std::mem::replace(generation, Generation { token: CancellationToken::new(), tracker: TaskTracker::new() });
     old.stop(current.daemon.shutdown_grace.std()).await;
-    let ctx = Ctx { config: new.clone(), store: store.clone(), clock: clock.clone(), pokes: state.pokes.clone() };
+    // Store, clock, webhook wake-ups and rate budgets carry over; only the config is new.
+    let ctx = Ctx { config: new.clone(), ..base.clone() };
     *generation = start_generation(&ctx, shutdown);
     *state.config.write().unwrap_or_else(|e| e.into_inner()) = new.clone();
     facts.config_reload_ok = true;
-    facts.config_loaded_at = clock.now();
+    facts.config_loaded_at = base.clock.now();
     *state.facts.lock().unwrap_or_else(|e| e.into_inner()) = facts;
     info!(vendors = new.vendors.len(), schedules = new.schedules.len(), "config reloaded");
     Ok(())

@@ -123,10 +123,8 @@ impl Scenario {
     /// Reads and validates `dir/ID.toml`.
     pub fn load(dir: &Path, id: &str) -> Result<Scenario, Vec<Diagnostic>> {
         let path = dir.join(format!("{id}.toml"));
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            vec![Diagnostic::plain(format!("cannot read scenario `{id}` from {}: {e}", path.display()))]
-        })?;
-        Scenario::parse(&SourceFile::new(&path, text), id)
+        let file = SourceFile::read(&path, &format!("scenario `{id}`")).map_err(|d| vec![d])?;
+        Scenario::parse(&file, id)
     }
 
     pub fn parse(file: &SourceFile, id: &str) -> Result<Scenario, Vec<Diagnostic>> {

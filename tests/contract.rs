@@ -176,7 +176,7 @@ async fn measured_to_the_second(kind: &str) {
     }
     // Crash recovery: each ticket is found again by its reference, across pages.
     let spec = h.config.vendor("botty").unwrap().channels["c"].clone();
-    let channel = supportprobe::channel::build(&spec).unwrap();
+    let channel = supportprobe::channel::build(&spec, Vec::new()).unwrap();
     for p in h.store.all_probes().unwrap() {
         let found = channel.find(&p.reference).await.unwrap_or_else(|e| panic!("{kind}: find: {e}"));
         let found = found.unwrap_or_else(|| panic!("{kind}: {} not found again", p.reference));
@@ -220,7 +220,7 @@ fn adapter(kind: &str, server: &MockServer) -> supportprobe::channel::AnyChannel
     std::fs::write(&path, text).unwrap();
     let config = supportprobe::config::Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     let spec = config.vendor("v").unwrap().channels.values().next().unwrap().clone();
-    supportprobe::channel::build(&spec).unwrap()
+    supportprobe::channel::build(&spec, Vec::new()).unwrap()
 }
 
 /// What the error must be.

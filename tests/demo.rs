@@ -101,6 +101,12 @@ async fn the_demo_shows_every_vendor_and_channel_measured_and_a_breach_within_90
     assert!(sum(&s, "supportprobe_replies_total", "class=\"bot\"") > 0.0, "the bot loop is visible");
     assert!(sum(&s, "supportprobe_replies_total", "class=\"auto_ack\"") > 0.0);
     assert!(!text.contains("demo-token"), "no secret in metrics");
+    // No vendor over its limit: Chatterbox's four channels share its 600/min.
+    for vendor in ["swiftrtc", "chatterbox", "hanyun"] {
+        let r: serde_json::Value =
+            client.get(format!("http://{}/_sim/faults/{vendor}", h.sim)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(r["rate_limited"], 0, "{vendor} refused requests for its rate limit: {r}");
+    }
     common::promtool_check_metrics(&text);
 
     // Restarting rebuilds the same counters from the store.

@@ -247,7 +247,7 @@ async fn uidvalidity_change() {
     let config = common::one_channel_config("mailco", "support", &common::email_kind(VENDOR, &smtp, &imap));
     let h = common::harness(&config, &common::test_probes()).await;
     let spec = h.config.vendor("mailco").unwrap().channels.values().next().unwrap().clone();
-    let channel = supportprobe::channel::build(&spec).unwrap();
+    let channel = supportprobe::channel::build(&spec, Vec::new()).unwrap();
     let reference = supportprobe::reference::generate("uidvalidity");
     let request = supportprobe::channel::OpenRequest {
         reference: &reference,
@@ -503,7 +503,7 @@ fn tls_kind(smtp: (&str, u16), imap: (&str, u16), smtp_password: &str, ca: Optio
 async fn tls_channel(kind: &str) -> (common::Harness, supportprobe::channel::AnyChannel) {
     let h = common::harness(&common::one_channel_config("mailco", "support", kind), &common::test_probes()).await;
     let spec = h.config.vendor("mailco").unwrap().channels.values().next().unwrap().clone();
-    let channel = supportprobe::channel::build(&spec).unwrap();
+    let channel = supportprobe::channel::build(&spec, Vec::new()).unwrap();
     (h, channel)
 }
 

@@ -294,7 +294,7 @@ async fn a_ticket_created_before_a_crash_is_found_not_opened_again() {
     h.store.begin_open_attempt(id, now).unwrap();
     h.store.append(id, &NewEvent { kind: kind::OPEN_INTENT, key: "open_intent:1", ..Default::default() }, now).unwrap();
     let spec = h.config.channel("fast", "tickets").unwrap();
-    let adapter = supportprobe::channel::build(spec).unwrap();
+    let adapter = supportprobe::channel::build(spec, Vec::new()).unwrap();
     let subject = format!("[{reference}] Test probe without follow-ups");
     let req = OpenRequest { reference, subject: &subject, body: "Calls drop.", priority: Priority::P0 };
     let created = adapter.open(&req).await.unwrap();

@@ -225,3 +225,63 @@ async fn a_vendor_clock_running_ahead_still_ends_closed_with_true_figures() {
     assert_eq!(p.first_human_response_at, t.first_human_reply_at.as_deref().map(parse));
     assert_eq!(p.resolved_at, t.resolved_at.as_deref().map(parse));
 }
+
+const SHARED_LIMIT: &str = r#"
+[daemon]
+data_dir = "{DATA}"
+probes_dir = "{PROBES}"
+
+[vendors.busy]
+rate_limit_per_minute = 40
+[vendors.busy.promise]
+P0 = { first_response = "1m" }
+[vendors.busy.channels.tickets]
+poll_interval = "200ms"
+min_request_interval = "10ms"
+[vendors.busy.channels.tickets.zendesk]
+base_url = "http://{SIM}/busy"
+email = "poc@example.com"
+token = "tok-busy"
+[vendors.busy.channels.sdk]
+poll_interval = "200ms"
+min_request_interval = "10ms"
+[vendors.busy.channels.sdk.github]
+api_url = "http://{SIM}/busy/github"
+repository = "busy/sdk"
+token = "tok-busy"
+
+[simulator]
+listen = "127.0.0.1:0"
+[simulator.vendors.busy]
+token = "tok-busy"
+human_delay = "5m"
+rate_limit_per_minute = 40
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendors_channels_share_one_rate_budget() {
+    let h = harness(SHARED_LIMIT, &test_probes()).await;
+    let scenario = h.config.scenario("t-plain").unwrap();
+    let stop = CancellationToken::new();
+    let mut runs = Vec::new();
+    // Three probes on each channel, each polled every 200 ms: far more than 40 a minute asked for.
+    for channel in ["tickets", "sdk", "tickets", "sdk", "tickets", "sdk"] {
+        let (ctx, scenario, token) = (h.ctx(), scenario.clone(), stop.clone());
+        runs.push(tokio::spawn(async move {
+            supportprobe::engine::once(&ctx, &scenario, "busy", channel, None, token).await.unwrap()
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    stop.cancel();
+    for r in runs {
+        r.await.unwrap();
+    }
+    let r: serde_json::Value =
+        reqwest::get(format!("http://{}/_sim/faults/busy", h.sim)).await.unwrap().json().await.unwrap();
+    assert_eq!(r["rate_limited"], 0, "the vendor never refused a request for its limit: {r}");
+    let limited: u64 =
+        h.store.error_counts().unwrap().iter().filter(|e| e.kind == "rate_limited").map(|e| e.count).sum();
+    assert_eq!(limited, 0);
+    let opened = h.store.all_probes().unwrap().iter().filter(|p| p.ticket_id.is_some()).count();
+    assert!(opened >= 4, "both channels kept working within the budget: {opened} opened");
+}

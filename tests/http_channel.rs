@@ -60,7 +60,7 @@ pages = 2
     std::fs::write(&file, config).unwrap();
     let config = supportprobe::config::Config::load(&file).unwrap_or_else(|e| panic!("{e}"));
     let spec = config.vendor("v").unwrap().channels["c"].clone();
-    (supportprobe::channel::build(&spec).unwrap(), dir)
+    (supportprobe::channel::build(&spec, Vec::new()).unwrap(), dir)
 }
 
 fn json(v: serde_json::Value) -> ResponseTemplate {

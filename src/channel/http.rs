@@ -36,6 +36,8 @@ impl Answer {
 pub struct Http {
     pub client: reqwest::Client,
     timeout: Duration,
+    /// The rate budgets every request waits for (shared with the vendor's other channels).
+    budgets: Vec<std::sync::Arc<super::budget::Budget>>,
 }
 
 impl Http {
@@ -47,7 +49,12 @@ impl Http {
             .user_agent(concat!("supportprobe/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ChannelError::Malformed(format!("cannot build HTTP client: {e}")))?;
-        Ok(Http { client, timeout })
+        Ok(Http { client, timeout, budgets: Vec::new() })
+    }
+
+    pub fn with_budgets(mut self, budgets: Vec<std::sync::Arc<super::budget::Budget>>) -> Http {
+        self.budgets = budgets;
+        self
     }
 
     /// Sends a request and returns the body of a 2xx response, or the mapped error.
@@ -64,9 +71,13 @@ impl Http {
     /// Sends a request and returns the response whatever its status (for
     /// platforms that explain failures in their own body codes).
     pub async fn send_any(&self, rb: RequestBuilder) -> Result<Answer, ChannelError> {
+        super::budget::acquire(&self.budgets).await;
         let resp = rb.send().await.map_err(|e| self.transport(e))?;
         let status = resp.status();
         let headers = resp.headers().clone();
+        for b in &self.budgets {
+            b.observe(status, &headers);
+        }
         let body = self.read_capped(resp).await?;
         Ok(Answer { status, headers, body })
     }

@@ -6,6 +6,7 @@
 //! classifies, moves the lifecycle and holds figures against promises.
 //! One trait, one file per adapter, one `match` in [`build`].
 
+pub mod budget;
 pub mod email;
 pub mod feishu;
 pub mod freshdesk;
@@ -369,9 +370,9 @@ pub enum AnyChannel {
     Http(Box<generic::GenericChannel>),
 }
 
-/// Builds the adapter for a configured channel.
-pub fn build(spec: &ChannelSpec) -> Result<AnyChannel, ChannelError> {
-    let http = http::Http::new(spec.timeout.std())?;
+/// Builds the adapter for a configured channel; its HTTP requests draw on `budgets`.
+pub fn build(spec: &ChannelSpec, budgets: Vec<std::sync::Arc<budget::Budget>>) -> Result<AnyChannel, ChannelError> {
+    let http = http::Http::new(spec.timeout.std())?.with_budgets(budgets);
     Ok(match &spec.settings {
         ChannelSettings::Zendesk(z) => AnyChannel::Zendesk(Box::new(zendesk::ZendeskChannel::new(http, z.clone()))),
         ChannelSettings::Email(e) => {

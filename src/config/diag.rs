@@ -18,21 +18,65 @@ use std::sync::Arc;
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: Arc<str>,
+    /// Byte offset of each line's start, so locating is a binary search
+    /// (thousands of problems in a big file stay linear).
+    line_starts: Arc<[usize]>,
 }
+
+/// How much of a long source line is shown around the problem.
+const SHOWN_CHARS: usize = 120;
 
 impl SourceFile {
     pub fn new(path: &Path, text: String) -> SourceFile {
-        SourceFile { path: path.to_path_buf(), text: text.into() }
+        let line_starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        SourceFile { path: path.to_path_buf(), text: text.into(), line_starts: line_starts.into() }
+    }
+
+    /// Reads a file as UTF-8; bytes that are not are a located diagnostic
+    /// (`path:line:col`), not a bare "stream did not contain valid UTF-8".
+    pub fn read(path: &Path, what: &str) -> Result<SourceFile, Diagnostic> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| Diagnostic::plain(format!("cannot read {what} {}: {e}", path.display())))?;
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(SourceFile::new(path, text)),
+            Err(e) => {
+                let at = e.utf8_error().valid_up_to();
+                let byte = e.as_bytes().get(at).copied().unwrap_or(0);
+                let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                // The offset in the lossy text is the same up to the first bad byte.
+                let file = SourceFile::new(path, lossy);
+                let end = file.text.get(at..).and_then(|r| r.chars().next()).map_or(at, |c| at + c.len_utf8());
+                Err(Diagnostic::at(
+                    &file,
+                    at..end,
+                    format!("{what} is not valid UTF-8 (byte 0x{byte:02X}); save it as UTF-8"),
+                ))
+            }
+        }
+    }
+
+    /// The line (0-based) holding a byte offset.
+    fn line_of(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|s| *s <= offset).saturating_sub(1)
+    }
+
+    /// The text of a 0-based line, without its newline.
+    fn line_text(&self, line: usize) -> &str {
+        let start = self.line_starts.get(line).copied().unwrap_or(self.text.len());
+        let end = self.line_starts.get(line + 1).map_or(self.text.len(), |e| e.saturating_sub(1));
+        self.text.get(start..end.max(start)).unwrap_or("").trim_end_matches('\r')
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
-        let before = self.text.get(..offset).unwrap_or(&self.text);
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = self.text.get(line_start..offset).map_or(1, |s| s.chars().count() + 1);
-        (line, col)
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.line_of(offset);
+        let start = self.line_starts.get(line).copied().unwrap_or(0).min(offset);
+        let col = self.text.get(start..offset).map_or(1, |s| s.chars().count() + 1);
+        (line + 1, col)
     }
 }
 
@@ -80,16 +124,25 @@ impl fmt::Display for Diagnostic {
             return writeln!(f, "  --> {loc}");
         };
         let (line, col) = file.line_col(span.start);
-        let text = file.text.lines().nth(line - 1).unwrap_or("");
+        let text = file.line_text(line - 1);
         let gutter = line.to_string().len();
-        writeln!(f, "{:gutter$}--> {loc}", "")?;
-        writeln!(f, "{:gutter$} |", "")?;
-        writeln!(f, "{line} | {text}")?;
-        // Underline the span, clipped to the first line it covers.
+        let blank = " ".repeat(gutter);
+        writeln!(f, "{blank}--> {loc}")?;
+        writeln!(f, "{blank} |")?;
+        // A long line is shown around the problem, marked where it is cut.
+        let chars: Vec<char> = text.chars().collect();
+        let first = (col - 1).saturating_sub(SHOWN_CHARS / 3).min(chars.len());
+        let last = (first + SHOWN_CHARS).min(chars.len());
+        let shown: String = chars[first..last].iter().collect();
+        let (head, tail) = (if first > 0 { "…" } else { "" }, if last < chars.len() { "…" } else { "" });
+        writeln!(f, "{line} | {head}{shown}{tail}")?;
+        // Underline the span, clipped to the first line it covers and to what is shown.
         let span_text = file.text.get(span.clone()).unwrap_or("");
         let first_line = span_text.split('\n').next().unwrap_or("");
-        let width = first_line.chars().count().max(1);
-        writeln!(f, "{:gutter$} | {:pad$}{}", "", "", "^".repeat(width), pad = col - 1)
+        let room = (last + 1).saturating_sub(col).max(1);
+        let width = first_line.chars().count().clamp(1, room);
+        let pad = " ".repeat((col - 1 - first) + head.chars().count());
+        writeln!(f, "{blank} | {pad}{}", "^".repeat(width))
     }
 }
 
@@ -124,6 +177,46 @@ mod tests {
         assert!(s.contains("--> x.toml:2:1"), "{s}");
         assert!(s.contains("2 | lisen = \"a\""), "{s}");
         assert!(s.contains("  | ^^^^^"), "{s}");
+    }
+
+    #[test]
+    fn a_problem_past_column_65535_is_shown_around_its_place() {
+        let line = format!("name = \"{}\" oops", "x".repeat(70_000));
+        let file = SourceFile::new(Path::new("x.toml"), format!("[v]\n{line}\n"));
+        let at = file.text.find("oops").unwrap();
+        let s = Diagnostic::at(&file, at..at + 4, "unexpected `oops`").to_string();
+        assert!(s.contains(&format!("--> x.toml:2:{}", 70_000 + 11)), "{s}");
+        let shown = s.lines().find(|l| l.starts_with("2 | ")).unwrap();
+        assert!(shown.contains("…x") && shown.ends_with("oops"), "{shown}");
+        assert!(shown.chars().count() < 200, "clipped: {}", shown.chars().count());
+        let caret = s.lines().last().unwrap();
+        let col = |l: &str, pat: &str| {
+            l.char_indices().find(|(_, c)| pat.starts_with(*c)).map(|(i, _)| l[..i].chars().count())
+        };
+        assert_eq!(col(caret, "^"), shown.rfind("oops").map(|i| shown[..i].chars().count()), "{shown}\n{caret}");
+    }
+
+    #[test]
+    fn invalid_utf8_is_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, b"[daemon]\nname = \"ok\"\nnote = \"caf\xe9\"\n").unwrap();
+        let d = SourceFile::read(&path, "config").unwrap_err();
+        assert_eq!(d.location(), Some(format!("{}:3:12", path.display())));
+        assert!(d.to_string().contains("not valid UTF-8 (byte 0xE9)"), "{d}");
+    }
+
+    #[test]
+    fn many_problems_in_a_big_file_are_located_by_the_line_index() {
+        // 20,000 problems in a 20,000-line file: each located by binary search.
+        let text: String = (0..20_000).map(|i| format!("k{i} = {i}\n")).collect();
+        let file = SourceFile::new(Path::new("big.toml"), text);
+        let offsets: Vec<usize> = file.text.match_indices('=').map(|(i, _)| i).collect();
+        let rendered: usize = offsets.iter().map(|o| Diagnostic::at(&file, *o..o + 1, "x").to_string().len()).sum();
+        assert!(rendered > 0);
+        assert_eq!(file.line_col(*offsets.last().unwrap()), (20_000, 8));
+        assert_eq!(file.line_of(file.text.len() - 1), 19_999);
+        assert_eq!(file.line_text(12_345), "k12345 = 12345");
     }
 
     #[test]

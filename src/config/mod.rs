@@ -83,6 +83,10 @@ pub struct Vendor {
     pub classify: ClassifyOverrides,
     /// Share of judged measures expected within promise (default 0.9).
     pub compliance_target: f64,
+    /// The vendor's API limit for all its channels together, per minute.
+    pub rate_limit_per_minute: Option<u32>,
+    /// A budget shared with other vendors naming it.
+    pub rate_budget: Option<String>,
 }
 
 /// What a vendor promised for one priority.
@@ -454,9 +458,8 @@ impl Config {
 
     /// As [`load`](Self::load), with an explicit environment (for tests).
     pub fn load_with_env(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Diagnostics> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Diagnostics(vec![Diagnostic::plain(format!("cannot read config {}: {e}", path.display()))]))?;
-        Config::parse(&SourceFile::new(path, text), env)
+        let file = SourceFile::read(path, "config").map_err(|d| Diagnostics(vec![d]))?;
+        Config::parse(&file, env)
     }
 
     pub fn parse(file: &SourceFile, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Diagnostics> {

@@ -220,6 +220,10 @@ pub struct RawVendor {
     pub classify: ClassifyOverrides,
     /// Share of judged measures that should meet the promise (the compliance alert's threshold).
     pub compliance_target: Option<Share>,
+    /// The vendor's API limit, all its channels together (requests per minute).
+    pub rate_limit_per_minute: Option<Spanned<u32>>,
+    /// Vendors naming the same budget share one (e.g. several repositories read with our one token).
+    pub rate_budget: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -137,6 +137,11 @@ pub(super) fn validate(
             channels.insert(cid.get_ref().clone(), spec);
         }
         let caps = caps_from(&mut cx, &rv.caps);
+        if let Some(l) = &rv.rate_limit_per_minute
+            && *l.get_ref() == 0
+        {
+            cx.err(l, "a rate limit of 0 requests per minute would never send anything; use `[vendors.NAME.caps] paused = true`");
+        }
         let vid = id.into_inner();
         vendors.insert(
             vid.clone(),
@@ -148,6 +153,8 @@ pub(super) fn validate(
                 caps,
                 classify: rv.classify,
                 compliance_target: rv.compliance_target.map_or(0.9, |s| s.0),
+                rate_limit_per_minute: rv.rate_limit_per_minute.map(|l| l.into_inner()),
+                rate_budget: rv.rate_budget,
             },
         );
     }

@@ -25,6 +25,8 @@ pub struct Ctx {
     pub clock: Arc<dyn Clock>,
     /// Webhook wake-ups for the channel workers.
     pub pokes: crate::webhook::Pokes,
+    /// Rate budgets, shared by a vendor's channels and kept across reloads.
+    pub budgets: crate::channel::budget::Budgets,
 }
 
 /// Starts the scheduler and every channel worker on `tracker`.
@@ -33,7 +35,7 @@ pub fn spawn(ctx: &Ctx, tracker: &TaskTracker, shutdown: &CancellationToken) {
     tracker.spawn(crate::notify::run(ctx.clone(), shutdown.clone()).instrument(info_span!("notifier")));
     for vendor in ctx.config.vendors.values() {
         for spec in vendor.channels.values() {
-            match crate::channel::build(spec) {
+            match crate::channel::build(spec, ctx.budgets.for_channel(vendor, spec.kind)) {
                 Ok(channel) => {
                     let w = worker::Worker::new(ctx.clone(), &vendor.id, spec.clone(), channel, None);
                     let span = info_span!("channel", vendor = %vendor.id, channel = %spec.kind);
@@ -109,7 +111,8 @@ pub async fn follow(ctx: &Ctx, probe_id: i64, shutdown: CancellationToken) -> Re
         .channel(&p.vendor, &p.channel)
         .ok_or_else(|| OnceError::UnknownChannel { vendor: p.vendor.clone(), channel: p.channel.clone() })?
         .clone();
-    let adapter = crate::channel::build(&spec).map_err(OnceError::Channel)?;
+    let budgets = ctx.config.vendor(&p.vendor).map(|v| ctx.budgets.for_channel(v, spec.kind)).unwrap_or_default();
+    let adapter = crate::channel::build(&spec, budgets).map_err(OnceError::Channel)?;
     let w = worker::Worker::new(ctx.clone(), &p.vendor, spec.clone(), adapter, Some(probe_id));
     let span = info_span!("once", probe = %p.reference, vendor = %p.vendor, channel = %spec.kind);
     w.run(shutdown).instrument(span).await;

@@ -201,7 +201,15 @@ impl Worker {
                     self.poked = true;
                 }
             }
-            match self.tick(&shutdown).await {
+            // Every channel call and wait (rate budget, back-off, a stalled vendor) is
+            // raced against cancellation: a stopped generation does nothing more.
+            // Dropping a pass midway is safe: each change at a vendor has its intent
+            // recorded first and is looked up, never repeated blindly (as after a crash).
+            let result = tokio::select! {
+                () = shutdown.cancelled() => return,
+                r = self.tick(&shutdown) => r,
+            };
+            match result {
                 Ok(true) => {}
                 Ok(false) => return,
                 Err(e) => {

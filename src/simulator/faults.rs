@@ -108,6 +108,8 @@ pub(crate) struct FaultState {
     pub skew: chrono::Duration,
     /// Requests answered with a fault, for tests and the soak's report.
     pub injected: u64,
+    /// Requests refused by the vendor's own rate limit (not injected: the client was too fast).
+    pub rate_limited: u64,
 }
 
 impl FaultState {
@@ -121,6 +123,7 @@ impl FaultState {
             queued: VecDeque::new(),
             skew: chrono::Duration::zero(),
             injected: 0,
+            rate_limited: 0,
         }
     }
 
@@ -313,10 +316,14 @@ pub(crate) async fn control(
     (StatusCode::OK, "ok").into_response()
 }
 
-/// `GET /_sim/faults/{vendor}`: how many requests got a fault.
+/// `GET /_sim/faults/{vendor}`: how many requests got a fault, and how many
+/// the vendor's own rate limit refused.
 pub(crate) async fn injected(State(sim): State<Simulator>, Path(vendor): Path<String>) -> Response {
     match sim.lock().get(&vendor) {
-        Some(v) => axum::Json(serde_json::json!({ "injected": v.faults.injected })).into_response(),
+        Some(v) => {
+            axum::Json(serde_json::json!({ "injected": v.faults.injected, "rate_limited": v.faults.rate_limited }))
+                .into_response()
+        }
         None => (StatusCode::NOT_FOUND, "no such vendor").into_response(),
     }
 }

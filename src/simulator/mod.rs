@@ -377,6 +377,7 @@ impl VendorState {
             self.requests.pop_front();
         }
         if self.requests.len() >= limit as usize {
+            self.faults.rate_limited += 1;
             let oldest = self.requests.front().copied().unwrap_or(now);
             let wait = window.saturating_sub(now.duration_since(oldest));
             return Err(wait.as_secs().max(1));

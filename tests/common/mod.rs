@@ -23,6 +23,8 @@ pub struct Harness {
     pub store: Arc<Store>,
     pub sim: SocketAddr,
     pub stop_sim: CancellationToken,
+    /// One set of rate budgets for every `ctx()`, as in the daemon.
+    pub budgets: supportprobe::channel::budget::Budgets,
 }
 
 impl Harness {
@@ -32,6 +34,7 @@ impl Harness {
             store: self.store.clone(),
             clock: Arc::new(SystemClock),
             pokes: Default::default(),
+            budgets: self.budgets.clone(),
         }
     }
 
@@ -75,7 +78,7 @@ pub async fn harness(template: &str, probes: &Path) -> Harness {
     std::fs::write(&config_path, render(template, &sim.to_string(), &data, probes)).unwrap();
     let config = Arc::new(Config::load(&config_path).unwrap_or_else(|e| panic!("{e}")));
     let store = Arc::new(Store::open(&config.daemon.data_dir).unwrap());
-    Harness { dir, config_path, config, store, sim, stop_sim }
+    Harness { dir, config_path, config, store, sim, stop_sim, budgets: Default::default() }
 }
 
 /// The shipped demo config, on free ports, with its own data directory.

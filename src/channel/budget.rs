@@ -1,0 +1,317 @@
+//! Rate budgets: how many API requests a vendor's channels may make, shared
+//! by every channel (and every worker) that draws on the same limit, so that
+//! together they never exceed it — whatever the number of probes.
+//!
+//! A request may go when every budget it draws on allows it:
+//!
+//! * the **vendor** budget (`rate_limit_per_minute` on the vendor, for every
+//!   channel of it; vendors naming the same `rate_budget` share one, e.g.
+//!   several vendors' SDK repositories read with our one GitHub token);
+//! * the **platform** budget of the channel's kind, at the platform's
+//!   documented default limit for the lowest paid plan (Zendesk 200/min,
+//!   GitHub 80 content requests/min, Slack tier 3 50/min …), shared by the
+//!   vendor's channels of that kind.
+//!
+//! Each budget keeps the instants of the requests of the last minute (never
+//! more than its limit in any 60 s) and spaces requests evenly. It adapts to
+//! what the vendor says: a 429 blocks it for `Retry-After` (or a few seconds)
+//! and lowers the rate by a quarter, recovered a tenth a minute without 429;
+//! `X-RateLimit-Remaining`/`Reset` (and `RateLimit-*`, Zendesk's
+//! `X-Rate-Limit-Remaining`, Freshdesk's, GitHub's, Intercom's, Feishu's
+//! `x-ogw-ratelimit-*`) spread what remains over the time to the reset.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::{StatusCode, header::HeaderMap};
+
+use crate::model::ChannelKind;
+
+/// The platform's documented default (lowest plan), requests per minute.
+pub fn platform_default(kind: ChannelKind) -> Option<u32> {
+    match kind {
+        // Zendesk Support API: Team plan 200/min (Growth/Professional 400, Enterprise 700).
+        ChannelKind::Zendesk => Some(200),
+        // Freshdesk: Growth 200/min, Pro 400, Enterprise 700; per-endpoint caps are lower.
+        ChannelKind::Freshdesk => Some(100),
+        // Jira Cloud limits are cost-based and unpublished: a conservative rate.
+        ChannelKind::JiraSm => Some(100),
+        // GitHub: 5,000/hour per token, secondary limit 80 content-creating requests/min.
+        ChannelKind::Github => Some(80),
+        // Slack tier 3 (conversations.history/replies): 50+/min per method.
+        ChannelKind::Slack => Some(50),
+        // Intercom: 1,000/min per app by default (spread over 10 s windows).
+        ChannelKind::Intercom => Some(1000),
+        // Feishu/Lark IM APIs: 1,000/min and 50/s per app.
+        ChannelKind::Feishu => Some(1000),
+        _ => None,
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    /// The configured or documented limit, per minute.
+    limit: u32,
+    /// The rate in use (lowered after 429s), per minute.
+    rate: f64,
+    sent: VecDeque<Instant>,
+    blocked_until: Option<Instant>,
+    /// The vendor's own word: no request before this, to spread what remains.
+    not_before: Option<Instant>,
+    last_429: Option<Instant>,
+    last_recovery: Instant,
+}
+
+/// One shared limit.
+#[derive(Debug)]
+pub struct Budget {
+    pub name: String,
+    state: Mutex<State>,
+}
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+impl Budget {
+    pub fn new(name: &str, limit: u32) -> Budget {
+        let limit = limit.max(1);
+        Budget {
+            name: name.to_string(),
+            state: Mutex::new(State {
+                limit,
+                rate: f64::from(limit),
+                sent: VecDeque::new(),
+                blocked_until: None,
+                not_before: None,
+                last_429: None,
+                last_recovery: Instant::now(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The configured limit changed (a reload): keep the history, take the new limit.
+    pub fn set_limit(&self, limit: u32) {
+        let mut s = self.lock();
+        let limit = limit.max(1);
+        if s.limit != limit {
+            s.rate = s.rate.min(f64::from(limit));
+            if s.rate >= f64::from(s.limit) {
+                s.rate = f64::from(limit);
+            }
+            s.limit = limit;
+        }
+    }
+
+    /// The rate in use, per minute (for tests and logs).
+    pub fn rate(&self) -> f64 {
+        self.lock().rate
+    }
+
+    /// How long to wait before a request may go; `Duration::ZERO` takes the slot.
+    fn try_take(&self, now: Instant) -> Duration {
+        let mut s = self.lock();
+        while s.sent.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+            s.sent.pop_front();
+        }
+        // Recover a tenth of the limit per quiet minute after a 429.
+        if s.rate < f64::from(s.limit)
+            && s.last_429.is_none_or(|t| now.duration_since(t) >= WINDOW)
+            && now.duration_since(s.last_recovery) >= WINDOW
+        {
+            s.rate = (s.rate + f64::from(s.limit) / 10.0).min(f64::from(s.limit));
+            s.last_recovery = now;
+        }
+        let mut wait = Duration::ZERO;
+        if let Some(u) = s.blocked_until.filter(|u| *u > now) {
+            wait = wait.max(u - now);
+        }
+        if let Some(u) = s.not_before.filter(|u| *u > now) {
+            wait = wait.max(u - now);
+        }
+        // 2 % headroom: the vendor counts at its end, a moment later than we do.
+        let allowed = ((s.rate * 0.98).floor() as usize).max(1);
+        if s.sent.len() >= allowed
+            && let Some(oldest) = s.sent.get(s.sent.len() - allowed)
+        {
+            wait = wait.max((*oldest + WINDOW).saturating_duration_since(now));
+        }
+        // Even spacing at the rate in use.
+        let gap = Duration::from_secs_f64(60.0 / (s.rate * 0.98).max(1.0));
+        if let Some(last) = s.sent.back() {
+            wait = wait.max((*last + gap).saturating_duration_since(now));
+        }
+        if wait.is_zero() {
+            s.sent.push_back(now);
+        }
+        wait
+    }
+
+    /// Reads what the vendor said about its limit.
+    pub fn observe(&self, status: StatusCode, headers: &HeaderMap) {
+        let now = Instant::now();
+        let mut s = self.lock();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let wait = super::http::rate_limit_wait(headers, chrono::Utc::now())
+                .unwrap_or(Duration::from_secs(5))
+                .min(Duration::from_secs(300));
+            s.blocked_until = Some(s.blocked_until.map_or(now + wait, |u| u.max(now + wait)));
+            s.rate = (s.rate * 0.75).max(f64::from(s.limit) / 10.0).max(1.0);
+            s.last_429 = Some(now);
+            s.last_recovery = now;
+            tracing::warn!(budget = %self.name, rate_per_min = s.rate, wait_secs = wait.as_secs_f32(), "rate limited: slowing down");
+            return;
+        }
+        let get = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| headers.get(*n))
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        };
+        let remaining = get(&[
+            "x-ratelimit-remaining",
+            "ratelimit-remaining",
+            "x-rate-limit-remaining",
+            "x-ogw-ratelimit-remaining",
+        ]);
+        if let Some(remaining) = remaining.filter(|r| r.is_finite() && *r >= 0.0) {
+            let until_reset = reset_in(headers);
+            match until_reset {
+                Some(d) if remaining < 1.0 => s.not_before = Some(now + d),
+                // Spread what remains over the time to the reset.
+                Some(d) => s.not_before = Some(now + d.div_f64(remaining.max(1.0)).min(Duration::from_secs(60))),
+                None if remaining < 1.0 => s.not_before = Some(now + Duration::from_secs(5)),
+                None => {}
+            }
+        }
+    }
+}
+
+/// Time to the reset a response announces (epoch seconds or seconds from now).
+fn reset_in(headers: &HeaderMap) -> Option<Duration> {
+    let v = ["x-ratelimit-reset", "ratelimit-reset", "x-rate-limit-reset", "x-ogw-ratelimit-reset"]
+        .iter()
+        .find_map(|n| headers.get(*n))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0)?;
+    let now = chrono::Utc::now().timestamp() as f64;
+    // Epoch seconds are far above any plausible delta (a day).
+    let secs = if v > 1.0e9 { v - now } else { v };
+    Some(Duration::from_secs_f64(secs.clamp(0.0, 3600.0)))
+}
+
+/// Waits until every budget allows a request, then holds a slot in each.
+pub async fn acquire(budgets: &[Arc<Budget>]) {
+    loop {
+        let now = Instant::now();
+        let waits: Vec<Duration> = budgets.iter().map(|b| b.try_take(now)).collect();
+        let wait = waits.iter().max().copied().unwrap_or_default();
+        if wait.is_zero() {
+            return;
+        }
+        // One of them said wait: give back the slots the others gave.
+        for (b, w) in budgets.iter().zip(&waits) {
+            if w.is_zero() {
+                b.give_back(now);
+            }
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+impl Budget {
+    fn give_back(&self, at: Instant) {
+        let mut s = self.lock();
+        if let Some(i) = s.sent.iter().rposition(|t| *t == at) {
+            s.sent.remove(i);
+        }
+    }
+}
+
+/// Every budget of the process, by name; kept across reloads so a new
+/// engine generation does not start with a fresh minute.
+#[derive(Clone, Debug, Default)]
+pub struct Budgets(Arc<Mutex<HashMap<String, Arc<Budget>>>>);
+
+impl Budgets {
+    fn get(&self, name: String, limit: u32) -> Arc<Budget> {
+        let mut all = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let b = all.entry(name.clone()).or_insert_with(|| Arc::new(Budget::new(&name, limit)));
+        b.set_limit(limit);
+        b.clone()
+    }
+
+    /// The budgets a channel's requests draw on.
+    pub fn for_channel(&self, vendor: &crate::config::Vendor, kind: ChannelKind) -> Vec<Arc<Budget>> {
+        let owner = vendor.rate_budget.clone().unwrap_or_else(|| format!("vendor {}", vendor.id));
+        let mut out = Vec::new();
+        if let Some(limit) = vendor.rate_limit_per_minute {
+            out.push(self.get(owner.clone(), limit));
+        }
+        if let Some(limit) = platform_default(kind) {
+            out.push(self.get(format!("{owner} / {kind}"), limit));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_more_than_the_limit_in_any_minute_and_evenly_spaced() {
+        let b = Budget::new("t", 120);
+        let start = Instant::now();
+        let mut taken = Vec::new();
+        let mut now = start;
+        while now < start + Duration::from_secs(180) {
+            if b.try_take(now).is_zero() {
+                taken.push(now);
+            }
+            now += Duration::from_millis(50);
+        }
+        for (i, t) in taken.iter().enumerate() {
+            let in_window = taken[i..].iter().take_while(|u| u.duration_since(*t) < WINDOW).count();
+            assert!(in_window <= 117, "{in_window} requests in a minute");
+        }
+        assert!(taken.len() >= 340, "the budget is used: {}", taken.len());
+        assert!(taken.windows(2).all(|w| w[1].duration_since(w[0]) >= Duration::from_millis(510)));
+    }
+
+    #[test]
+    fn a_429_blocks_for_its_retry_after_and_lowers_the_rate() {
+        let b = Budget::new("t", 100);
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", "7".parse().unwrap());
+        b.observe(StatusCode::TOO_MANY_REQUESTS, &h);
+        assert_eq!(b.rate(), 75.0);
+        let w = b.try_take(Instant::now());
+        assert!(w > Duration::from_secs(6) && w <= Duration::from_secs(7), "{w:?}");
+        b.observe(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new());
+        assert!((b.rate() - 56.25).abs() < 1e-9);
+    }
+
+    #[test]
+    fn remaining_and_reset_headers_spread_what_is_left() {
+        let b = Budget::new("t", 1000);
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        h.insert("x-ratelimit-reset", (chrono::Utc::now().timestamp() + 30).to_string().parse().unwrap());
+        b.observe(StatusCode::OK, &h);
+        let w = b.try_take(Instant::now());
+        assert!(w > Duration::from_secs(28) && w <= Duration::from_secs(31), "{w:?}");
+        let b = Budget::new("t", 1000);
+        let mut h = HeaderMap::new();
+        h.insert("ratelimit-remaining", "10".parse().unwrap());
+        h.insert("ratelimit-reset", "20".parse().unwrap());
+        b.observe(StatusCode::OK, &h);
+        let w = b.try_take(Instant::now());
+        assert!(w > Duration::from_millis(1900) && w <= Duration::from_secs(2), "{w:?}");
+    }
+}
