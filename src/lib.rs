@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod record;
+pub mod redact;
 pub mod reference;
 pub mod replyfile;
 pub mod scenario;

@@ -183,6 +183,17 @@ pub fn render(config: &Config, store: &Store, facts: DaemonFacts, now: Ts) -> Re
     reload_ts.set(vec![], facts.config_loaded_at.timestamp() as f64);
     let mut store_size = Family::new("supportprobe_store_size_bytes", "gauge", "Size of the SQLite store and its WAL.");
     store_size.set(vec![], store.size_bytes() as f64);
+    let mut store_errors = Family::new(
+        "supportprobe_store_errors_total",
+        "counter",
+        "Failed store calls of the daemon's tasks since it started, by kind (disk_full, busy, corrupt, read_only, io, other).",
+    );
+    for kind in ["disk_full", "busy", "corrupt", "read_only", "io", "other"] {
+        store_errors.set(vec![("kind", kind.into())], 0.0);
+    }
+    for (kind, n) in store.failure_counts() {
+        store_errors.set(vec![("kind", kind.into())], n as f64);
+    }
 
     let mut promise = Family::new(
         "supportprobe_promise_seconds",
@@ -452,6 +463,7 @@ pub fn render(config: &Config, store: &Store, facts: DaemonFacts, now: Ts) -> Re
         &reload,
         &reload_ts,
         &store_size,
+        &store_errors,
         &promise,
         &opened_total,
         &probes_total,
@@ -490,7 +502,8 @@ const QUANTILE_MEASURES: [(Measure, &str); 3] = [
     (Measure::NextReply, "next_reply"),
     (Measure::Resolution, "resolution"),
 ];
-const QUANTILES: [(f64, &str); 2] = [(0.5, "0.5"), (0.9, "0.9")];
+/// Labelled `percentile` ("50", "90"): `quantile` is reserved for summaries.
+const QUANTILES: [(f64, &str); 2] = [(0.5, "50"), (0.9, "90")];
 /// The rolling window besides the whole POC.
 const WINDOW_7D: i64 = 7 * 86_400;
 
@@ -569,7 +582,7 @@ fn quantile_families(measures: &[crate::store::StoredMeasure], now: Ts) -> (Fami
         for (q, name) in QUANTILES {
             if let Some(x) = quantile(&v, q) {
                 let mut l = base.clone();
-                l.push(("quantile", name.to_string()));
+                l.push(("percentile", name.to_string()));
                 qf.set(l, x);
             }
         }

@@ -212,6 +212,13 @@ async fn ready_handler(State(state): State<Arc<AppState>>) -> Response {
     if !state.ready.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response();
     }
+    if state.control.is_closed() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the control task has stopped; restart the daemon\n").into_response();
+    }
+    if state.store.failing() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the store is failing (see supportprobe_store_errors_total)\n")
+            .into_response();
+    }
     let store = state.store.clone();
     match tokio::task::spawn_blocking(move || store.cursor("_readyz")).await {
         Ok(Ok(_)) => (StatusCode::OK, "ready\n").into_response(),

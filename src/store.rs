@@ -16,6 +16,7 @@
 //! WAL mode: the daemon writes while `probes` and `record` read and write
 //! from other processes. Every multi-row change is one transaction.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -34,14 +35,59 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("store error")]
-    Sqlite(#[from] rusqlite::Error),
+    /// SQLite's own words are part of the message (`database or disk is full`).
+    #[error("store error: {0}")]
+    Sqlite(rusqlite::Error),
+    #[error("cannot open the store {path}: {source}")]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error(
+        "the store {path} is damaged; SQLite's integrity check says: {report}. \
+         Restore it from a backup, or move it aside to start with an empty one"
+    )]
+    Integrity { path: PathBuf, report: String },
     #[error(
         "store at {path} has schema version {found}, newer than this build understands ({known}); upgrade supportprobe"
     )]
     TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("corrupt value `{value}` in column {column}")]
     Corrupt { column: &'static str, value: String },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite(e)
+    }
+}
+
+impl StoreError {
+    /// The `kind` label of `supportprobe_store_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        use rusqlite::ErrorCode as C;
+        let sqlite = match self {
+            StoreError::Sqlite(e) | StoreError::Open { source: e, .. } => e.sqlite_error_code(),
+            StoreError::Integrity { .. } | StoreError::Corrupt { .. } => return "corrupt",
+            StoreError::CreateDir { .. } => return "io",
+            StoreError::TooNew { .. } => return "version",
+        };
+        match sqlite {
+            Some(C::DiskFull) => "disk_full",
+            Some(C::DatabaseBusy | C::DatabaseLocked) => "busy",
+            Some(C::DatabaseCorrupt | C::NotADatabase) => "corrupt",
+            Some(C::ReadOnly) => "read_only",
+            Some(C::SystemIoFailure | C::CannotOpen | C::PermissionDenied) => "io",
+            _ => "other",
+        }
+    }
+}
+
+/// Store failures seen by the daemon's tasks: counted by kind for
+/// `supportprobe_store_errors_total`, and remembered so `/readyz` says not
+/// ready while the store keeps failing.
+#[derive(Debug, Default)]
+pub struct Health {
+    counts: Mutex<BTreeMap<&'static str, u64>>,
+    /// When the last failure happened, unless a success came after it.
+    failing_since: Mutex<Option<std::time::Instant>>,
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` is the count applied.
@@ -383,6 +429,7 @@ pub type DeliveryCount = (String, String, String, u64, u64);
 pub struct Store {
     conn: Mutex<Connection>,
     path: PathBuf,
+    health: Health,
 }
 
 impl std::fmt::Debug for Store {
@@ -410,8 +457,61 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
         let path = dir.join("supportprobe.sqlite");
-        let conn = Connection::open(&path)?;
-        Store::init(conn, path)
+        let conn = Connection::open(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        let store = Store::init(conn, path.clone()).map_err(|e| match e {
+            StoreError::Sqlite(source) => StoreError::Open { path: path.clone(), source },
+            other => other,
+        })?;
+        store.check_integrity()?;
+        Ok(store)
+    }
+
+    /// SQLite's quick integrity check (every page and index, in time linear in
+    /// the file): a damaged store is refused, never written to.
+    pub fn check_integrity(&self) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("PRAGMA quick_check(20)")?;
+        let lines: Vec<String> = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<_, _>>()?;
+        if lines.len() == 1 && lines[0] == "ok" {
+            return Ok(());
+        }
+        Err(StoreError::Integrity { path: self.path.clone(), report: lines.join("; ") })
+    }
+
+    /// Caps the store file at its current size plus `extra_pages` pages, as a
+    /// full disk would (fault injection for tests; SQLite answers "database or
+    /// disk is full"). `None` lifts the cap.
+    pub fn limit_size(&self, extra_pages: Option<u64>) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let pages: u64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let max = extra_pages.map_or(1_073_741_823, |e| pages + e);
+        conn.query_row(&format!("PRAGMA max_page_count = {max}"), [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// Records a failure of a store call made by one of the daemon's tasks.
+    pub fn note_failure(&self, e: &StoreError) {
+        *self.health.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(e.kind()).or_insert(0) += 1;
+        let mut since = self.health.failing_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        since.get_or_insert_with(std::time::Instant::now);
+    }
+
+    /// A task's pass over the store succeeded: it is not failing (any more).
+    pub fn note_success(&self) {
+        let mut since = self.health.failing_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if since.is_some() {
+            *since = None;
+        }
+    }
+
+    /// Whether the store has been failing, with no success since.
+    pub fn failing(&self) -> bool {
+        self.health.failing_since.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some()
+    }
+
+    /// Failures by kind since the process started.
+    pub fn failure_counts(&self) -> BTreeMap<&'static str, u64> {
+        self.health.counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// A private in-memory store (tests, benchmarks).
@@ -425,7 +525,7 @@ impl Store {
         // NORMAL in WAL mode survives a killed process; only an OS crash can lose the last commits.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let store = Store { conn: Mutex::new(conn), path };
+        let store = Store { conn: Mutex::new(conn), path, health: Health::default() };
         store.migrate()?;
         Ok(store)
     }
@@ -1036,6 +1136,59 @@ mod tests {
         assert_eq!(b, None, "the same slot never creates a second probe");
         assert_eq!(s.cursor("target").unwrap(), Some(t(0)));
         assert_eq!(s.all_probes().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_damaged_store_is_refused_with_its_path_and_sqlites_words() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            for i in 0..300 {
+                s.insert_probe(&new_probe(&format!("SP-{i:05}"), None), t(i)).unwrap();
+            }
+        }
+        let path = dir.path().join("supportprobe.sqlite");
+        // Not a database at all.
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(other.path().join("supportprobe.sqlite"), vec![0x42u8; 8192]).unwrap();
+        let e = Store::open(other.path()).unwrap_err().to_string();
+        assert!(e.contains("supportprobe.sqlite") && e.contains("not a database"), "{e}");
+        // A page in the middle overwritten (a bad disk, a copy cut short).
+        let mut bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.len() > 4 * 4096, "{}", bytes.len());
+        for b in &mut bytes[2 * 4096 + 100..3 * 4096] {
+            *b = 0x5a;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let _ = std::fs::remove_file(dir.path().join("supportprobe.sqlite-wal"));
+        let e = Store::open(dir.path()).unwrap_err();
+        assert_eq!(e.kind(), "corrupt", "{e}");
+        let e = e.to_string();
+        assert!(e.contains(&path.display().to_string()), "{e}");
+        assert!(e.contains("damaged") || e.contains("malformed"), "{e}");
+    }
+
+    #[test]
+    fn a_full_disk_is_an_error_that_says_so_and_counts_by_kind() {
+        let s = Store::open_in_memory().unwrap();
+        s.limit_size(Some(0)).unwrap();
+        let mut err = None;
+        for i in 0..500 {
+            if let Err(e) = s.insert_probe(&new_probe(&format!("SP-{i:05}"), None), t(i)) {
+                err = Some(e);
+                break;
+            }
+        }
+        let e = err.expect("the capped store fills up");
+        assert_eq!(e.kind(), "disk_full");
+        assert!(e.to_string().contains("database or disk is full"), "{e}");
+        s.note_failure(&e);
+        assert!(s.failing());
+        assert_eq!(s.failure_counts().get("disk_full"), Some(&1));
+        s.note_success();
+        assert!(!s.failing());
+        s.limit_size(None).unwrap();
+        assert!(s.insert_probe(&new_probe("SP-AFTER", None), t(0)).is_ok());
     }
 
     #[test]

@@ -126,10 +126,10 @@ async fn measured_figures_equal_the_ground_truth() {
             .collect();
         secs.sort_by(f64::total_cmp);
         assert_eq!(secs.len(), 2);
-        for (q, want) in [("0.5", (secs[0] + secs[1]) / 2.0), ("0.9", secs[0] + (secs[1] - secs[0]) * 0.9)] {
+        for (q, want) in [("50", (secs[0] + secs[1]) / 2.0), ("90", secs[0] + (secs[1] - secs[0]) * 0.9)] {
             let series = format!(
                 "supportprobe_figure_quantile_seconds{{vendor=\"{vendor}\",channel=\"zendesk\",priority=\"P0\",\
-                 measure=\"first_human_response\",clock=\"wall\",window=\"poc\",quantile=\"{q}\"}} "
+                 measure=\"first_human_response\",clock=\"wall\",window=\"poc\",percentile=\"{q}\"}} "
             );
             let got: f64 = text
                 .lines()

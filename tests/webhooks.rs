@@ -56,7 +56,9 @@ token = "tok"
 human_delay = "2s"
 [simulator.vendors.gh]
 token = "tok"
-human_delay = "2s"
+# GitHub's default budget (80/min) spaces the open's calls and the first poll
+# by ~0.8 s: the person answers after that first look.
+human_delay = "6s"
 "#;
 
 fn hmac_sha256(secret: &str, data: &[u8]) -> Vec<u8> {

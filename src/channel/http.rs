@@ -235,6 +235,8 @@ pub fn error_excerpt(body: &[u8]) -> String {
 }
 
 fn clip(s: &str) -> String {
+    // Masked before clipping: a vendor that echoes our request must not leak half a token.
+    let s = crate::redact::redact(s);
     let cleaned: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     if cleaned.chars().count() > ERROR_EXCERPT_CHARS {
         format!("{}…", cleaned.chars().take(ERROR_EXCERPT_CHARS).collect::<String>())

@@ -131,7 +131,8 @@ impl fmt::Display for Diagnostic {
         writeln!(f, "{blank} |")?;
         // A long line is shown around the problem, marked where it is cut.
         let chars: Vec<char> = text.chars().collect();
-        let first = (col - 1).saturating_sub(SHOWN_CHARS / 3).min(chars.len());
+        let first =
+            if chars.len() <= SHOWN_CHARS { 0 } else { (col - 1).saturating_sub(SHOWN_CHARS / 3).min(chars.len()) };
         let last = (first + SHOWN_CHARS).min(chars.len());
         let shown: String = chars[first..last].iter().collect();
         let (head, tail) = (if first > 0 { "…" } else { "" }, if last < chars.len() { "…" } else { "" });

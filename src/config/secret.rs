@@ -10,7 +10,10 @@ pub struct Secret(String);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
+        let value = value.into();
+        // Masked wherever it might show up later (a vendor echoing our headers).
+        crate::redact::register(&value);
+        Secret(value)
     }
 
     /// The value, for the one place that sends it (an auth header).

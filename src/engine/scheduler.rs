@@ -107,8 +107,12 @@ fn fire_target(ctx: &Ctx, schedule: &Schedule, target: &Target, now: Ts, grace: 
 pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
     loop {
         let now = ctx.clock.now();
-        if let Err(e) = fire_due(&ctx, now) {
-            warn!(error = %format!("{e:#}"), "scheduler could not record fires; retrying");
+        match fire_due(&ctx, now) {
+            Ok(_) => ctx.store.note_success(),
+            Err(e) => {
+                ctx.store.note_failure(&e);
+                warn!(error = %e, kind = e.kind(), "scheduler could not record fires; retrying");
+            }
         }
         let next = ctx.config.schedules.iter().filter_map(|s| next_fire(s, now)).min();
         let sleep = next.and_then(|t| (t - ctx.clock.now()).to_std().ok()).map_or(MAX_SLEEP, |d| d.min(MAX_SLEEP));

@@ -210,10 +210,11 @@ impl Worker {
                 r = self.tick(&shutdown) => r,
             };
             match result {
-                Ok(true) => {}
+                Ok(true) => self.ctx.store.note_success(),
                 Ok(false) => return,
                 Err(e) => {
-                    warn!(vendor = %self.vendor, channel = %self.spec.id, error = %format!("{e:#}"), "store error; retrying")
+                    self.ctx.store.note_failure(&e);
+                    warn!(vendor = %self.vendor, channel = %self.spec.id, error = %e, kind = e.kind(), "store error; retrying")
                 }
             }
         }
@@ -280,22 +281,16 @@ impl Worker {
     fn count_error(&mut self, op: Operation, e: &ChannelError) -> Result<(), StoreError> {
         self.gate.failed(e);
         let now = self.ctx.clock.now();
-        warn!(operation = op.as_str(), kind = e.kind(), error = %format!("{e:#}"), "channel call failed");
-        self.ctx.store.count_error(
-            &self.vendor,
-            self.spec.kind.as_str(),
-            op.as_str(),
-            e.kind(),
-            &e.to_string(),
-            now,
-        )?;
+        let message = crate::redact::redact(&e.to_string()).into_owned();
+        warn!(operation = op.as_str(), kind = e.kind(), error = %message, "channel call failed");
+        self.ctx.store.count_error(&self.vendor, self.spec.kind.as_str(), op.as_str(), e.kind(), &message, now)?;
         // A missing ticket or a refused request is about one probe, not the channel.
         let auth = matches!(e, ChannelError::Auth { .. });
         if !(e.is_transient() || auth) {
             return Ok(());
         }
         self.health.failures += 1;
-        self.health.last_error = Some(e.to_string());
+        self.health.last_error = Some(message.clone());
         if self.health.failing_since.is_none() && (auth || self.health.failures >= FAILING_AFTER) {
             self.health.failing_since = Some(now);
             warn!(failures = self.health.failures, "channel is failing");
@@ -305,7 +300,7 @@ impl Worker {
                 self.spec.kind.as_str(),
                 now,
                 self.health.failures,
-                &e.to_string(),
+                &message,
             );
             crate::notify::enqueue(&self.ctx.config, &self.ctx.store, &n, now)?;
         }
@@ -463,21 +458,23 @@ impl Worker {
         if e.is_transient() && p.attempts < MAX_OPEN_ATTEMPTS {
             let backoff = e.retry_after().unwrap_or(Duration::from_secs(5u64 << p.attempts.min(6))).min(MAX_BACKOFF);
             let at = now + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::minutes(5));
-            return self.ctx.store.set_retry(p.id, Some(at), &format!("open failed, retrying: {e}"), now);
+            let message = crate::redact::redact(&e.to_string()).into_owned();
+            return self.ctx.store.set_retry(p.id, Some(at), &format!("open failed, retrying: {message}"), now);
         }
-        warn!(attempts = p.attempts, error = %e, "probe could not be opened");
+        let message = crate::redact::redact(&e.to_string()).into_owned();
+        warn!(attempts = p.attempts, error = %message, "probe could not be opened");
         let key = format!("{}:{}", kind::OPEN_FAILED, p.attempts);
-        let detail = json!({ "final": true, "error": e.to_string(), "kind": e.kind() });
+        let detail = json!({ "final": true, "error": message, "kind": e.kind() });
         self.ctx.store.append(
             p.id,
             &NewEvent { kind: kind::OPEN_FAILED, key: &key, detail: Some(detail), ..Default::default() },
             now,
         )?;
-        self.ctx.store.set_note(p.id, &format!("open failed: {e}"), now)?;
+        self.ctx.store.set_note(p.id, &format!("open failed: {message}"), now)?;
         crate::notify::enqueue(
             &self.ctx.config,
             &self.ctx.store,
-            &crate::notify::open_failed(&self.ctx.config, p, &e.to_string(), now),
+            &crate::notify::open_failed(&self.ctx.config, p, &message, now),
             now,
         )?;
         self.refresh(p).map(|_| ())
@@ -637,7 +634,7 @@ impl Worker {
             // our own words relayed back included: every decision is in the log.
             let c = classify(&m.facts(&ours), &overrides);
             let resolves = c.class == ReplyClass::Human && pattern.as_ref().is_some_and(|pat| pat.is_match(&c.judged));
-            let excerpt: String = c.judged.chars().take(EXCERPT_CHARS).collect();
+            let excerpt: String = crate::redact::redact(&c.judged).chars().take(EXCERPT_CHARS).collect();
             let fingerprint =
                 c.rule.starts_with("relay:").then(|| crate::classify::fingerprint(&m.author_name, &c.judged));
             let repeat_of = fingerprint.as_ref().and_then(|fp| {
@@ -887,7 +884,10 @@ impl Worker {
             Err(e) => {
                 self.count_error(Operation::Close, &e)?;
                 if !e.is_transient() && !matches!(e, ChannelError::Auth { .. }) {
-                    return self.record_closed(&p, &format!("courtesy close failed: {e}"));
+                    return self.record_closed(
+                        &p,
+                        &format!("courtesy close failed: {}", crate::redact::redact(&e.to_string())),
+                    );
                 }
                 Ok(())
             }

@@ -313,8 +313,12 @@ pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
         }
     };
     loop {
-        if let Err(e) = deliver_due(&ctx, &sender, &shutdown).await {
-            warn!(error = %format!("{e:#}"), "notifier store error; retrying");
+        match deliver_due(&ctx, &sender, &shutdown).await {
+            Ok(_) => ctx.store.note_success(),
+            Err(e) => {
+                ctx.store.note_failure(&e);
+                warn!(error = %e, kind = e.kind(), "notifier store error; retrying");
+            }
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

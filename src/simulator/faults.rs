@@ -20,6 +20,7 @@
 //! | `garbage` | 200 with bytes that are not JSON |
 //! | `huge` | 200 with 20 MB |
 //! | `malformed_success` | the request applied, then 200 with `{}` |
+//! | `reflect` | 400 whose error body echoes the request's headers, `Authorization` included |
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -50,9 +51,11 @@ pub enum Fault {
     Garbage,
     Huge,
     MalformedSuccess,
+    /// 400 whose body echoes the request's headers, credentials included.
+    Reflect,
 }
 
-const ALL: [Fault; 11] = [
+const ALL: [Fault; 12] = [
     Fault::ServerError,
     Fault::RateLimited,
     Fault::RateLimitedNoHint,
@@ -64,6 +67,7 @@ const ALL: [Fault; 11] = [
     Fault::Garbage,
     Fault::Huge,
     Fault::MalformedSuccess,
+    Fault::Reflect,
 ];
 
 /// The faults of one simulated vendor, from config.
@@ -228,6 +232,18 @@ pub(crate) async fn inject(State(sim): State<Simulator>, req: Request, next: Nex
         }
         Fault::Huge => {
             (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], vec![b' '; 20 << 20]).into_response()
+        }
+        Fault::Reflect => {
+            let headers: serde_json::Map<String, serde_json::Value> = req
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned().into()))
+                .collect();
+            let body = serde_json::json!({
+                "error": "InvalidRequest",
+                "description": format!("debug: request was {} {} with headers {}", req.method(), req.uri(), serde_json::Value::Object(headers)),
+            });
+            (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
         }
         Fault::MalformedSuccess => {
             let _ = next.run(req).await;
