@@ -137,9 +137,7 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
     let app = server::router(state.clone());
     tracker.spawn(
         async move {
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(token.cancelled_owned()).await {
-                error!(error = %e, "HTTP server stopped");
-            }
+            server::serve(listener, app, token).await;
         }
         .instrument(info_span!("http")),
     );

@@ -30,6 +30,7 @@ pub mod daemon;
 pub mod duration;
 pub mod engine;
 pub mod failpoint;
+pub mod fuzzing;
 pub mod lifecycle;
 pub mod lock;
 pub mod mail;

@@ -225,3 +225,92 @@ async fn ready_handler(State(state): State<Arc<AppState>>) -> Response {
         _ => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response(),
     }
 }
+
+/// How long a client may take to send a request's head, and how long a
+/// keep-alive connection may sit idle between requests (hyper's header
+/// timer runs while it waits for the next head): slow or idle clients are
+/// dropped, never left to hold a slot.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Longest time one request may take end to end (a slow body included).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Most connections served at once; more are closed at once (and the
+/// header timeout frees idle ones within seconds).
+pub const MAX_CONNECTIONS: usize = 8192;
+
+/// Raises the soft limit on open files to the hard one (as servers do), so
+/// thousands of connections do not make `accept` fail; returns the limit.
+pub fn raise_open_files_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let l = getrlimit(Resource::Nofile);
+    // `None` is unlimited.
+    let (current, maximum) = (l.current.unwrap_or(u64::MAX), l.maximum.unwrap_or(u64::MAX));
+    if current < maximum && setrlimit(Resource::Nofile, Rlimit { current: l.maximum, maximum: l.maximum }).is_ok() {
+        return maximum;
+    }
+    current
+}
+
+/// Serves `app` on `listener` until `shutdown`, with a header-read and idle
+/// timeout, a per-request timeout and a connection cap below the open-files
+/// limit, so `/healthz`, `/metrics` and webhooks keep answering under
+/// thousands of idle or slow connections.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: tokio_util::sync::CancellationToken) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let files = raise_open_files_limit();
+    // Leave room for the store, the vendors' connections and the mail.
+    let cap = MAX_CONNECTIONS.min(usize::try_from(files.saturating_sub(256)).unwrap_or(MAX_CONNECTIONS)).max(64);
+    let permits = Arc::new(tokio::sync::Semaphore::new(cap));
+    let connections = tokio_util::task::TaskTracker::new();
+    let mut refused: u64 = 0;
+    loop {
+        let stream = tokio::select! {
+            () = shutdown.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment, keep serving.
+                    warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            refused += 1;
+            if refused.is_power_of_two() {
+                warn!(cap, refused, "too many connections; closing new ones until some finish");
+            }
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let mut app = app.clone();
+                async move {
+                    let call = tower_service::Service::call(&mut app, req.map(axum::body::Body::new));
+                    match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
+                        Ok(r) => r,
+                        Err(_) => Ok((StatusCode::REQUEST_TIMEOUT, "request took too long\n").into_response()),
+                    }
+                }
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), conn).await;
+                }
+            }
+        });
+    }
+    connections.close();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), connections.wait()).await;
+}
