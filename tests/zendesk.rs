@@ -348,7 +348,10 @@ async fn unreachable_server() {
     let ch = ZendeskChannel::new(Http::new(Duration::from_secs(2)).unwrap(), settings);
     let e = ch.poll("1").await.unwrap_err();
     assert_eq!(e.kind(), "unreachable");
-    assert_eq!(e.to_string(), "cannot reach 127.0.0.1");
+    // With the cause, not a bare "cannot reach".
+    let text = e.to_string();
+    assert!(text.starts_with("cannot reach 127.0.0.1: "), "{text}");
+    assert!(text.contains("Connection refused"), "{text}");
 }
 
 #[tokio::test]

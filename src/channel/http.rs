@@ -118,10 +118,11 @@ impl Http {
             return ChannelError::Timeout(self.timeout);
         }
         if e.is_decode() || e.is_body() {
-            return ChannelError::Malformed(format!("broken response body: {e}"));
+            return ChannelError::Malformed(format!("broken response body: {}", super::error_chain(&e.without_url())));
         }
         let host = e.url().and_then(|u| u.host_str()).unwrap_or("the server").to_string();
-        ChannelError::Unreachable { host, source: e.without_url() }
+        // The causes say why: refused, reset, no such host, a TLS failure.
+        ChannelError::Unreachable { host, cause: super::error_chain(&e.without_url()) }
     }
 }
 

@@ -167,11 +167,11 @@ pub enum ChannelError {
     Rejected { status: u16, message: String },
     #[error("timed out after {}s", .0.as_secs_f32())]
     Timeout(Duration),
-    #[error("cannot reach {host}")]
+    #[error("cannot reach {host}: {cause}")]
     Unreachable {
         host: String,
-        #[source]
-        source: reqwest::Error,
+        /// The transport's causes, e.g. "client error (Connect): tcp connect error: Connection refused (os error 111)".
+        cause: String,
     },
     #[error("malformed response: {0}")]
     Malformed(String),
@@ -181,6 +181,22 @@ pub enum ChannelError {
     /// The server refused for good (e.g. an SMTP 5xx: no such recipient).
     #[error("refused: {message}")]
     Refused { message: String },
+}
+
+/// An error with every cause under it, `a: b: c`, each said once (a cause
+/// whose text its parent already contains is skipped).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 /// Things an adapter met while reading that belong to no call's result — an
