@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{parse, test_probes};
+use common::{Rng, parse, test_probes};
 use supportprobe::model::State;
 use supportprobe::store::Store;
 
@@ -88,20 +88,6 @@ enabled = {ENABLED}
 /// take 3 s: the client gives up first, not knowing whether a write applied).
 fn soak_daemon() -> String {
     DAEMON.replace("min_request_interval = \"10ms\"", "min_request_interval = \"10ms\"\ntimeout = \"2s\"")
-}
-
-/// A tiny deterministic generator for kill delays (the seed is printed).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn millis(&mut self, lo: u64, hi: u64) -> Duration {
-        Duration::from_millis(lo + self.next() % (hi - lo))
-    }
 }
 
 fn daemon(config: &Path, log: &Path, failpoint: Option<&str>) -> Child {

@@ -4,22 +4,11 @@
 //! entry points the cargo-fuzz targets in `fuzz/` use. A panic is a finding;
 //! the seed and iteration are printed so it can be replayed.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
-    }
-}
+use common::{MANIFEST, Rng};
 
 const TOKENS: &[&[u8]] = &[
     b"\r\n\r\n",

@@ -31,6 +31,27 @@ listen = "127.0.0.1:0"
 human_delay = "1s"
 "#;
 
+/// Starts `run` on a config; returns the process and the address it serves on
+/// (from its log: `... serving /metrics ... http=127.0.0.1:PORT`).
+fn run_daemon(config: &std::path::Path) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_supportprobe"))
+        .args(["run", "--no-simulator", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.split("http=").nth(1).map(|a| a.split_whitespace().next().unwrap_or("").to_string()))
+        .expect("listen address in the log");
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
 fn gauge(text: &str, name: &str) -> Option<f64> {
     text.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit_once(' ')).and_then(|(_, v)| v.parse().ok())
 }
@@ -80,22 +101,7 @@ async fn reload_over_http_keeps_the_old_config_when_the_new_one_is_invalid() {
 fn sighup_reloads_the_running_daemon() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let h = rt.block_on(common::harness(BASE, &common::test_probes()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_supportprobe"))
-        .args(["run", "--no-simulator", "--config"])
-        .arg(&h.config_path)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The daemon logs where it listens: `... serving /metrics ... http=127.0.0.1:PORT`.
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| l.split("http=").nth(1).map(|a| a.split_whitespace().next().unwrap_or("").to_string()))
-        .expect("listen address in the log");
-    std::thread::spawn(move || lines.for_each(drop));
+    let (mut child, addr) = run_daemon(&h.config_path);
     let get = |rt: &tokio::runtime::Runtime| {
         rt.block_on(async {
             supportprobe::channel::http::install_crypto_provider();
@@ -126,17 +132,7 @@ fn a_second_daemon_on_the_same_data_directory_exits_at_once_naming_the_first() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let h = rt.block_on(common::harness(BASE, &common::test_probes()));
     let bin = env!("CARGO_BIN_EXE_supportprobe");
-    let mut first = Command::new(bin)
-        .args(["run", "--no-simulator", "--config"])
-        .arg(&h.config_path)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(first.stderr.take().unwrap()).lines();
-    lines.by_ref().map_while(Result::ok).find(|l| l.contains("http=")).expect("the first daemon listens");
-    std::thread::spawn(move || lines.for_each(drop));
+    let (mut first, _) = run_daemon(&h.config_path);
 
     let started = std::time::Instant::now();
     let second = Command::new(bin).args(["run", "--no-simulator", "--config"]).arg(&h.config_path).output().unwrap();

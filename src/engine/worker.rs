@@ -340,17 +340,44 @@ impl Worker {
     }
 
     fn skip(&mut self, p: &Probe, reason: &str) -> Result<(), StoreError> {
-        let now = self.ctx.clock.now();
         info!(reason, "probe skipped");
-        let e = NewEvent {
-            kind: kind::SKIPPED,
-            key: kind::SKIPPED,
-            detail: Some(json!({ "reason": reason })),
-            ..Default::default()
-        };
+        self.end_with(p, kind::SKIPPED, reason)
+    }
+
+    /// Records an ending event (`skipped`, `lost`) with its reason, also as the probe's note.
+    fn end_with(&mut self, p: &Probe, event: &'static str, reason: &str) -> Result<(), StoreError> {
+        let now = self.ctx.clock.now();
+        let e = NewEvent { kind: event, key: event, detail: Some(json!({ "reason": reason })), ..Default::default() };
         self.ctx.store.append(p.id, &e, now)?;
         self.ctx.store.set_note(p.id, reason, now)?;
         self.refresh(p).map(|_| ())
+    }
+
+    /// Looks for the ticket an earlier attempt may have created; records it as
+    /// opened when found. `Ok(true)` when found; a failed look is counted.
+    async fn recover(
+        &mut self,
+        p: &Probe,
+        gap: Duration,
+        what: &str,
+    ) -> Result<Result<bool, ChannelError>, StoreError> {
+        self.gate.wait(gap).await;
+        match self.channel.find(&p.reference).await {
+            Ok(Some(ticket)) => {
+                self.call_ok()?;
+                info!(ticket = %ticket.id, "found the ticket {what} created");
+                self.record_opened(p, &ticket, true)?;
+                Ok(Ok(true))
+            }
+            Ok(None) => {
+                self.gate.succeeded();
+                Ok(Ok(false))
+            }
+            Err(e) => {
+                self.count_error(Operation::Find, &e)?;
+                Ok(Err(e))
+            }
+        }
     }
 
     /// A scheduled probe fell due: apply the responsible-probing rules, then open.
@@ -399,18 +426,10 @@ impl Worker {
         let gap = self.spec.min_request_interval.std();
         // An earlier attempt may have created the ticket before we lost the answer.
         if p.attempts > 0 {
-            self.gate.wait(gap).await;
-            match self.channel.find(&p.reference).await {
-                Ok(Some(ticket)) => {
-                    self.call_ok()?;
-                    info!(ticket = %ticket.id, "found the ticket an earlier attempt created");
-                    return self.record_opened(&p, &ticket, true);
-                }
-                Ok(None) => self.gate.succeeded(),
-                Err(e) => {
-                    self.count_error(Operation::Find, &e)?;
-                    return self.retry_or_fail(&p, &e);
-                }
+            match self.recover(&p, gap, "an earlier attempt").await? {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(e) => return self.retry_or_fail(&p, &e),
             }
         }
         let now = self.ctx.clock.now();
@@ -434,19 +453,13 @@ impl Worker {
             Err(e) => {
                 self.count_error(Operation::Open, &e)?;
                 let p = self.reload(&p)?;
-                if e.outcome_unknown() && p.attempts >= MAX_OPEN_ATTEMPTS {
-                    // The vendor may have created it: look before giving up, or the
-                    // ticket would be an orphan, never measured nor closed.
-                    self.gate.wait(gap).await;
-                    match self.channel.find(&p.reference).await {
-                        Ok(Some(ticket)) => {
-                            self.call_ok()?;
-                            info!(ticket = %ticket.id, "found the ticket the last attempt created");
-                            return self.record_opened(&p, &ticket, true);
-                        }
-                        Ok(None) => self.gate.succeeded(),
-                        Err(e) => self.count_error(Operation::Find, &e)?,
-                    }
+                // The vendor may have created it: look before giving up, or the
+                // ticket would be an orphan, never measured nor closed.
+                if e.outcome_unknown()
+                    && p.attempts >= MAX_OPEN_ATTEMPTS
+                    && matches!(self.recover(&p, gap, "the last attempt").await?, Ok(true))
+                {
+                    return Ok(());
                 }
                 self.retry_or_fail(&p, &e)
             }
@@ -568,17 +581,9 @@ impl Worker {
             return self.record_closed(p, &format!("no courtesy close: {reason}"));
         }
         warn!(reason, "probe lost; polling stopped");
-        let e = NewEvent {
-            kind: kind::LOST,
-            key: kind::LOST,
-            detail: Some(json!({ "reason": reason })),
-            ..Default::default()
-        };
-        self.ctx.store.append(p.id, &e, now)?;
-        self.ctx.store.set_note(p.id, reason, now)?;
         let n = crate::notify::probe_lost(&self.ctx.config, p, reason, now);
         crate::notify::enqueue(&self.ctx.config, &self.ctx.store, &n, now)?;
-        self.refresh(p).map(|_| ())
+        self.end_with(p, kind::LOST, reason)
     }
 
     /// Classifies and records every message and the status.

@@ -154,42 +154,20 @@ pub fn breach(config: &Config, p: &Probe, row: &crate::sla::MeasureRow, final_: 
     }
 }
 
-/// A probe that could not be opened.
-pub fn open_failed(config: &Config, p: &Probe, error: &str, now: Ts) -> Notification {
-    let name = vendor_name(config, &p.vendor);
+/// A notification about one probe as a whole (no measure), named `EVENT:REF`.
+fn about_probe(
+    config: &Config,
+    p: &Probe,
+    event: NotifyEvent,
+    now: Ts,
+    summary: String,
+    description: String,
+) -> Notification {
     Notification {
-        id: format!("open_failed:{}", p.reference),
-        event: NotifyEvent::OpenFailed,
+        id: format!("{event}:{}", p.reference),
+        event,
         vendor: p.vendor.clone(),
-        vendor_name: name.clone(),
-        channel: p.kind.clone(),
-        priority: Some(p.priority),
-        measure: None,
-        promise_seconds: None,
-        elapsed_seconds: None,
-        deadline: None,
-        probe: Some(p.reference.clone()),
-        ticket_id: None,
-        ticket_url: None,
-        scenario: Some(p.scenario.clone()),
-        at: rfc(now),
-        summary: format!("{name} {} probe {} could not be opened via {}", p.priority, p.reference, p.kind),
-        description: format!(
-            "After {} attempt(s) the {} channel refused the probe: {error}. Check the channel's credentials and the vendor's status; nothing was measured.",
-            p.attempts, p.kind
-        ),
-    }
-}
-
-/// An opened probe ended without a figure: its ticket vanished at the vendor
-/// or its id now names a ticket that is not ours.
-pub fn probe_lost(config: &Config, p: &Probe, reason: &str, now: Ts) -> Notification {
-    let name = vendor_name(config, &p.vendor);
-    Notification {
-        id: format!("probe_lost:{}", p.reference),
-        event: NotifyEvent::ProbeLost,
-        vendor: p.vendor.clone(),
-        vendor_name: name.clone(),
+        vendor_name: vendor_name(config, &p.vendor),
         channel: p.kind.clone(),
         priority: Some(p.priority),
         measure: None,
@@ -201,11 +179,41 @@ pub fn probe_lost(config: &Config, p: &Probe, reason: &str, now: Ts) -> Notifica
         ticket_url: p.ticket_url.clone(),
         scenario: Some(p.scenario.clone()),
         at: rfc(now),
-        summary: format!("{name} {} probe {} was lost at the vendor ({})", p.priority, p.reference, p.kind),
-        description: format!(
+        summary,
+        description,
+    }
+}
+
+/// A probe that could not be opened.
+pub fn open_failed(config: &Config, p: &Probe, error: &str, now: Ts) -> Notification {
+    let name = vendor_name(config, &p.vendor);
+    about_probe(
+        config,
+        p,
+        NotifyEvent::OpenFailed,
+        now,
+        format!("{name} {} probe {} could not be opened via {}", p.priority, p.reference, p.kind),
+        format!(
+            "After {} attempt(s) the {} channel refused the probe: {error}. Check the channel's credentials and the vendor's status; nothing was measured.",
+            p.attempts, p.kind
+        ),
+    )
+}
+
+/// An opened probe ended without a figure: its ticket vanished at the vendor
+/// or its id now names a ticket that is not ours.
+pub fn probe_lost(config: &Config, p: &Probe, reason: &str, now: Ts) -> Notification {
+    let name = vendor_name(config, &p.vendor);
+    about_probe(
+        config,
+        p,
+        NotifyEvent::ProbeLost,
+        now,
+        format!("{name} {} probe {} was lost at the vendor ({})", p.priority, p.reference, p.kind),
+        format!(
             "{reason}. Polling stopped and nothing more will be sent to it; the probe ends as failed and what was measured before stays."
         ),
-    }
+    )
 }
 
 /// A manual probe (phone hotline, account manager) is due: what to do and say.
