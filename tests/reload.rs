@@ -171,3 +171,64 @@ fn a_second_daemon_on_the_same_data_directory_exits_at_once_naming_the_first() {
     let lock = supportprobe::lock::DataDirLock::acquire(&h.config.daemon.data_dir);
     assert!(lock.is_ok(), "{lock:?}");
 }
+
+const STALLING: &str = r#"
+[daemon]
+listen = "127.0.0.1:0"
+data_dir = "{DATA}"
+probes_dir = "{PROBES}"
+shutdown_grace = "30s"
+
+[vendors.acme.promise]
+P0 = { first_response = "5m" }
+[vendors.acme.channels.tickets]
+poll_interval = "200ms"
+min_request_interval = "10ms"
+timeout = "60s"
+[vendors.acme.channels.tickets.zendesk]
+base_url = "http://{SIM}/acme"
+oauth_token = "x"
+
+[[schedules]]
+scenario = "t-plain"
+vendors = ["acme"]
+cron = "* * * * * *"
+
+[simulator]
+listen = "127.0.0.1:0"
+[simulator.vendors.acme]
+human_delay = "5m"
+[simulator.vendors.acme.faults]
+stall = "40s"
+"#;
+
+/// A reload while the vendor stalls every call: the old generation's worker
+/// is cancelled inside its call (not awaited for 40 s, nor left running
+/// beside the new one after a grace period).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_stops_the_old_generation_even_inside_a_stalled_call() {
+    let h = common::harness(STALLING, &common::test_probes()).await;
+    let running =
+        daemon::start(h.config.clone(), RunOptions { simulator: false }, Arc::new(SystemClock)).await.unwrap();
+    let store = h.store.clone();
+    common::wait_for("a probe to open", Duration::from_secs(20), || {
+        let store = store.clone();
+        async move { store.all_probes().ok()?.into_iter().find(|p| p.ticket_id.is_some()) }
+    })
+    .await;
+    supportprobe::channel::http::install_crypto_provider();
+    let faults = format!("http://{}/_sim/faults/acme", h.sim);
+    let r = reqwest::Client::new().post(&faults).json(&serde_json::json!({ "rate": 1.0, "kinds": ["stall"] })).send();
+    assert!(r.await.unwrap().status().is_success());
+    // Let the worker enter a stalled call.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before: u64 =
+        reqwest::get(&faults).await.unwrap().json::<serde_json::Value>().await.unwrap()["injected"].as_u64().unwrap();
+    assert!(before >= 1, "the worker is inside a stalled call");
+    let started = std::time::Instant::now();
+    running.reload().await.unwrap();
+    let took = started.elapsed();
+    // Far below both the 40 s stall and the 30 s shutdown grace the old code waited out.
+    assert!(took < Duration::from_secs(10), "the reload waited {took:?} for the old generation");
+    running.stop().await;
+}
