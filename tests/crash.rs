@@ -86,8 +86,17 @@ enabled = {ENABLED}
 
 /// The daemon for the soak: as above, with a 2 s call timeout (stalled answers
 /// take 3 s: the client gives up first, not knowing whether a write applied).
+/// The simulated vendors have no limit of their own here: a budget far above
+/// the platform default lets one worker keep up with a probe every 2 s.
 fn soak_daemon() -> String {
-    DAEMON.replace("min_request_interval = \"10ms\"", "min_request_interval = \"10ms\"\ntimeout = \"2s\"")
+    let mut d = DAEMON.replace("min_request_interval = \"10ms\"", "min_request_interval = \"10ms\"\ntimeout = \"2s\"");
+    for v in ["alpha", "beta"] {
+        d = d.replace(
+            &format!("[vendors.{v}.promise]"),
+            &format!("[vendors.{v}]\nrate_limit_per_minute = 6000\n[vendors.{v}.promise]"),
+        );
+    }
+    d
 }
 
 fn daemon(config: &Path, log: &Path, failpoint: Option<&str>) -> Child {
@@ -315,7 +324,7 @@ fn soak_kills_faults_and_outages_lose_nothing_and_mismeasure_nothing() {
     let mut rng = seeded();
     let started = Instant::now();
     let done = kill_repeatedly(&config, &log, &mut rng, kills, secs);
-    let (probes, truth, store) = finish(&config, &log, &sim_addr, &data, &soak, Duration::from_secs(300));
+    let (probes, truth, store) = finish(&config, &log, &sim_addr, &data, &soak, Duration::from_secs(600));
     let injected: u64 = ["alpha", "beta"]
         .iter()
         .map(|v| {
