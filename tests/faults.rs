@@ -54,6 +54,7 @@ resolution_delay = "2s"
 
 /// `POST /_sim/faults/{vendor}` with a JSON body.
 async fn fault(h: &Harness, vendor: &str, body: serde_json::Value) {
+    supportprobe::channel::http::install_crypto_provider();
     let r =
         reqwest::Client::new().post(format!("http://{}/_sim/faults/{vendor}", h.sim)).json(&body).send().await.unwrap();
     assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
@@ -361,4 +362,29 @@ fn a_vendor_reflecting_our_credentials_leaks_them_nowhere() {
         assert!(!text.contains(&basic), "the Basic credential leaked into the {place}: {text}");
         assert!(!text.contains(&basic[..20]), "part of the Basic credential leaked into the {place}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_lookup_after_an_unknown_outcome_never_fails_the_probe() {
+    let h = harness(CONFIG, &test_probes()).await;
+    // The create is applied but its answer lost; then the recovery lookup itself
+    // is refused once (a 400). Neither may fail the probe: its ticket exists.
+    let next = serde_json::json!({ "next": [
+        { "fault": "reset_after", "method": "POST" },
+        { "fault": "reflect", "method": "GET" },
+    ] });
+    fault(&h, "z", next).await;
+    let id = probe_with(&h, "z", "tickets", 40, |_| async {}).await;
+    let p = h.store.probe(id).unwrap().unwrap();
+    let truth = h.truth().await;
+    let tickets: Vec<&Truth> = truth.iter().filter(|t| t.reference.as_deref() == Some(&p.reference)).collect();
+    assert_eq!(tickets.len(), 1, "{truth:#?}");
+    assert_eq!(
+        p.ticket_id.as_deref(),
+        Some(tickets[0].ticket_id.as_str()),
+        "the ticket is ours, not an orphan: {p:#?}"
+    );
+    assert_eq!(p.state, State::Closed);
+    assert_eq!(p.outcome, Some(Outcome::Resolved));
+    assert_eq!(p.first_human_response_at, tickets[0].first_human_reply_at.as_deref().map(parse));
 }

@@ -35,6 +35,9 @@ use crate::template::Vars;
 
 /// Open attempts before a probe is given up as failed.
 const MAX_OPEN_ATTEMPTS: u32 = 5;
+/// How long failed recovery lookups go on before an open whose outcome is
+/// unknown is given up (saying a ticket may exist).
+const LOOKUP_FOR_HOURS: i64 = 24;
 /// Courtesy-close attempts before we record it as done anyway.
 const MAX_CLOSE_ATTEMPTS: usize = 5;
 /// Longest back-off after repeated transient errors.
@@ -150,6 +153,8 @@ pub struct Worker {
     /// Probes to look at now, whatever their poll schedule (after a webhook).
     look_now: std::collections::HashSet<i64>,
     last_status: HashMap<i64, TicketStatus>,
+    /// Failed recovery lookups per probe (for their back-off).
+    lookups: HashMap<i64, u32>,
     /// Consecutive "not found" answers per probe, and no look before the instant.
     gone: HashMap<i64, (u32, Instant)>,
     scenarios: HashMap<String, Arc<Scenario>>,
@@ -173,6 +178,7 @@ impl Worker {
             look_now: std::collections::HashSet::new(),
             last_status: HashMap::new(),
             gone: HashMap::new(),
+            lookups: HashMap::new(),
             scenarios: HashMap::new(),
             health,
         }
@@ -429,7 +435,8 @@ impl Worker {
             match self.recover(&p, gap, "an earlier attempt").await? {
                 Ok(true) => return Ok(()),
                 Ok(false) => {}
-                Err(e) => return self.retry_or_fail(&p, &e),
+                // Whether the earlier attempt created it is still unknown: look again later.
+                Err(e) => return self.look_again(&p, &e),
             }
         }
         let now = self.ctx.clock.now();
@@ -455,15 +462,45 @@ impl Worker {
                 let p = self.reload(&p)?;
                 // The vendor may have created it: look before giving up, or the
                 // ticket would be an orphan, never measured nor closed.
-                if e.outcome_unknown()
-                    && p.attempts >= MAX_OPEN_ATTEMPTS
-                    && matches!(self.recover(&p, gap, "the last attempt").await?, Ok(true))
-                {
-                    return Ok(());
+                if e.outcome_unknown() && p.attempts >= MAX_OPEN_ATTEMPTS {
+                    match self.recover(&p, gap, "the last attempt").await? {
+                        Ok(true) => return Ok(()),
+                        Ok(false) => {}
+                        Err(find) => return self.look_again(&p, &find),
+                    }
                 }
                 self.retry_or_fail(&p, &e)
             }
         }
+    }
+
+    /// The recovery lookup failed, so whether an earlier attempt created the
+    /// ticket is unknown: never fail the probe (nor open again) on that; look
+    /// again with a doubling back-off. Only after a day of failed looks is it
+    /// given up, saying that a ticket may exist at the vendor.
+    fn look_again(&mut self, p: &Probe, e: &ChannelError) -> Result<(), StoreError> {
+        let now = self.ctx.clock.now();
+        let since = p.sent_at.unwrap_or(now);
+        let message = crate::redact::redact(&e.to_string()).into_owned();
+        if now - since > chrono::Duration::hours(LOOKUP_FOR_HOURS) {
+            let e = ChannelError::Refused {
+                message: format!(
+                    "could not look up for {LOOKUP_FOR_HOURS} h whether the vendor created it (last: {message}); a ticket with reference {} may exist at the vendor",
+                    p.reference
+                ),
+            };
+            return self.retry_or_fail(p, &e);
+        }
+        let looks = self.lookups.entry(p.id).or_insert(0);
+        *looks += 1;
+        let backoff = e.retry_after().unwrap_or(Duration::from_secs(5u64 << (*looks).min(6))).min(MAX_BACKOFF);
+        let at = now + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::minutes(5));
+        self.ctx.store.set_retry(
+            p.id,
+            Some(at),
+            &format!("looking up whether the last attempt created it: {message}"),
+            now,
+        )
     }
 
     fn retry_or_fail(&mut self, p: &Probe, e: &ChannelError) -> Result<(), StoreError> {
