@@ -237,6 +237,12 @@ impl Worker {
             }
         }
         let active = probes.iter().filter(|p| p.state.is_active()).count();
+        // Forget what was kept per probe for probes that have finished.
+        let live: std::collections::HashSet<i64> = probes.iter().map(|p| p.id).collect();
+        self.next_poll.retain(|id, _| live.contains(id));
+        self.last_status.retain(|id, _| live.contains(id));
+        self.gone.retain(|id, _| live.contains(id));
+        self.lookups.retain(|id, _| live.contains(id));
         if std::mem::take(&mut self.poked) {
             self.look_now = probes.iter().map(|p| p.id).collect();
         }
