@@ -191,18 +191,10 @@ impl Budget {
     }
 }
 
-/// Time to the reset a response announces (epoch seconds or seconds from now).
+/// Time to the reset a response announces, at most an hour.
 fn reset_in(headers: &HeaderMap) -> Option<Duration> {
-    let v = ["x-ratelimit-reset", "ratelimit-reset", "x-rate-limit-reset", "x-ogw-ratelimit-reset"]
-        .iter()
-        .find_map(|n| headers.get(*n))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v >= 0.0)?;
-    let now = chrono::Utc::now().timestamp() as f64;
-    // Epoch seconds are far above any plausible delta (a day).
-    let secs = if v > 1.0e9 { v - now } else { v };
-    Some(Duration::from_secs_f64(secs.clamp(0.0, 3600.0)))
+    let names = ["x-ratelimit-reset", "ratelimit-reset", "x-rate-limit-reset", "x-ogw-ratelimit-reset"];
+    super::http::reset_in(headers, &names, chrono::Utc::now()).map(|s| Duration::from_secs_f64(s.min(3600.0)))
 }
 
 /// Waits until every budget allows a request, then holds a slot in each.

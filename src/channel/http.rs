@@ -187,13 +187,18 @@ pub fn rate_limit_wait(headers: &header::HeaderMap, now: chrono::DateTime<chrono
     if let Some(d) = get(header::RETRY_AFTER.as_str()).and_then(|v| parse_retry_after(v, now)) {
         return Some(d);
     }
-    let reset = get("x-ratelimit-reset").or_else(|| get("x-ogw-ratelimit-reset"))?.parse::<f64>().ok()?;
-    if !reset.is_finite() || reset < 0.0 {
-        return None;
-    }
-    // Anything after 2001 is a point in time, not a delay.
+    reset_in(headers, &["x-ratelimit-reset", "x-ogw-ratelimit-reset"], now)
+        .map(|secs| Duration::from_secs_f64(secs.min(86_400.0)))
+}
+
+/// Seconds until the reset announced by the first of `names` present: its
+/// value is epoch seconds (anything after 2001 is a point in time) or
+/// seconds from now; never negative, `None` when absent or not a number.
+pub fn reset_in(headers: &header::HeaderMap, names: &[&str], now: chrono::DateTime<chrono::Utc>) -> Option<f64> {
+    let value = names.iter().find_map(|n| headers.get(*n))?.to_str().ok()?.trim();
+    let reset = value.parse::<f64>().ok().filter(|r| r.is_finite() && *r >= 0.0)?;
     let secs = if reset > 1e9 { reset - now.timestamp() as f64 } else { reset };
-    Some(Duration::from_secs_f64(secs.clamp(0.0, 86_400.0)))
+    Some(secs.max(0.0))
 }
 
 pub fn parse_retry_after(v: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {

@@ -131,11 +131,8 @@ impl FaultState {
         }
     }
 
-    /// Whether the vendor is in an outage now.
-    fn down(&self, now: Instant) -> bool {
-        if self.down_until.is_some_and(|u| now < u) {
-            return true;
-        }
+    /// Whether now falls in one of the configured outage windows.
+    fn in_outage_window(&self, now: Instant) -> bool {
         let since = now.duration_since(self.started);
         self.plan.outages.iter().any(|w| since >= w.min.std() && since < w.max.std())
     }
@@ -144,7 +141,7 @@ impl FaultState {
     fn draw(&mut self, method: &Method) -> Option<Fault> {
         let fault = if self.down_until.is_some_and(|u| Instant::now() < u) {
             Some(self.outage_fault)
-        } else if self.down(Instant::now()) {
+        } else if self.in_outage_window(Instant::now()) {
             Some(Fault::ResetBefore)
         } else if let Some(i) =
             self.queued.iter().position(|q| q.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method.as_str())))
