@@ -218,6 +218,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     clock: clock.clone(),
                     pokes: Default::default(),
                     budgets: Default::default(),
+                    loads: Default::default(),
                 };
                 let stop = token.clone();
                 let mut signals = daemon::Signals::install();

@@ -17,7 +17,7 @@ use anyhow::Context;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -126,6 +126,8 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
         facts: Mutex::new(DaemonFacts { config_reload_ok: true, config_loaded_at: clock.now() }),
         control: control.clone(),
         pokes: crate::webhook::Pokes::default(),
+        loads: crate::engine::Loads::default(),
+        live: crate::metrics::Live::default(),
     });
     let pokes = state.pokes.clone();
     let listener = tokio::net::TcpListener::bind(config.daemon.listen)
@@ -153,9 +155,24 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
         clock: clock.clone(),
         pokes: pokes.clone(),
         budgets: budgets.clone(),
+        loads: state.loads.clone(),
     };
     let mut generation = start_generation(&ctx, &shutdown);
     state.ready.store(true, Ordering::Relaxed);
+    // The metrics aggregates are built from the store in the background: the
+    // first scrape waits for them, nothing else does.
+    {
+        let s = state.clone();
+        tracker.spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            match s.live.warm(&s.config(), &s.store, s.clock.now()) {
+                Ok(()) => info!(ms = started.elapsed().as_millis() as u64, "metrics built from the store"),
+                Err(e) => warn!(error = %e, "cannot build the metrics from the store yet; the first scrape retries"),
+            }
+        });
+    }
+    // Another process (`record`) changed the store: the workers read their probes again.
+    tracker.spawn(watch_store(store.clone(), pokes.clone(), shutdown.clone()).instrument(info_span!("store-watch")));
 
     // The control task owns the engine generation.
     let token = shutdown.clone();
@@ -179,6 +196,28 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
         .instrument(info_span!("control")),
     );
     Ok(Running { http, simulator: sim_addr, store: ctx.store, shutdown, control, tracker, grace, _lock: lock })
+}
+
+/// Polls SQLite's `data_version` once a second (no table is read): when
+/// another process has committed, every worker reads its probes again.
+async fn watch_store(store: Arc<Store>, pokes: crate::webhook::Pokes, shutdown: CancellationToken) {
+    let mut last = None;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        match store.data_version() {
+            Ok(v) => {
+                if last.is_some_and(|l| l != v) {
+                    debug!("the store was changed by another process; workers read their probes again");
+                    pokes.resync_all();
+                }
+                last = Some(v);
+            }
+            Err(e) => debug!(error = %e, "cannot read the store's data version"),
+        }
+    }
 }
 
 async fn reload(

@@ -11,14 +11,15 @@
 //! the values are recomputed from the store on each scrape, which fits a
 //! plain encoder better than live instruments.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
+use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::lifecycle::Ts;
-use crate::model::{Measure, State};
+use crate::model::{Measure, Outcome, Priority, State};
 use crate::sla::Verdict;
-use crate::store::{Store, StoreError};
+use crate::store::{Probe, Store, StoreError};
 
 /// Standard buckets (seconds): from one second to two weeks. Every configured
 /// promise target is added, so `le="900"` reads as "within a 15-minute promise".
@@ -119,6 +120,7 @@ impl Family {
         self.histograms.entry(labels).or_insert_with(|| Hist { counts: vec![0; n], ..Hist::default() });
     }
 
+    #[cfg(test)]
     fn observe(&mut self, labels: Labels, v: f64) {
         let n = self.buckets.len();
         let h = self.histograms.entry(labels).or_insert_with(|| Hist { counts: vec![0; n], ..Hist::default() });
@@ -137,14 +139,17 @@ impl Family {
         for (labels, v) in &self.samples {
             let _ = writeln!(out, "{}{} {}", self.name, fmt_labels(labels, None), fmt_f64(*v));
         }
+        let les: Vec<String> = self.buckets.iter().map(|b| fmt_f64(*b)).collect();
         for (labels, h) in &self.histograms {
-            for (b, c) in self.buckets.iter().zip(&h.counts) {
-                let le = fmt_f64(*b);
-                let _ = writeln!(out, "{}_bucket{} {c}", self.name, fmt_labels(labels, Some(("le", &le))));
+            // The labels are formatted once per series, not once per bucket line.
+            let plain = fmt_labels(labels, None);
+            let open = if labels.is_empty() { "{".to_string() } else { format!("{},", &plain[..plain.len() - 1]) };
+            for (le, c) in les.iter().zip(&h.counts) {
+                let _ = writeln!(out, "{}_bucket{open}le=\"{le}\"}} {c}", self.name);
             }
-            let _ = writeln!(out, "{}_bucket{} {}", self.name, fmt_labels(labels, Some(("le", "+Inf"))), h.count);
-            let _ = writeln!(out, "{}_sum{} {}", self.name, fmt_labels(labels, None), fmt_f64(h.sum));
-            let _ = writeln!(out, "{}_count{} {}", self.name, fmt_labels(labels, None), h.count);
+            let _ = writeln!(out, "{}_bucket{open}le=\"+Inf\"}} {}", self.name, h.count);
+            let _ = writeln!(out, "{}_sum{plain} {}", self.name, fmt_f64(h.sum));
+            let _ = writeln!(out, "{}_count{plain} {}", self.name, h.count);
         }
     }
 }
@@ -164,336 +169,718 @@ pub fn duration_buckets(config: &Config) -> Vec<f64> {
     b
 }
 
-/// Renders the whole exposition.
+/// Renders the whole exposition from scratch (tests, benchmarks, one-off
+/// use): the daemon keeps a [`Live`] and renders from it.
 pub fn render(config: &Config, store: &Store, facts: DaemonFacts, now: Ts) -> Result<String, StoreError> {
-    let buckets = duration_buckets(config);
-    let mut build = Family::new("supportprobe_build_info", "gauge", "Build information; always 1.");
-    build.set(vec![("version", env!("CARGO_PKG_VERSION").into())], 1.0);
-    let mut reload = Family::new(
-        "supportprobe_config_last_reload_successful",
-        "gauge",
-        "1 if the last configuration load or reload succeeded.",
-    );
-    reload.set(vec![], if facts.config_reload_ok { 1.0 } else { 0.0 });
-    let mut reload_ts = Family::new(
-        "supportprobe_config_last_reload_success_timestamp_seconds",
-        "gauge",
-        "When the configuration in use was loaded (Unix time).",
-    );
-    reload_ts.set(vec![], facts.config_loaded_at.timestamp() as f64);
-    let mut store_size = Family::new("supportprobe_store_size_bytes", "gauge", "Size of the SQLite store and its WAL.");
-    store_size.set(vec![], store.size_bytes() as f64);
-    let mut store_errors = Family::new(
-        "supportprobe_store_errors_total",
-        "counter",
-        "Failed store calls of the daemon's tasks since it started, by kind (disk_full, busy, corrupt, read_only, io, other).",
-    );
-    for kind in ["disk_full", "busy", "corrupt", "read_only", "io", "other"] {
-        store_errors.set(vec![("kind", kind.into())], 0.0);
-    }
-    for (kind, n) in store.failure_counts() {
-        store_errors.set(vec![("kind", kind.into())], n as f64);
+    Live::default().render(config, store, &crate::engine::Loads::default(), facts, now)
+}
+
+/// A probe's labels: vendor, channel kind, priority.
+type SeriesKey = (String, String, Priority);
+
+/// What one probe contributes to the aggregates.
+#[derive(Clone, Debug)]
+struct Summary {
+    key: Arc<SeriesKey>,
+    scenario: Arc<str>,
+    state: State,
+    outcome: Option<Outcome>,
+    due_at: Ts,
+    opened_at: Option<Ts>,
+    first_human: bool,
+    bot_turns: u32,
+    resolved: bool,
+    responders: u32,
+    /// Counted in the 7-day windows.
+    recent: bool,
+    measures: Vec<MeasureSum>,
+}
+
+#[derive(Clone, Debug)]
+struct MeasureSum {
+    measure: Measure,
+    /// Milliseconds on the wall and business clocks.
+    wall: Option<i64>,
+    business: Option<i64>,
+    judged: bool,
+    verdict: Verdict,
+}
+
+fn ms(secs: Option<f64>) -> Option<i64> {
+    secs.filter(|v| v.is_finite()).map(|v| (v * 1000.0).round() as i64)
+}
+
+/// A histogram kept as per-bucket counts and an exact sum in milliseconds, so
+/// removing an observation leaves no rounding behind.
+#[derive(Clone, Debug, Default)]
+struct LiveHist {
+    counts: Vec<i64>,
+    sum_ms: i64,
+    count: i64,
+}
+
+impl LiveHist {
+    fn observe(&mut self, buckets: &[f64], v_ms: i64, sign: i64) {
+        if self.counts.len() != buckets.len() + 1 {
+            self.counts.resize(buckets.len() + 1, 0);
+        }
+        let v = v_ms as f64 / 1000.0;
+        let i = buckets.partition_point(|b| *b < v);
+        self.counts[i] += sign;
+        self.sum_ms += sign * v_ms;
+        self.count += sign;
     }
 
-    let mut promise = Family::new(
-        "supportprobe_promise_seconds",
-        "gauge",
-        "A vendor's promised time for a measure at a priority, on the promise's calendar.",
-    );
-    for v in config.vendors.values() {
-        for (priority, p) in &v.promises {
-            for (m, d) in &p.targets {
-                promise.set(
-                    vec![("vendor", v.id.clone()), ("priority", priority.to_string()), ("measure", m.to_string())],
-                    d.as_secs_f64(),
-                );
+    fn export(&self, n: usize) -> Hist {
+        let mut counts = Vec::with_capacity(n);
+        let mut acc = 0i64;
+        for i in 0..n {
+            acc += self.counts.get(i).copied().unwrap_or(0);
+            counts.push(u64::try_from(acc).unwrap_or(0));
+        }
+        Hist { counts, sum: self.sum_ms as f64 / 1000.0, count: u64::try_from(self.count).unwrap_or(0) }
+    }
+}
+
+/// Sorted measured values (milliseconds) for exact quantiles.
+type Sorted = Vec<i64>;
+
+fn sorted_insert(v: &mut Sorted, x: i64) {
+    let i = v.partition_point(|y| *y < x);
+    v.insert(i, x);
+}
+
+fn sorted_remove(v: &mut Sorted, x: i64) {
+    let i = v.partition_point(|y| *y < x);
+    if v.get(i) == Some(&x) {
+        v.remove(i);
+    }
+}
+
+/// `(vendor, channel kind or None for the vendor-wide figure, priority, measure label, clock, window)`.
+type QuantKey = (String, Option<String>, Priority, &'static str, &'static str, &'static str);
+
+#[derive(Debug, Default)]
+struct Aggregates {
+    /// The change number and event id applied so far.
+    rev: i64,
+    event_mark: i64,
+    buckets: Vec<f64>,
+    probes: HashMap<i64, Summary>,
+    keys: HashMap<SeriesKey, Arc<SeriesKey>>,
+    scenarios: HashMap<String, Arc<str>>,
+    /// Probes in the 7-day windows, by opening time.
+    recent: BTreeSet<(Ts, i64)>,
+    outcomes: BTreeMap<(Arc<SeriesKey>, Arc<str>, Outcome), i64>,
+    opened: BTreeMap<(Arc<SeriesKey>, Arc<str>), i64>,
+    states: BTreeMap<(Arc<SeriesKey>, State), i64>,
+    bot_turns: BTreeMap<Arc<SeriesKey>, LiveHist>,
+    handoffs: BTreeMap<Arc<SeriesKey>, LiveHist>,
+    durations: BTreeMap<(Measure, Arc<SeriesKey>, &'static str), LiveHist>,
+    met: BTreeMap<(Arc<SeriesKey>, &'static str), i64>,
+    breached: BTreeMap<(Arc<SeriesKey>, &'static str), i64>,
+    /// Judged measures seen (met, breached, pending or void), so their counters exist at 0.
+    judged: BTreeSet<(Arc<SeriesKey>, &'static str)>,
+    values: BTreeMap<QuantKey, Sorted>,
+    replies: BTreeMap<(String, String, String), u64>,
+}
+
+/// The metrics aggregates, maintained incrementally: each scrape applies
+/// only the probes changed since the last one (by the store's change
+/// numbers) and the reply events recorded since, whoever wrote them (the
+/// daemon or another process). The first scrape builds them from the whole
+/// store, so a restart yields exactly what the store holds.
+#[derive(Clone, Debug, Default)]
+pub struct Live(Arc<Mutex<Aggregates>>);
+
+impl Live {
+    /// Builds the aggregates from the store now (at start-up, before the first scrape).
+    pub fn warm(&self, config: &Config, store: &Store, now: Ts) -> Result<(), StoreError> {
+        self.lock().catch_up(config, store, now)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Aggregates> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Renders the whole exposition.
+    pub fn render(
+        &self,
+        config: &Config,
+        store: &Store,
+        loads: &crate::engine::Loads,
+        facts: DaemonFacts,
+        now: Ts,
+    ) -> Result<String, StoreError> {
+        let mut agg = self.lock();
+        agg.catch_up(config, store, now)?;
+        agg.render(config, store, loads, facts, now)
+    }
+}
+
+impl Aggregates {
+    fn catch_up(&mut self, config: &Config, store: &Store, now: Ts) -> Result<(), StoreError> {
+        let buckets = duration_buckets(config);
+        if buckets != self.buckets {
+            // New promise targets mean new buckets: rebuild from the store.
+            *self = Aggregates { buckets, ..Aggregates::default() };
+        }
+        let mut changed: Vec<(i64, Probe)> = Vec::new();
+        store.scan_changed(self.rev, |rev, p| {
+            self.rev = self.rev.max(rev);
+            changed.push((rev, p));
+        })?;
+        if !changed.is_empty() {
+            let mut measures: HashMap<i64, Vec<crate::store::StoredMeasure>> = HashMap::new();
+            let first = changed.first().map_or(0, |(rev, _)| *rev) - 1;
+            for m in store.measures_changed_since(first)? {
+                measures.entry(m.probe_id).or_default().push(m);
+            }
+            for (_, p) in changed {
+                let ms = measures.remove(&p.id).unwrap_or_default();
+                let summary = self.summarize(&p, &ms, now);
+                if let Some(old) = self.probes.remove(&p.id) {
+                    self.apply(p.id, &old, -1);
+                }
+                self.apply(p.id, &summary, 1);
+                self.probes.insert(p.id, summary);
             }
         }
-    }
-
-    let mut probes_total = Family::new(
-        "supportprobe_probes_total",
-        "counter",
-        "Probes by how they ended (resolved, unresolved, unanswered, failed, skipped).",
-    );
-    let mut opened_total = Family::new(
-        "supportprobe_probes_opened_total",
-        "counter",
-        "Probes whose ticket or chat was opened at the vendor.",
-    );
-    let mut open_probes =
-        Family::new("supportprobe_open_probes", "gauge", "Probes not finished yet, by lifecycle state.");
-    let mut oldest = Family::new(
-        "supportprobe_oldest_unanswered_seconds",
-        "gauge",
-        "How long the oldest probe without a human answer has waited, on the wall and business clocks.",
-    );
-    let mut bot_turns = Family::histogram(
-        "supportprobe_bot_turns",
-        "Bot and auto-acknowledgement replies before the first human one, per answered probe.",
-        COUNT_BUCKETS.to_vec(),
-    );
-    let mut handoffs = Family::histogram(
-        "supportprobe_handoffs",
-        "Changes of human responder before resolution, per resolved probe.",
-        COUNT_BUCKETS.to_vec(),
-    );
-    let mut channel_up = Family::new(
-        "supportprobe_channel_up",
-        "gauge",
-        "1 while a channel answers, 0 after repeated failures (or an authentication failure) until it answers again.",
-    );
-    let mut overdue = Family::new(
-        "supportprobe_probes_overdue",
-        "gauge",
-        "Probes due more than two minutes ago and still not opened at the vendor.",
-    );
-    let mut target = Family::new(
-        "supportprobe_compliance_target",
-        "gauge",
-        "Share of judged measures a vendor is expected to meet (the compliance alert's threshold).",
-    );
-    for v in config.vendors.values() {
-        target.set(vec![("vendor", v.id.clone())], v.compliance_target);
-        for c in v.channels.values() {
-            let l: Labels = vec![("vendor", v.id.clone()), ("channel", c.kind.to_string())];
-            channel_up.set(l.clone(), 1.0);
-            overdue.set(l, 0.0);
-        }
-    }
-    for c in store.channel_states()? {
-        let l: Labels = vec![("vendor", c.vendor.clone()), ("channel", c.channel.clone())];
-        if channel_up.samples.contains_key(&l) && c.failing_since.is_some() {
-            channel_up.set(l, 0.0);
-        }
-    }
-
-    let always = crate::calendar::Calendar::always("24x7");
-    // Probes still waiting on the vendor, for `waiting_past_promise`.
-    let mut active = std::collections::BTreeSet::new();
-    for p in store.all_probes()? {
-        if p.state.is_active() {
-            active.insert(p.id);
-        }
-        let base: Labels =
-            vec![("vendor", p.vendor.clone()), ("channel", p.kind.clone()), ("priority", p.priority.to_string())];
-        if let Some(outcome) = p.outcome {
-            let mut l = base.clone();
-            l.push(("scenario", p.scenario.clone()));
-            l.push(("outcome", outcome.to_string()));
-            probes_total.add(l, 1.0);
-        }
-        if p.opened_at.is_some() {
-            let mut l = base.clone();
-            l.push(("scenario", p.scenario.clone()));
-            opened_total.add(l, 1.0);
-        }
-        if !p.state.is_final() {
-            let mut l = base.clone();
-            l.push(("state", p.state.to_string()));
-            open_probes.add(l, 1.0);
-        }
-        if matches!(p.state, State::Scheduled | State::Opening) && (now - p.due_at).num_seconds() > OVERDUE_AFTER {
-            overdue.add(vec![("vendor", p.vendor.clone()), ("channel", p.kind.clone())], 1.0);
-        }
-        if p.first_human_response_at.is_some() {
-            bot_turns.observe(base.clone(), f64::from(p.bot_turns));
-        }
-        if p.resolved_at.is_some() {
-            handoffs.observe(base.clone(), f64::from(p.responders.saturating_sub(1)));
-        }
-        let waiting = matches!(p.state, State::Open | State::Acknowledged);
-        for clock in ["wall", "business"] {
-            let mut l = base.clone();
-            l.push(("clock", clock.into()));
-            let secs = match (waiting, p.opened_at) {
-                (true, Some(opened)) => {
-                    let cal = config.promise(&p.vendor, p.priority).map_or(&always, |pr| &pr.calendar);
-                    let d = if clock == "wall" { now - opened } else { cal.business_between(opened, now) };
-                    d.num_milliseconds().max(0) as f64 / 1000.0
-                }
-                _ => 0.0,
+        // Replies, by class: append-only, so only the new ones are read.
+        let mut replies: Vec<(i64, i64, String)> = Vec::new();
+        let top = store.scan_replies(self.event_mark, |id, probe, class| replies.push((id, probe, class.to_string())))?;
+        let mut mark = top;
+        for (id, probe, class) in replies {
+            let Some(s) = self.probes.get(&probe) else {
+                // Its probe was created after the probes were read: count it next time.
+                mark = id - 1;
+                break;
             };
-            oldest.max(l, secs);
+            *self.replies.entry((s.key.0.clone(), s.key.1.clone(), class)).or_insert(0) += 1;
+        }
+        self.event_mark = mark;
+        // Probes that left the 7-day window.
+        let cutoff = now - chrono::Duration::seconds(WINDOW_7D);
+        while let Some((opened, id)) = self.recent.first().copied() {
+            if opened >= cutoff {
+                break;
+            }
+            self.recent.remove(&(opened, id));
+            if let Some(mut s) = self.probes.remove(&id) {
+                self.apply_values(&s, "7d", -1);
+                s.recent = false;
+                self.probes.insert(id, s);
+            }
+        }
+        Ok(())
+    }
+
+    fn summarize(&mut self, p: &Probe, measures: &[crate::store::StoredMeasure], now: Ts) -> Summary {
+        let key = (p.vendor.clone(), p.kind.clone(), p.priority);
+        let key = self.keys.entry(key.clone()).or_insert_with(|| Arc::new(key)).clone();
+        let scenario = self.scenarios.entry(p.scenario.clone()).or_insert_with(|| p.scenario.as_str().into()).clone();
+        let cutoff = now - chrono::Duration::seconds(WINDOW_7D);
+        Summary {
+            key,
+            scenario,
+            state: p.state,
+            outcome: p.outcome,
+            due_at: p.due_at,
+            opened_at: p.opened_at,
+            first_human: p.first_human_response_at.is_some(),
+            bot_turns: p.bot_turns,
+            resolved: p.resolved_at.is_some(),
+            responders: p.responders,
+            recent: p.opened_at.is_some_and(|t| t >= cutoff),
+            measures: measures
+                .iter()
+                .map(|m| MeasureSum {
+                    measure: m.measure,
+                    wall: ms(m.wall_secs),
+                    business: ms(m.business_secs),
+                    judged: m.target_secs.is_some() && m.measure != Measure::FirstResponse,
+                    verdict: m.verdict,
+                })
+                .collect(),
         }
     }
 
-    let hist = |name, help| Family::histogram(name, help, buckets.clone());
-    let mut first_response = hist(
-        "supportprobe_first_any_reply_seconds",
-        "Ticket created to the first reply of any kind: auto-acknowledgements and bots count here. \
-         Not what the first_response promise is judged on (that is supportprobe_first_human_response_seconds).",
-    );
-    let mut first_human = hist(
-        "supportprobe_first_human_response_seconds",
-        "Ticket created to the first reply classified human: what the first_response promise is judged on.",
-    );
-    let mut next_reply =
-        hist("supportprobe_next_reply_seconds", "A follow-up of ours to the vendor's next human reply.");
-    let mut resolution = hist("supportprobe_resolution_seconds", "Ticket created to resolution.");
-    let mut met = Family::new(
-        "supportprobe_promise_met_total",
-        "counter",
-        "Measures reached within the vendor's promise; measure=\"first_response\" is the first human response.",
-    );
-    let mut breaches = Family::new(
-        "supportprobe_promise_breaches_total",
-        "counter",
-        "Measures that missed the vendor's promise (recorded at the deadline, while still waiting).",
-    );
-    let mut waiting_past = Family::new(
-        "supportprobe_waiting_past_promise",
-        "gauge",
-        "Probes still waiting on a measure whose promised time has passed.",
-    );
-    let measures = store.all_measures()?;
-    let (quantiles, vendor_quantiles, mut samples, mut vendor_samples) = quantile_families(&measures, now);
-    // Every configured series exists from the first scrape, at 0 until something
-    // happens, and never disappears: `increase()` over a range sees every observation.
-    for (vendor, kind, priority) in config.series_keys() {
-        let base: Labels = vec![("vendor", vendor.clone()), ("channel", kind), ("priority", priority.to_string())];
-        for family in [&mut first_response, &mut first_human, &mut next_reply, &mut resolution] {
-            for clock in ["wall", "business"] {
-                let mut l = base.clone();
-                l.push(("clock", clock.into()));
-                family.touch(l);
-            }
+    /// Adds (`sign` 1) or removes (-1) a probe's contribution.
+    fn apply(&mut self, id: i64, s: &Summary, sign: i64) {
+        let k = &s.key;
+        if let Some(o) = s.outcome {
+            *self.outcomes.entry((k.clone(), s.scenario.clone(), o)).or_insert(0) += sign;
         }
-        bot_turns.touch(base.clone());
-        handoffs.touch(base.clone());
-        for (_, measure) in QUANTILE_MEASURES {
-            for clock in ["wall", "business"] {
-                for window in ["poc", "7d"] {
-                    let tail = [("measure", measure.to_string()), ("clock", clock.into()), ("window", window.into())];
-                    let mut l = base.clone();
-                    l.extend(tail.clone());
-                    samples.add(l, 0.0);
-                    let mut l: Labels = vec![("vendor", vendor.clone()), ("priority", priority.to_string())];
-                    l.extend(tail);
-                    vendor_samples.add(l, 0.0);
+        if s.opened_at.is_some() {
+            *self.opened.entry((k.clone(), s.scenario.clone())).or_insert(0) += sign;
+        }
+        if !s.state.is_final() {
+            *self.states.entry((k.clone(), s.state)).or_insert(0) += sign;
+        }
+        if s.first_human {
+            self.bot_turns.entry(k.clone()).or_default().observe(COUNT_BUCKETS, i64::from(s.bot_turns) * 1000, sign);
+        }
+        if s.resolved {
+            let h = i64::from(s.responders.saturating_sub(1)) * 1000;
+            self.handoffs.entry(k.clone()).or_default().observe(COUNT_BUCKETS, h, sign);
+        }
+        for m in &s.measures {
+            for (clock, v) in [("wall", m.wall), ("business", m.business)] {
+                if let Some(v) = v {
+                    self.durations.entry((m.measure, k.clone(), clock)).or_default().observe(&self.buckets, v, sign);
+                }
+            }
+            if m.judged {
+                let l = (k.clone(), crate::engine::probe::promise_name(m.measure));
+                self.judged.insert(l.clone());
+                match m.verdict {
+                    Verdict::Met => *self.met.entry(l).or_insert(0) += sign,
+                    Verdict::Breached => *self.breached.entry(l).or_insert(0) += sign,
+                    Verdict::Pending | Verdict::Void => {}
                 }
             }
         }
-        for m in config.promise(&vendor, priority).map(|p| p.targets.keys().collect::<Vec<_>>()).unwrap_or_default() {
-            let mut l = base.clone();
-            l.push(("measure", m.to_string()));
-            met.add(l.clone(), 0.0);
-            breaches.add(l.clone(), 0.0);
-            waiting_past.add(l, 0.0);
+        self.apply_values(s, "poc", sign);
+        if s.recent {
+            if let Some(opened) = s.opened_at {
+                if sign > 0 {
+                    self.recent.insert((opened, id));
+                } else {
+                    self.recent.remove(&(opened, id));
+                }
+            }
+            self.apply_values(s, "7d", sign);
         }
     }
-    for m in measures {
-        let base: Labels =
-            vec![("vendor", m.vendor.clone()), ("channel", m.kind.clone()), ("priority", m.priority.to_string())];
-        let family = match m.measure {
-            Measure::FirstResponse => &mut first_response,
-            Measure::FirstHumanResponse => &mut first_human,
-            Measure::NextReply => &mut next_reply,
-            Measure::Resolution => &mut resolution,
-        };
-        for (clock, v) in [("wall", m.wall_secs), ("business", m.business_secs)] {
-            if let Some(v) = v {
-                let mut l = base.clone();
-                l.push(("clock", clock.into()));
-                family.observe(l, v);
-            }
-        }
-        if m.target_secs.is_some() && m.measure != Measure::FirstResponse {
-            let mut l = base.clone();
-            l.push(("measure", crate::engine::probe::promise_name(m.measure).into()));
-            match m.verdict {
-                Verdict::Met => met.add(l, 1.0),
-                Verdict::Breached => {
-                    breaches.add(l.clone(), 1.0);
-                    if m.wall_secs.is_none() && active.contains(&m.probe_id) {
-                        waiting_past.add(l, 1.0);
+
+    fn apply_values(&mut self, s: &Summary, window: &'static str, sign: i64) {
+        for m in &s.measures {
+            let Some((_, label)) = QUANTILE_MEASURES.iter().find(|(x, _)| *x == m.measure) else { continue };
+            for (clock, v) in [("wall", m.wall), ("business", m.business)] {
+                let Some(v) = v else { continue };
+                for channel in [Some(s.key.1.clone()), None] {
+                    let key = (s.key.0.clone(), channel, s.key.2, *label, clock, window);
+                    let values = self.values.entry(key).or_default();
+                    if sign > 0 {
+                        sorted_insert(values, v);
+                    } else {
+                        sorted_remove(values, v);
                     }
                 }
-                Verdict::Pending | Verdict::Void => {
-                    met.add(l.clone(), 0.0);
-                    breaches.add(l, 0.0);
-                }
             }
         }
     }
-    let mut replies = Family::new("supportprobe_replies_total", "counter", "Replies from vendors, by class.");
-    for (vendor, kind, class, n) in store.reply_counts()? {
-        replies.set(vec![("vendor", vendor), ("channel", kind), ("class", class)], n as f64);
-    }
-    let mut errors = Family::new(
-        "supportprobe_channel_errors_total",
-        "counter",
-        "Failed channel calls, by operation and kind (auth, not_found, rate_limited, server, rejected, timeout, unreachable, malformed).",
-    );
-    for e in store.error_counts()? {
-        errors.set(
-            vec![("vendor", e.vendor), ("channel", e.channel), ("operation", e.operation), ("kind", e.kind)],
-            e.count as f64,
+
+    fn render(
+        &self,
+        config: &Config,
+        store: &Store,
+        loads: &crate::engine::Loads,
+        facts: DaemonFacts,
+        now: Ts,
+    ) -> Result<String, StoreError> {
+        let buckets = &self.buckets;
+        let mut build = Family::new("supportprobe_build_info", "gauge", "Build information; always 1.");
+        build.set(vec![("version", env!("CARGO_PKG_VERSION").into())], 1.0);
+        let mut reload = Family::new(
+            "supportprobe_config_last_reload_successful",
+            "gauge",
+            "1 if the last configuration load or reload succeeded.",
         );
-    }
-
-    let mut notifications = Family::new(
-        "supportprobe_notifications_total",
-        "counter",
-        "Notifications that reached an end, by target, event and outcome (delivered, failed, dropped).",
-    );
-    let mut pending =
-        Family::new("supportprobe_notifications_pending", "gauge", "Notifications waiting to be delivered, by target.");
-    let mut failed_attempts = Family::new(
-        "supportprobe_notification_failed_attempts_total",
-        "counter",
-        "Delivery attempts that failed (and were retried or given up), by target.",
-    );
-    for t in config.notify.keys() {
-        pending.set(vec![("target", t.clone())], 0.0);
-        failed_attempts.set(vec![("target", t.clone())], 0.0);
-    }
-    for (t, event, state, n, failures) in store.delivery_counts()? {
-        if state == "pending" {
-            pending.add(vec![("target", t.clone())], n as f64);
-        } else {
-            notifications.add(vec![("target", t.clone()), ("event", event), ("outcome", state)], n as f64);
+        reload.set(vec![], if facts.config_reload_ok { 1.0 } else { 0.0 });
+        let mut reload_ts = Family::new(
+            "supportprobe_config_last_reload_success_timestamp_seconds",
+            "gauge",
+            "When the configuration in use was loaded (Unix time).",
+        );
+        reload_ts.set(vec![], facts.config_loaded_at.timestamp() as f64);
+        let mut store_size =
+            Family::new("supportprobe_store_size_bytes", "gauge", "Size of the SQLite store and its WAL.");
+        store_size.set(vec![], store.size_bytes() as f64);
+        let mut store_errors = Family::new(
+            "supportprobe_store_errors_total",
+            "counter",
+            "Failed store calls of the daemon's tasks since it started, by kind (disk_full, busy, corrupt, read_only, io, other).",
+        );
+        for kind in ["disk_full", "busy", "corrupt", "read_only", "io", "other"] {
+            store_errors.set(vec![("kind", kind.into())], 0.0);
         }
-        failed_attempts.add(vec![("target", t)], failures as f64);
-    }
+        for (kind, n) in store.failure_counts() {
+            store_errors.set(vec![("kind", kind.into())], n as f64);
+        }
 
-    let mut out = String::with_capacity(16 * 1024);
-    for f in [
-        &build,
-        &reload,
-        &reload_ts,
-        &store_size,
-        &store_errors,
-        &promise,
-        &opened_total,
-        &probes_total,
-        &open_probes,
-        &oldest,
-        &first_response,
-        &first_human,
-        &next_reply,
-        &resolution,
-        &met,
-        &breaches,
-        &waiting_past,
-        &quantiles,
-        &samples,
-        &vendor_quantiles,
-        &vendor_samples,
-        &bot_turns,
-        &handoffs,
-        &replies,
-        &errors,
-        &channel_up,
-        &overdue,
-        &target,
-        &notifications,
-        &pending,
-        &failed_attempts,
-    ] {
-        f.write(&mut out);
+        let mut promise = Family::new(
+            "supportprobe_promise_seconds",
+            "gauge",
+            "A vendor's promised time for a measure at a priority, on the promise's calendar.",
+        );
+        for v in config.vendors.values() {
+            for (priority, p) in &v.promises {
+                for (m, d) in &p.targets {
+                    promise.set(
+                        vec![("vendor", v.id.clone()), ("priority", priority.to_string()), ("measure", m.to_string())],
+                        d.as_secs_f64(),
+                    );
+                }
+            }
+        }
+
+        let base = |k: &SeriesKey| -> Labels {
+            vec![("vendor", k.0.clone()), ("channel", k.1.clone()), ("priority", k.2.to_string())]
+        };
+        let mut probes_total = Family::new(
+            "supportprobe_probes_total",
+            "counter",
+            "Probes by how they ended (resolved, unresolved, unanswered, failed, skipped).",
+        );
+        for ((k, scenario, outcome), n) in &self.outcomes {
+            let mut l = base(k);
+            l.push(("scenario", scenario.to_string()));
+            l.push(("outcome", outcome.to_string()));
+            probes_total.add(l, *n as f64);
+        }
+        let mut opened_total = Family::new(
+            "supportprobe_probes_opened_total",
+            "counter",
+            "Probes whose ticket or chat was opened at the vendor.",
+        );
+        for ((k, scenario), n) in &self.opened {
+            let mut l = base(k);
+            l.push(("scenario", scenario.to_string()));
+            opened_total.add(l, *n as f64);
+        }
+        let mut open_probes =
+            Family::new("supportprobe_open_probes", "gauge", "Probes not finished yet, by lifecycle state.");
+        for ((k, state), n) in &self.states {
+            if *n > 0 {
+                let mut l = base(k);
+                l.push(("state", state.to_string()));
+                open_probes.add(l, *n as f64);
+            }
+        }
+        let mut oldest = Family::new(
+            "supportprobe_oldest_unanswered_seconds",
+            "gauge",
+            "How long the oldest probe without a human answer has waited, on the wall and business clocks.",
+        );
+        let mut bot_turns = Family::histogram(
+            "supportprobe_bot_turns",
+            "Bot and auto-acknowledgement replies before the first human one, per answered probe.",
+            COUNT_BUCKETS.to_vec(),
+        );
+        let mut handoffs = Family::histogram(
+            "supportprobe_handoffs",
+            "Changes of human responder before resolution, per resolved probe.",
+            COUNT_BUCKETS.to_vec(),
+        );
+        for (k, h) in &self.bot_turns {
+            bot_turns.histograms.insert(base(k), h.export(COUNT_BUCKETS.len()));
+        }
+        for (k, h) in &self.handoffs {
+            handoffs.histograms.insert(base(k), h.export(COUNT_BUCKETS.len()));
+        }
+        let mut channel_up = Family::new(
+            "supportprobe_channel_up",
+            "gauge",
+            "1 while a channel answers, 0 after repeated failures (or an authentication failure) until it answers again.",
+        );
+        let mut overdue = Family::new(
+            "supportprobe_probes_overdue",
+            "gauge",
+            "Probes due more than two minutes ago and still not opened at the vendor.",
+        );
+        let mut target = Family::new(
+            "supportprobe_compliance_target",
+            "gauge",
+            "Share of judged measures a vendor is expected to meet (the compliance alert's threshold).",
+        );
+        for v in config.vendors.values() {
+            target.set(vec![("vendor", v.id.clone())], v.compliance_target);
+            for c in v.channels.values() {
+                let l: Labels = vec![("vendor", v.id.clone()), ("channel", c.kind.to_string())];
+                channel_up.set(l.clone(), 1.0);
+                overdue.set(l, 0.0);
+            }
+        }
+        for c in store.channel_states()? {
+            let l: Labels = vec![("vendor", c.vendor.clone()), ("channel", c.channel.clone())];
+            if channel_up.samples.contains_key(&l) && c.failing_since.is_some() {
+                channel_up.set(l, 0.0);
+            }
+        }
+
+        let hist = |name, help| Family::histogram(name, help, buckets.clone());
+        let mut first_response = hist(
+            "supportprobe_first_any_reply_seconds",
+            "Ticket created to the first reply of any kind: auto-acknowledgements and bots count here. \
+             Not what the first_response promise is judged on (that is supportprobe_first_human_response_seconds).",
+        );
+        let mut first_human = hist(
+            "supportprobe_first_human_response_seconds",
+            "Ticket created to the first reply classified human: what the first_response promise is judged on.",
+        );
+        let mut next_reply =
+            hist("supportprobe_next_reply_seconds", "A follow-up of ours to the vendor's next human reply.");
+        let mut resolution = hist("supportprobe_resolution_seconds", "Ticket created to resolution.");
+        let mut met = Family::new(
+            "supportprobe_promise_met_total",
+            "counter",
+            "Measures reached within the vendor's promise; measure=\"first_response\" is the first human response.",
+        );
+        let mut breaches = Family::new(
+            "supportprobe_promise_breaches_total",
+            "counter",
+            "Measures that missed the vendor's promise (recorded at the deadline, while still waiting).",
+        );
+        let mut waiting_past = Family::new(
+            "supportprobe_waiting_past_promise",
+            "gauge",
+            "Probes still waiting on a measure whose promised time has passed.",
+        );
+        let (mut quantiles, mut vendor_quantiles, mut samples, mut vendor_samples) = quantile_families();
+        // Every configured series exists from the first scrape, at 0 until something
+        // happens, and never disappears: `increase()` over a range sees every observation.
+        for (vendor, kind, priority) in config.series_keys() {
+            let b: Labels = vec![("vendor", vendor.clone()), ("channel", kind), ("priority", priority.to_string())];
+            for family in [&mut first_response, &mut first_human, &mut next_reply, &mut resolution] {
+                for clock in ["wall", "business"] {
+                    let mut l = b.clone();
+                    l.push(("clock", clock.into()));
+                    family.touch(l);
+                }
+            }
+            bot_turns.touch(b.clone());
+            handoffs.touch(b.clone());
+            for (_, measure) in QUANTILE_MEASURES {
+                for clock in ["wall", "business"] {
+                    for window in ["poc", "7d"] {
+                        let tail =
+                            [("measure", measure.to_string()), ("clock", clock.into()), ("window", window.into())];
+                        let mut l = b.clone();
+                        l.extend(tail.clone());
+                        samples.add(l, 0.0);
+                        let mut l: Labels = vec![("vendor", vendor.clone()), ("priority", priority.to_string())];
+                        l.extend(tail);
+                        vendor_samples.add(l, 0.0);
+                    }
+                }
+            }
+            for m in
+                config.promise(&vendor, priority).map(|p| p.targets.keys().collect::<Vec<_>>()).unwrap_or_default()
+            {
+                let mut l = b.clone();
+                l.push(("measure", m.to_string()));
+                met.add(l.clone(), 0.0);
+                breaches.add(l.clone(), 0.0);
+                waiting_past.add(l, 0.0);
+            }
+        }
+        for ((measure, k, clock), h) in &self.durations {
+            let family = match measure {
+                Measure::FirstResponse => &mut first_response,
+                Measure::FirstHumanResponse => &mut first_human,
+                Measure::NextReply => &mut next_reply,
+                Measure::Resolution => &mut resolution,
+            };
+            let mut l = base(k);
+            l.push(("clock", (*clock).into()));
+            family.histograms.insert(l, h.export(buckets.len()));
+        }
+        for (k, m) in &self.judged {
+            let mut l = base(k);
+            l.push(("measure", (*m).into()));
+            met.add(l.clone(), self.met.get(&(k.clone(), m)).copied().unwrap_or(0) as f64);
+            breaches.add(l, self.breached.get(&(k.clone(), m)).copied().unwrap_or(0) as f64);
+        }
+        for ((vendor, channel, priority, measure, clock, window), v) in &self.values {
+            let mut l: Labels = vec![("vendor", vendor.clone())];
+            if let Some(c) = channel {
+                l.push(("channel", c.clone()));
+            }
+            l.extend([
+                ("priority", priority.to_string()),
+                ("measure", measure.to_string()),
+                ("clock", clock.to_string()),
+                ("window", window.to_string()),
+            ]);
+            let (qf, sf) =
+                if channel.is_some() { (&mut quantiles, &mut samples) } else { (&mut vendor_quantiles, &mut vendor_samples) };
+            sf.set(l.clone(), v.len() as f64);
+            for (q, name) in QUANTILES {
+                if let Some(x) = quantile_ms(v, q) {
+                    let mut l = l.clone();
+                    l.push(("percentile", name.to_string()));
+                    qf.set(l, x);
+                }
+            }
+        }
+
+        // What depends on the time now: only unfinished probes are looked at.
+        let always = crate::calendar::Calendar::always("24x7");
+        let mut waiting_since: BTreeMap<&Arc<SeriesKey>, Ts> = BTreeMap::new();
+        for s in self.probes.values().filter(|s| !s.state.is_final()) {
+            if matches!(s.state, State::Scheduled | State::Opening) && (now - s.due_at).num_seconds() > OVERDUE_AFTER {
+                overdue.add(vec![("vendor", s.key.0.clone()), ("channel", s.key.1.clone())], 1.0);
+            }
+            if let (State::Open | State::Acknowledged, Some(opened)) = (s.state, s.opened_at) {
+                let e = waiting_since.entry(&s.key).or_insert(opened);
+                *e = (*e).min(opened);
+            }
+            if s.state.is_active() {
+                for m in s.measures.iter().filter(|m| m.judged && m.verdict == Verdict::Breached && m.wall.is_none()) {
+                    let mut l = base(&s.key);
+                    l.push(("measure", crate::engine::probe::promise_name(m.measure).into()));
+                    waiting_past.add(l, 1.0);
+                }
+            }
+        }
+        let mut keys: BTreeSet<&Arc<SeriesKey>> = self.probes.values().map(|s| &s.key).collect();
+        keys.extend(waiting_since.keys().copied());
+        for k in keys {
+            for clock in ["wall", "business"] {
+                let mut l = base(k);
+                l.push(("clock", clock.into()));
+                // The oldest waiting probe has waited longest on either clock (one calendar per key).
+                let secs = waiting_since.get(k).map_or(0.0, |opened| {
+                    let cal = config.promise(&k.0, k.2).map_or(&always, |pr| &pr.calendar);
+                    let d = if clock == "wall" { now - *opened } else { cal.business_between(*opened, now) };
+                    d.num_milliseconds().max(0) as f64 / 1000.0
+                });
+                oldest.max(l, secs);
+            }
+        }
+
+        let mut replies = Family::new("supportprobe_replies_total", "counter", "Replies from vendors, by class.");
+        for ((vendor, kind, class), n) in &self.replies {
+            replies.set(vec![("vendor", vendor.clone()), ("channel", kind.clone()), ("class", class.clone())], *n as f64);
+        }
+        let mut errors = Family::new(
+            "supportprobe_channel_errors_total",
+            "counter",
+            "Failed channel calls, by operation and kind (auth, not_found, rate_limited, server, rejected, timeout, unreachable, malformed).",
+        );
+        for e in store.error_counts()? {
+            errors.set(
+                vec![("vendor", e.vendor), ("channel", e.channel), ("operation", e.operation), ("kind", e.kind)],
+                e.count as f64,
+            );
+        }
+
+        let mut notifications = Family::new(
+            "supportprobe_notifications_total",
+            "counter",
+            "Notifications that reached an end, by target, event and outcome (delivered, failed, dropped).",
+        );
+        let mut pending = Family::new(
+            "supportprobe_notifications_pending",
+            "gauge",
+            "Notifications waiting to be delivered, by target.",
+        );
+        let mut failed_attempts = Family::new(
+            "supportprobe_notification_failed_attempts_total",
+            "counter",
+            "Delivery attempts that failed (and were retried or given up), by target.",
+        );
+        for t in config.notify.keys() {
+            pending.set(vec![("target", t.clone())], 0.0);
+            failed_attempts.set(vec![("target", t.clone())], 0.0);
+        }
+        for (t, event, state, n, failures) in store.delivery_counts()? {
+            if state == "pending" {
+                pending.add(vec![("target", t.clone())], n as f64);
+            } else {
+                notifications.add(vec![("target", t.clone()), ("event", event), ("outcome", state)], n as f64);
+            }
+            failed_attempts.add(vec![("target", t)], failures as f64);
+        }
+        let [freshness, interval, effective, in_flight] = load_families(config, loads);
+
+        let mut out = String::with_capacity(64 * 1024);
+        for f in [
+            &build,
+            &reload,
+            &reload_ts,
+            &store_size,
+            &store_errors,
+            &promise,
+            &opened_total,
+            &probes_total,
+            &open_probes,
+            &oldest,
+            &first_response,
+            &first_human,
+            &next_reply,
+            &resolution,
+            &met,
+            &breaches,
+            &waiting_past,
+            &quantiles,
+            &samples,
+            &vendor_quantiles,
+            &vendor_samples,
+            &bot_turns,
+            &handoffs,
+            &replies,
+            &errors,
+            &channel_up,
+            &overdue,
+            &target,
+            &notifications,
+            &pending,
+            &failed_attempts,
+            &in_flight,
+            &freshness,
+            &interval,
+            &effective,
+        ] {
+            f.write(&mut out);
+        }
+        Ok(out)
     }
-    Ok(out)
+}
+
+/// The channels' load and poll freshness, as their workers published it.
+fn load_families(config: &Config, loads: &crate::engine::Loads) -> [Family; 4] {
+    let mut freshness = Family::new(
+        "supportprobe_poll_staleness_seconds",
+        "gauge",
+        "Now minus the oldest last successful look among a channel's probes waiting on the vendor.",
+    );
+    let mut interval = Family::new(
+        "supportprobe_poll_interval_seconds",
+        "gauge",
+        "A channel's configured poll interval.",
+    );
+    let mut effective = Family::new(
+        "supportprobe_poll_interval_effective_seconds",
+        "gauge",
+        "The poll interval the channel's rate budget can carry with the probes in flight: above \
+         supportprobe_poll_interval_seconds, the budget cannot keep up and looks come less often.",
+    );
+    let mut in_flight = Family::new(
+        "supportprobe_probes_in_flight",
+        "gauge",
+        "Probes a channel's worker follows at the vendor (polled routinely).",
+    );
+    for v in config.vendors.values() {
+        for c in v.channels.values() {
+            let l: Labels = vec![("vendor", v.id.clone()), ("channel", c.kind.to_string())];
+            let secs = c.poll_interval.std().as_secs_f64();
+            interval.set(l.clone(), secs);
+            effective.set(l.clone(), secs);
+            freshness.set(l.clone(), 0.0);
+            in_flight.set(l, 0.0);
+        }
+    }
+    for (vendor, channel, load, eff) in loads.snapshot() {
+        let l: Labels = vec![("vendor", vendor), ("channel", channel)];
+        if interval.samples.contains_key(&l) {
+            freshness.set(l.clone(), load.staleness_secs);
+            effective.set(l.clone(), eff);
+            in_flight.set(l, f64::from(load.active));
+        }
+    }
+    [freshness, interval, effective, in_flight]
 }
 
 /// The measures with exact quantiles, by their label.
@@ -518,76 +905,44 @@ pub fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64))
 }
 
-/// Exact p50 and p90 of each figure from the store — per vendor × channel ×
-/// priority and per vendor × priority over all its channels, on both clocks,
-/// over the whole POC and the last 7 days (by opening time) — and how many
-/// measured values each rests on. Quantiles from histogram buckets are only
-/// estimates; the comparison panels read these.
-fn quantile_families(measures: &[crate::store::StoredMeasure], now: Ts) -> (Family, Family, Family, Family) {
-    type Key = (String, Option<String>, String, &'static str, &'static str, &'static str);
-    let mut values: BTreeMap<Key, Vec<f64>> = BTreeMap::new();
-    for m in measures {
-        let Some((_, measure)) = QUANTILE_MEASURES.iter().find(|(x, _)| *x == m.measure) else { continue };
-        let recent = m.opened_at.is_some_and(|t| (now - t).num_seconds() <= WINDOW_7D);
-        for (clock, v) in [("wall", m.wall_secs), ("business", m.business_secs)] {
-            let Some(v) = v else { continue };
-            for window in ["poc", "7d"] {
-                if window == "7d" && !recent {
-                    continue;
-                }
-                for channel in [Some(m.kind.clone()), None] {
-                    let key = (m.vendor.clone(), channel, m.priority.to_string(), *measure, clock, window);
-                    values.entry(key).or_default().push(v);
-                }
-            }
-        }
-    }
-    let mut quantiles = Family::new(
-        "supportprobe_figure_quantile_seconds",
-        "gauge",
-        "Exact quantile of a measured figure (first_human_response, next_reply, resolution) from the store, per channel, \
-         over the whole POC (window=\"poc\") or probes opened in the last 7 days (window=\"7d\"); absent until measured.",
-    );
-    let mut vendor_quantiles = Family::new(
-        "supportprobe_vendor_figure_quantile_seconds",
-        "gauge",
-        "Exact quantile of a measured figure over all of a vendor's channels (see supportprobe_figure_quantile_seconds).",
-    );
-    let mut samples = Family::new(
-        "supportprobe_figure_samples",
-        "gauge",
-        "How many measured values the figure's quantiles rest on, per channel.",
-    );
-    let mut vendor_samples = Family::new(
-        "supportprobe_vendor_figure_samples",
-        "gauge",
-        "How many measured values the vendor-wide quantiles rest on.",
-    );
-    for ((vendor, channel, priority, measure, clock, window), mut v) in values {
-        v.sort_by(f64::total_cmp);
-        let mut base: Labels = vec![("vendor", vendor)];
-        let per_channel = channel.is_some();
-        if let Some(c) = channel {
-            base.push(("channel", c));
-        }
-        base.extend([
-            ("priority", priority),
-            ("measure", measure.to_string()),
-            ("clock", clock.to_string()),
-            ("window", window.to_string()),
-        ]);
-        let (qf, sf) =
-            if per_channel { (&mut quantiles, &mut samples) } else { (&mut vendor_quantiles, &mut vendor_samples) };
-        sf.set(base.clone(), v.len() as f64);
-        for (q, name) in QUANTILES {
-            if let Some(x) = quantile(&v, q) {
-                let mut l = base.clone();
-                l.push(("percentile", name.to_string()));
-                qf.set(l, x);
-            }
-        }
-    }
-    (quantiles, vendor_quantiles, samples, vendor_samples)
+/// The `q` quantile of sorted milliseconds, in seconds (see [`quantile`]).
+fn quantile_ms(sorted: &[i64], q: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let pos = q.clamp(0.0, 1.0) * last as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    let (a, b) = (sorted[lo] as f64 / 1000.0, sorted[hi] as f64 / 1000.0);
+    Some(a + (b - a) * (pos - lo as f64))
+}
+
+/// The exact-quantile families: p50 and p90 of each figure per vendor ×
+/// channel × priority and per vendor × priority over all its channels, on
+/// both clocks, over the whole POC and the last 7 days (by opening time), and
+/// how many measured values each rests on. Quantiles from histogram buckets
+/// are only estimates; the comparison panels read these.
+fn quantile_families() -> (Family, Family, Family, Family) {
+    (
+        Family::new(
+            "supportprobe_figure_quantile_seconds",
+            "gauge",
+            "Exact quantile of a measured figure (first_human_response, next_reply, resolution) from the store, per channel, \
+             over the whole POC (window=\"poc\") or probes opened in the last 7 days (window=\"7d\"); absent until measured.",
+        ),
+        Family::new(
+            "supportprobe_vendor_figure_quantile_seconds",
+            "gauge",
+            "Exact quantile of a measured figure over all of a vendor's channels (see supportprobe_figure_quantile_seconds).",
+        ),
+        Family::new(
+            "supportprobe_figure_samples",
+            "gauge",
+            "How many measured values the figure's quantiles rest on, per channel.",
+        ),
+        Family::new(
+            "supportprobe_vendor_figure_samples",
+            "gauge",
+            "How many measured values the vendor-wide quantiles rest on.",
+        ),
+    )
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use tracing::warn;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::metrics::{self, DaemonFacts};
+use crate::metrics::DaemonFacts;
 use crate::store::Store;
 
 /// What the handlers share.
@@ -34,6 +34,10 @@ pub struct AppState {
     pub control: mpsc::Sender<crate::daemon::Control>,
     /// Wakes channel workers when a verified webhook arrives.
     pub pokes: crate::webhook::Pokes,
+    /// Each channel's load and poll freshness, published by the workers.
+    pub loads: crate::engine::Loads,
+    /// The metrics aggregates, kept up to date from the store's changes.
+    pub live: crate::metrics::Live,
 }
 
 impl AppState {
@@ -189,10 +193,10 @@ async fn reload_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) 
 
 async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
     let s = state.clone();
-    // The scrape reads the whole store: keep it off the async workers.
+    // The scrape reads what changed in the store since the last one: keep it off the async workers.
     let rendered = tokio::task::spawn_blocking(move || {
         let facts = *s.facts.lock().unwrap_or_else(|e| e.into_inner());
-        metrics::render(&s.config(), &s.store, facts, s.clock.now())
+        s.live.render(&s.config(), &s.store, &s.loads, facts, s.clock.now())
     })
     .await;
     match rendered {

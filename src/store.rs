@@ -197,7 +197,16 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (notification_id, target)
     );
     CREATE INDEX deliveries_due ON deliveries(state, next_attempt_at);",
+    // 3: a change number per probe, so readers (metrics, workers) catch up on
+    // what changed instead of reading everything again
+    "ALTER TABLE probes ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+    UPDATE probes SET rev = id;
+    CREATE INDEX probes_by_rev ON probes(rev);",
 ];
+
+/// Sets a probe's change number above every other: inside the write
+/// transaction, so change numbers follow commit order across processes.
+const NEXT_REV: &str = "rev = (SELECT COALESCE(MAX(rev), 0) + 1 FROM probes)";
 
 pub fn ts(t: Ts) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -299,6 +308,17 @@ fn probe_from_row(r: &Row<'_>) -> Result<Result<Probe, StoreError>, rusqlite::Er
         })
     };
     Ok(build())
+}
+
+/// Which probes `probes` lists.
+#[derive(Clone, Debug, Default)]
+pub struct ProbeFilter {
+    pub vendor: Option<String>,
+    /// A channel id or kind.
+    pub channel: Option<String>,
+    pub state: Option<State>,
+    /// Created at or after.
+    pub since: Option<Ts>,
 }
 
 /// A probe to create.
@@ -470,7 +490,7 @@ impl Store {
     /// the file): a damaged store is refused, never written to.
     pub fn check_integrity(&self) -> Result<(), StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("PRAGMA quick_check(20)")?;
+        let mut stmt = conn.prepare_cached("PRAGMA quick_check(20)")?;
         let lines: Vec<String> = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<_, _>>()?;
         if lines.len() == 1 && lines[0] == "ok" {
             return Ok(());
@@ -483,9 +503,9 @@ impl Store {
     /// disk is full"). `None` lifts the cap.
     pub fn limit_size(&self, extra_pages: Option<u64>) -> Result<(), StoreError> {
         let conn = self.conn();
-        let pages: u64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let pages: u64 = row(&conn, "PRAGMA page_count", [], |r| r.get(0))?;
         let max = extra_pages.map_or(1_073_741_823, |e| pages + e);
-        conn.query_row(&format!("PRAGMA max_page_count = {max}"), [], |_| Ok(()))?;
+        row(&conn, &format!("PRAGMA max_page_count = {max}"), [], |_| Ok(()))?;
         Ok(())
     }
 
@@ -525,6 +545,11 @@ impl Store {
         // NORMAL in WAL mode survives a killed process; only an OS crash can lose the last commits.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // A deliberate page cache: 4 MiB holds the working set (in-flight probes, their
+        // events, the indexes) while staying small next to the daemon's own memory;
+        // the daemon reads what changed, not whole tables.
+        conn.pragma_update(None, "cache_size", -4096)?;
+        conn.set_prepared_statement_cache_capacity(64);
         let store = Store { conn: Mutex::new(conn), path, health: Health::default() };
         store.migrate()?;
         Ok(store)
@@ -532,7 +557,7 @@ impl Store {
 
     fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let version: i64 = row(&conn, "PRAGMA user_version", [], |r| r.get(0))?;
         let known = MIGRATIONS.len() as i64;
         if version > known {
             return Err(StoreError::TooNew { path: self.path.clone(), found: version, known });
@@ -564,9 +589,7 @@ impl Store {
     // ---- scheduling ----------------------------------------------------
 
     pub fn cursor(&self, target: &str) -> Result<Option<Ts>, StoreError> {
-        let s: Option<String> = self
-            .conn()
-            .query_row("SELECT last_fire_at FROM cursors WHERE target = ?1", [target], |r| r.get(0))
+        let s: Option<String> = row(&self.conn(), "SELECT last_fire_at FROM cursors WHERE target = ?1", [target], |r| r.get(0))
             .optional()?;
         opt_ts("last_fire_at", s)
     }
@@ -578,7 +601,7 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let id = insert_probe(&tx, probe, now)?;
-        tx.execute(
+        exec(&tx, 
             "INSERT INTO cursors(target, last_fire_at) VALUES (?1, ?2)
              ON CONFLICT(target) DO UPDATE SET last_fire_at = excluded.last_fire_at",
             params![target, ts(fire_at)],
@@ -588,7 +611,7 @@ impl Store {
     }
 
     pub fn set_cursor(&self, target: &str, at: Ts) -> Result<(), StoreError> {
-        self.conn().execute(
+        exec(&self.conn(), 
             "INSERT INTO cursors(target, last_fire_at) VALUES (?1, ?2)
              ON CONFLICT(target) DO UPDATE SET last_fire_at = excluded.last_fire_at",
             params![target, ts(at)],
@@ -606,7 +629,7 @@ impl Store {
 
     fn query_probes(&self, sql_where: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<Probe>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!("SELECT {PROBE_COLUMNS} FROM probes {sql_where}"))?;
+        let mut stmt = conn.prepare_cached(&format!("SELECT {PROBE_COLUMNS} FROM probes {sql_where}"))?;
         let rows = stmt.query_map(params, probe_from_row)?;
         let mut out = Vec::new();
         for r in rows {
@@ -631,6 +654,80 @@ impl Store {
         )
     }
 
+    /// The highest change number (see `rev`): 0 for an empty store.
+    pub fn max_rev(&self) -> Result<i64, StoreError> {
+        Ok(row(&self.conn(), "SELECT COALESCE(MAX(rev), 0) FROM probes", [], |r| r.get(0))?)
+    }
+
+    /// SQLite's `data_version`: changes when another connection (another
+    /// process: `record`, `probes`) commits to the store. Cheap: no table is read.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(row(&self.conn(), "PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
+    /// Calls `f` with each probe changed after change number `rev` (every
+    /// probe for 0), in change order, with its change number. Rows are read
+    /// one at a time: memory does not grow with the store.
+    pub fn scan_changed(&self, rev: i64, mut f: impl FnMut(i64, Probe)) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {PROBE_COLUMNS}, rev FROM probes WHERE rev > ?1 ORDER BY rev"))?;
+        let mut rows = stmt.query([rev])?;
+        while let Some(r) = rows.next()? {
+            let p = probe_from_row(r)??;
+            f(r.get(30)?, p);
+        }
+        Ok(())
+    }
+
+    /// The measures of probes changed after change number `rev`.
+    pub fn measures_changed_since(&self, rev: i64) -> Result<Vec<StoredMeasure>, StoreError> {
+        self.query_measures("WHERE p.rev > ?1", &[&rev])
+    }
+
+    /// Calls `f` with each reply event recorded after event id `after`:
+    /// `(event id, probe id, class)`. Returns the highest id seen.
+    pub fn scan_replies(&self, after: i64, mut f: impl FnMut(i64, i64, &str)) -> Result<i64, StoreError> {
+        let conn = self.conn();
+        // Up to the newest event now: events that are not replies move the mark too,
+        // so they are not read again; a reply recorded meanwhile is read next time.
+        let top: i64 = row(&conn, "SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, probe_id, class FROM events
+             WHERE id > ?1 AND id <= ?2 AND kind = 'reply' AND class IS NOT NULL ORDER BY id",
+        )?;
+        let mut rows = stmt.query([after, top])?;
+        while let Some(r) = rows.next()? {
+            let class: String = r.get(2)?;
+            f(r.get(0)?, r.get(1)?, &class);
+        }
+        Ok(top.max(after))
+    }
+
+    /// Calls `f` with each probe matching `filter`, oldest first, one row at a
+    /// time (for `probes`: bounded memory whatever the store's size).
+    pub fn scan_probes(&self, filter: &ProbeFilter, mut f: impl FnMut(Probe) -> bool) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {PROBE_COLUMNS} FROM probes
+             WHERE (?1 IS NULL OR vendor = ?1) AND (?2 IS NULL OR channel = ?2 OR kind = ?2)
+               AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR created_at >= ?4)
+             ORDER BY created_at, id"
+        ))?;
+        let mut rows = stmt.query(params![
+            filter.vendor,
+            filter.channel,
+            filter.state.map(State::as_str),
+            filter.since.map(ts)
+        ])?;
+        while let Some(r) = rows.next()? {
+            if !f(probe_from_row(r)??) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Every probe, oldest first.
     pub fn all_probes(&self) -> Result<Vec<Probe>, StoreError> {
         self.query_probes("ORDER BY created_at, id", &[])
@@ -638,7 +735,7 @@ impl Store {
 
     /// Probes of a vendor waiting on it (for the `max_open` cap).
     pub fn count_open(&self, vendor: &str) -> Result<u32, StoreError> {
-        Ok(self.conn().query_row(
+        Ok(row(&self.conn(), 
             "SELECT COUNT(*) FROM probes WHERE vendor = ?1 AND state IN ('opening', 'open', 'acknowledged', 'answered')",
             [vendor],
             |r| r.get(0),
@@ -647,7 +744,7 @@ impl Store {
 
     /// Probes of a vendor first sent at or after `since` (for `max_per_day`).
     pub fn count_sent_since(&self, vendor: &str, since: Ts) -> Result<u32, StoreError> {
-        Ok(self.conn().query_row(
+        Ok(row(&self.conn(), 
             "SELECT COUNT(*) FROM probes WHERE vendor = ?1 AND sent_at >= ?2",
             params![vendor, ts(since)],
             |r| r.get(0),
@@ -657,41 +754,46 @@ impl Store {
     /// Marks an open attempt: bumps the attempt count and notes our send time.
     pub fn begin_open_attempt(&self, id: i64, now: Ts) -> Result<u32, StoreError> {
         let conn = self.conn();
-        conn.execute(
-            "UPDATE probes SET attempts = attempts + 1, sent_at = COALESCE(sent_at, ?2), next_attempt_at = NULL,
-             updated_at = ?2 WHERE id = ?1",
+        exec(&conn, 
+            &format!("UPDATE probes SET attempts = attempts + 1, sent_at = COALESCE(sent_at, ?2), next_attempt_at = NULL,
+             updated_at = ?2, {NEXT_REV} WHERE id = ?1"),
             params![id, ts(now)],
         )?;
-        Ok(conn.query_row("SELECT attempts FROM probes WHERE id = ?1", [id], |r| r.get(0))?)
+        Ok(row(&conn, "SELECT attempts FROM probes WHERE id = ?1", [id], |r| r.get(0))?)
     }
 
     pub fn set_retry(&self, id: i64, at: Option<Ts>, note: &str, now: Ts) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE probes SET next_attempt_at = ?2, note = ?3, updated_at = ?4 WHERE id = ?1",
+        exec(&self.conn(), 
+            &format!("UPDATE probes SET next_attempt_at = ?2, note = ?3, updated_at = ?4, {NEXT_REV} WHERE id = ?1"),
             params![id, at.map(ts), note, ts(now)],
         )?;
         Ok(())
     }
 
     pub fn set_ticket(&self, id: i64, ticket_id: &str, url: Option<&str>, now: Ts) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE probes SET ticket_id = ?2, ticket_url = ?3, updated_at = ?4 WHERE id = ?1",
+        exec(&self.conn(), 
+            &format!("UPDATE probes SET ticket_id = ?2, ticket_url = ?3, updated_at = ?4, {NEXT_REV} WHERE id = ?1"),
             params![id, ticket_id, url, ts(now)],
         )?;
         Ok(())
     }
 
     pub fn set_known_until(&self, id: i64, at: Ts) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE probes SET known_until = MAX(COALESCE(known_until, ''), ?2), updated_at = ?2 WHERE id = ?1",
+        exec(&self.conn(), 
+            // Not a change of state or figures: no new change number (a poll that found nothing
+            // new writes this one column).
+            "UPDATE probes SET known_until = MAX(COALESCE(known_until, ''), ?2) WHERE id = ?1",
             params![id, ts(at)],
         )?;
         Ok(())
     }
 
     pub fn set_note(&self, id: i64, note: &str, now: Ts) -> Result<(), StoreError> {
-        self.conn()
-            .execute("UPDATE probes SET note = ?2, updated_at = ?3 WHERE id = ?1", params![id, note, ts(now)])?;
+        exec(
+            &self.conn(),
+            &format!("UPDATE probes SET note = ?2, updated_at = ?3, {NEXT_REV} WHERE id = ?1"),
+            params![id, note, ts(now)],
+        )?;
         Ok(())
     }
 
@@ -699,10 +801,10 @@ impl Store {
     pub fn save_derived(&self, id: i64, f: &ProbeFigures, rows: &[MeasureRow], now: Ts) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute(
-            "UPDATE probes SET state = COALESCE(?2, state), outcome = ?3, opened_at = ?4, first_response_at = ?5,
+        exec(&tx, 
+            &format!("UPDATE probes SET state = COALESCE(?2, state), outcome = ?3, opened_at = ?4, first_response_at = ?5,
              first_human_response_at = ?6, resolved_at = ?7, resolved_by = ?8, expired_at = ?9, closed_at = ?10,
-             bot_turns = ?11, responders = ?12, updated_at = ?13 WHERE id = ?1",
+             bot_turns = ?11, responders = ?12, updated_at = ?13, {NEXT_REV} WHERE id = ?1"),
             params![
                 id,
                 f.state.map(State::as_str),
@@ -720,7 +822,7 @@ impl Store {
             ],
         )?;
         for r in rows {
-            tx.execute(
+            exec(&tx, 
                 "INSERT INTO measures(probe_id, measure, seq, start_at, end_at, wall_secs, business_secs, target_secs,
                  deadline_at, verdict) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT(probe_id, measure, seq) DO UPDATE SET start_at = excluded.start_at, end_at = excluded.end_at,
@@ -761,7 +863,7 @@ impl Store {
         params: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<StoredMeasure>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
+        let mut stmt = conn.prepare_cached(&format!(
             "SELECT m.probe_id, p.vendor, p.kind, p.priority, m.measure, m.seq, m.wall_secs, m.business_secs,
                     m.target_secs, m.deadline_at, m.verdict, p.opened_at
              FROM measures m JOIN probes p ON p.id = m.probe_id {sql_where} ORDER BY m.probe_id, m.measure, m.seq"
@@ -815,18 +917,18 @@ impl Store {
     }
 
     pub fn has_event(&self, probe_id: i64, key: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .conn()
-            .query_row("SELECT 1 FROM events WHERE probe_id = ?1 AND key = ?2", params![probe_id, key], |_| Ok(()))
-            .optional()?
-            .is_some())
+        Ok(row(&self.conn(), "SELECT 1 FROM events WHERE probe_id = ?1 AND key = ?2", params![probe_id, key], |_| {
+            Ok(())
+        })
+        .optional()?
+        .is_some())
     }
 
     /// A probe's events in the order they were recorded: our own observation
     /// sequence (vendor timestamps are on another clock and never order them).
     pub fn events(&self, probe_id: i64) -> Result<Vec<StoredEvent>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT id, kind, key, at, observed_at, class, rule, author, detail, probe_id FROM events
              WHERE probe_id = ?1 ORDER BY id",
         )?;
@@ -836,7 +938,7 @@ impl Store {
     /// Every event decided by `rule` (e.g. `manual:human:forced`), with its probe's id.
     pub fn events_with_rule(&self, rule: &str) -> Result<Vec<(i64, StoredEvent)>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT id, kind, key, at, observed_at, class, rule, author, detail, probe_id FROM events
              WHERE rule = ?1 ORDER BY probe_id, at, id",
         )?;
@@ -879,7 +981,7 @@ impl Store {
     /// Reply counts by vendor, channel kind and class, for metrics.
     pub fn reply_counts(&self) -> Result<Vec<(String, String, String, u64)>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT p.vendor, p.kind, e.class, COUNT(*) FROM events e JOIN probes p ON p.id = e.probe_id
              WHERE e.kind = 'reply' AND e.class IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
         )?;
@@ -901,7 +1003,7 @@ impl Store {
     pub fn channel_states(&self) -> Result<Vec<ChannelState>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT vendor, channel, failures, failing_since, last_error FROM channel_state ORDER BY 1, 2")?;
+            .prepare_cached("SELECT vendor, channel, failures, failing_since, last_error FROM channel_state ORDER BY 1, 2")?;
         let rows = stmt.query_map([], |r| {
             let build = || -> Result<ChannelState, StoreError> {
                 Ok(ChannelState {
@@ -922,7 +1024,7 @@ impl Store {
     }
 
     pub fn set_channel_state(&self, c: &ChannelState, now: Ts) -> Result<(), StoreError> {
-        self.conn().execute(
+        exec(&self.conn(), 
             "INSERT INTO channel_state(vendor, channel, failures, failing_since, last_error, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT(vendor, channel) DO UPDATE SET failures = excluded.failures,
@@ -939,7 +1041,7 @@ impl Store {
     pub fn enqueue_notification(&self, n: &NewNotification<'_>, targets: &[&str], now: Ts) -> Result<bool, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let inserted = tx.execute(
+        let inserted = exec(&tx, 
             "INSERT OR IGNORE INTO notifications(key, event, vendor, priority, payload, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![n.key, n.event, n.vendor, n.priority.map(Priority::as_str), n.payload.to_string(), ts(now)],
@@ -948,7 +1050,7 @@ impl Store {
         if n == 1 {
             let id = tx.last_insert_rowid();
             for t in targets {
-                tx.execute(
+                exec(&tx, 
                     "INSERT INTO deliveries(notification_id, target, state, next_attempt_at) VALUES (?1, ?2, 'pending', ?3)",
                     params![id, t, ts(now)],
                 )?;
@@ -959,13 +1061,13 @@ impl Store {
     }
 
     pub fn notification_exists(&self, key: &str) -> Result<bool, StoreError> {
-        Ok(self.conn().query_row("SELECT 1 FROM notifications WHERE key = ?1", [key], |_| Ok(())).optional()?.is_some())
+        Ok(row(&self.conn(), "SELECT 1 FROM notifications WHERE key = ?1", [key], |_| Ok(())).optional()?.is_some())
     }
 
     /// Pending deliveries whose time has come, oldest first.
     pub fn due_deliveries(&self, now: Ts, limit: u32) -> Result<Vec<DueDelivery>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT d.notification_id, n.key, n.event, d.target, d.attempts, n.payload
              FROM deliveries d JOIN notifications n ON n.id = d.notification_id
              WHERE d.state = 'pending' AND d.next_attempt_at <= ?1
@@ -995,7 +1097,7 @@ impl Store {
         error: Option<&str>,
         now: Ts,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        exec(&self.conn(), 
             "UPDATE deliveries SET state = ?3, attempts = attempts + 1, next_attempt_at = COALESCE(?4, next_attempt_at),
                last_error = COALESCE(?5, last_error), delivered_at = CASE WHEN ?3 = 'delivered' THEN ?6 ELSE delivered_at END
              WHERE notification_id = ?1 AND target = ?2",
@@ -1007,7 +1109,7 @@ impl Store {
     /// Delivery counts by target, event and state, with failed attempts.
     pub fn delivery_counts(&self) -> Result<Vec<DeliveryCount>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT d.target, n.event, d.state, COUNT(*),
                     SUM(CASE WHEN d.state = 'delivered' THEN d.attempts - 1 ELSE d.attempts END)
              FROM deliveries d JOIN notifications n ON n.id = d.notification_id GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
@@ -1034,7 +1136,7 @@ impl Store {
         message: &str,
         now: Ts,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        exec(&self.conn(), 
             "INSERT INTO channel_errors(vendor, channel, operation, kind, count, last_at, last_message)
              VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6)
              ON CONFLICT(vendor, channel, operation, kind) DO UPDATE SET count = count + 1,
@@ -1046,7 +1148,7 @@ impl Store {
 
     pub fn error_counts(&self) -> Result<Vec<ErrorCount>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT vendor, channel, operation, kind, count, last_message FROM channel_errors ORDER BY 1, 2, 3, 4",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -1063,11 +1165,28 @@ impl Store {
     }
 }
 
+/// Runs a statement through the connection's statement cache: each SQL text
+/// is prepared once per connection.
+fn exec(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(p)
+}
+
+/// Reads one row through the statement cache.
+fn row<T>(
+    conn: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+    f: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(p, f)
+}
+
 fn insert_probe(conn: &Connection, p: &NewProbe<'_>, now: Ts) -> Result<Option<i64>, StoreError> {
-    let n = conn.execute(
+    let n = exec(&conn, 
         "INSERT OR IGNORE INTO probes(reference, slot, vendor, channel, kind, scenario, priority, state, due_at,
-         give_up_after_ms, follow_up_delay_ms, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'scheduled', ?8, ?9, ?10, ?11, ?11)",
+         give_up_after_ms, follow_up_delay_ms, created_at, updated_at, rev)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'scheduled', ?8, ?9, ?10, ?11, ?11,
+                 (SELECT COALESCE(MAX(rev), 0) + 1 FROM probes))",
         params![
             p.reference,
             p.slot,
@@ -1086,7 +1205,7 @@ fn insert_probe(conn: &Connection, p: &NewProbe<'_>, now: Ts) -> Result<Option<i
 }
 
 fn append(conn: &Connection, probe_id: i64, e: &NewEvent<'_>, now: Ts) -> Result<bool, StoreError> {
-    let n = conn.execute(
+    let n = exec(&conn, 
         "INSERT OR IGNORE INTO events(probe_id, kind, key, at, observed_at, class, rule, author, detail)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![

@@ -233,21 +233,84 @@ pub fn supported(kind: ChannelKind) -> bool {
     )
 }
 
+/// What a channel worker is asked to do when woken.
+#[derive(Debug, Default, PartialEq)]
+pub struct Hints {
+    /// Look at every unfinished probe now (a webhook naming no ticket we can read).
+    pub all: bool,
+    /// Read the channel's probes from the store again (new probes, changes by another process).
+    pub resync: bool,
+    /// Tickets a verified webhook named: their probes are looked at first.
+    pub tickets: Vec<String>,
+}
+
+/// More named tickets than this waiting for one worker: look at everything instead.
+const MAX_HINTED_TICKETS: usize = 1024;
+
+/// One channel worker's wake-up: a notification plus what it is about.
+#[derive(Debug, Default)]
+pub struct Wake {
+    notify: tokio::sync::Notify,
+    hints: Mutex<Hints>,
+}
+
+impl Wake {
+    /// Resolves when woken (at once if woken since the last wait).
+    pub async fn notified(&self) {
+        self.notify.notified().await;
+    }
+
+    /// What the wake-ups since the last call asked for.
+    pub fn take(&self) -> Hints {
+        std::mem::take(&mut *self.hints.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    fn with(&self, f: impl FnOnce(&mut Hints)) {
+        f(&mut self.hints.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        self.notify.notify_one();
+    }
+}
+
 /// Wake-ups for channel workers, by `vendor/channel id`; shared by the HTTP
-/// server and the engine (and kept across reloads).
+/// server, the scheduler and the engine (and kept across reloads).
 #[derive(Clone, Debug, Default)]
-pub struct Pokes(Arc<Mutex<HashMap<String, Arc<tokio::sync::Notify>>>>);
+pub struct Pokes(Arc<Mutex<HashMap<String, Arc<Wake>>>>);
 
 impl Pokes {
     /// The wake-up a worker waits on.
-    pub fn for_channel(&self, vendor: &str, channel: &str) -> Arc<tokio::sync::Notify> {
+    pub fn for_channel(&self, vendor: &str, channel: &str) -> Arc<Wake> {
         let mut m = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         m.entry(format!("{vendor}/{channel}")).or_default().clone()
     }
 
-    /// Wakes the channel's worker (or the next one to wait).
+    /// A webhook that names no ticket: the worker looks at every probe.
     pub fn poke(&self, vendor: &str, channel: &str) {
-        self.for_channel(vendor, channel).notify_one();
+        self.for_channel(vendor, channel).with(|h| h.all = true);
+    }
+
+    /// A webhook about one ticket: its probe is looked at first.
+    pub fn poke_ticket(&self, vendor: &str, channel: &str, ticket: String) {
+        self.for_channel(vendor, channel).with(|h| {
+            if h.tickets.len() >= MAX_HINTED_TICKETS {
+                h.all = true;
+            } else if !h.tickets.contains(&ticket) {
+                h.tickets.push(ticket);
+            }
+        });
+    }
+
+    /// The channel's probes changed in the store (a new one scheduled).
+    pub fn resync(&self, vendor: &str, channel: &str) {
+        self.for_channel(vendor, channel).with(|h| h.resync = true);
+    }
+
+    /// Every worker reads its probes again (another process changed the store).
+    pub fn resync_all(&self) {
+        let wakes: Vec<Arc<Wake>> =
+            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).values().cloned().collect();
+        for w in wakes {
+            w.with(|h| h.resync = true);
+        }
     }
 }
 

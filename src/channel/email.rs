@@ -168,7 +168,12 @@ async fn tls_connect(
     use rustls_platform_verifier::ConfigVerifierExt;
     crate::channel::http::install_crypto_provider();
     let config = if extra_roots.is_empty() {
-        rustls::ClientConfig::with_platform_verifier().map_err(|e| conn_err(host, e))?
+        // The system's roots, loaded once for the process.
+        static SYSTEM: std::sync::OnceLock<Result<Arc<rustls::ClientConfig>, String>> = std::sync::OnceLock::new();
+        SYSTEM
+            .get_or_init(|| rustls::ClientConfig::with_platform_verifier().map(Arc::new).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(|e| conn_err(host, e))?
     } else {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier =
@@ -180,9 +185,10 @@ async fn tls_connect(
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth()
+            .into()
     };
     let name = rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| conn_err(host, e))?;
-    tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(|e| conn_err(host, e))
+    tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map_err(|e| conn_err(host, e))
 }
 
 /// Connects, (upgrades to TLS,) reads the greeting and logs in.

@@ -41,15 +41,10 @@ pub struct Http {
 }
 
 impl Http {
+    /// A channel's view of the process's one HTTP client, with its own
+    /// timeout (set on each request) and rate budgets.
     pub fn new(timeout: Duration) -> Result<Http, ChannelError> {
-        install_crypto_provider();
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("supportprobe/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ChannelError::Malformed(format!("cannot build HTTP client: {e}")))?;
-        Ok(Http { client, timeout, budgets: Vec::new() })
+        Ok(Http { client: shared_client()?, timeout, budgets: Vec::new() })
     }
 
     pub fn with_budgets(mut self, budgets: Vec<std::sync::Arc<super::budget::Budget>>) -> Http {
@@ -72,7 +67,7 @@ impl Http {
     /// platforms that explain failures in their own body codes).
     pub async fn send_any(&self, rb: RequestBuilder) -> Result<Answer, ChannelError> {
         super::budget::acquire(&self.budgets).await;
-        let resp = rb.send().await.map_err(|e| self.transport(e))?;
+        let resp = rb.timeout(self.timeout).send().await.map_err(|e| self.transport(e))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         for b in &self.budgets {
@@ -252,6 +247,26 @@ fn clip(s: &str) -> String {
 }
 
 /// rustls needs one process-wide crypto provider; we build with ring only.
+/// The process's one HTTP client: one connection pool and one TLS root
+/// store (parsed once, not once per channel), shared by every channel and
+/// the notifier. Timeouts are per request.
+pub fn shared_client() -> Result<reqwest::Client, ChannelError> {
+    static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            install_crypto_provider();
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .pool_idle_timeout(Duration::from_secs(60))
+                .pool_max_idle_per_host(4)
+                .user_agent(concat!("supportprobe/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| format!("cannot build HTTP client: {e}"))
+        })
+        .clone()
+        .map_err(ChannelError::Malformed)
+}
+
 pub fn install_crypto_provider() {
     // Fails only if one is installed already, which is what we want.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -27,6 +27,56 @@ pub struct Ctx {
     pub pokes: crate::webhook::Pokes,
     /// Rate budgets, shared by a vendor's channels and kept across reloads.
     pub budgets: crate::channel::budget::Budgets,
+    /// Each channel worker's load and poll freshness, for `/metrics`.
+    pub loads: Loads,
+}
+
+/// One channel's load, as its worker last published it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Load {
+    /// Probes waiting on the vendor (polled routinely).
+    pub active: u32,
+    /// Now minus the oldest last successful look among them, in seconds.
+    pub staleness_secs: f64,
+    pub configured_interval_secs: f64,
+    /// The rate budget the channel's requests draw on, and its rate per minute.
+    pub budget: Option<(String, f64)>,
+}
+
+/// Every channel's [`Load`], shared by the workers and `/metrics`.
+#[derive(Clone, Debug, Default)]
+pub struct Loads(Arc<std::sync::Mutex<std::collections::BTreeMap<(String, String), Load>>>);
+
+impl Loads {
+    pub fn set(&self, vendor: &str, channel: &str, load: Load) {
+        let mut m = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        m.insert((vendor.to_string(), channel.to_string()), load);
+    }
+
+    /// Every channel's load with its effective poll interval: the configured
+    /// one, or longer where the polls of every channel drawing on the same
+    /// budget need more requests per minute than the budget carries.
+    pub fn snapshot(&self) -> Vec<(String, String, Load, f64)> {
+        let m = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let mut demand: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
+        for l in m.values() {
+            if let Some((name, _)) = &l.budget {
+                *demand.entry(name).or_default() += f64::from(l.active) * 60.0 / l.configured_interval_secs.max(0.001);
+            }
+        }
+        m.iter()
+            .map(|((v, c), l)| {
+                let effective = match &l.budget {
+                    Some((name, rate)) => {
+                        let need = demand.get(name.as_str()).copied().unwrap_or(0.0);
+                        l.configured_interval_secs * (need / rate.max(0.001)).max(1.0)
+                    }
+                    None => l.configured_interval_secs,
+                };
+                (v.clone(), c.clone(), l.clone(), effective)
+            })
+            .collect()
+    }
 }
 
 /// Starts the scheduler and every channel worker on `tracker`.

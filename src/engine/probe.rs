@@ -112,9 +112,76 @@ pub fn promise_name(m: Measure) -> &'static str {
     }
 }
 
+/// A judged measure as the store holds it, for "did anything change?".
+#[derive(Clone, Debug, PartialEq)]
+pub struct SavedRow {
+    measure: Measure,
+    seq: u32,
+    wall_secs: Option<f64>,
+    business_secs: Option<f64>,
+    target_secs: Option<f64>,
+    deadline: Option<Ts>,
+    verdict: crate::sla::Verdict,
+}
+
+impl SavedRow {
+    fn stored(m: &crate::store::StoredMeasure) -> SavedRow {
+        SavedRow {
+            measure: m.measure,
+            seq: m.seq,
+            wall_secs: m.wall_secs,
+            business_secs: m.business_secs,
+            target_secs: m.target_secs,
+            deadline: m.deadline,
+            verdict: m.verdict,
+        }
+    }
+
+    /// What the store holds after saving `r` over `before` (a recorded breach stays breached).
+    fn after_save(r: &MeasureRow, before: Option<&SavedRow>) -> SavedRow {
+        let sticky = before.is_some_and(|b| b.verdict == Verdict::Breached);
+        SavedRow {
+            measure: r.measure,
+            seq: r.seq,
+            wall_secs: r.wall_secs,
+            business_secs: r.business_secs,
+            target_secs: r.target.map(|d| d.as_secs_f64()),
+            deadline: r.deadline,
+            verdict: if sticky { Verdict::Breached } else { r.verdict },
+        }
+    }
+}
+
+/// The stored rows after saving `rows`, or `None` when saving would change
+/// nothing. Compared by (measure, seq), whatever order either side is in.
+fn rows_after_save(saved: &[SavedRow], rows: &[MeasureRow]) -> Option<Vec<SavedRow>> {
+    let find = |r: &MeasureRow| saved.iter().find(|s| (s.measure, s.seq) == (r.measure, r.seq));
+    let mut after: Vec<SavedRow> = rows.iter().map(|r| SavedRow::after_save(r, find(r))).collect();
+    let same = after.iter().all(|a| find_row(saved, a) == Some(a));
+    // Rows the store has that are no longer derived stay there (saving never deletes).
+    after.extend(saved.iter().filter(|s| find_row(&after, s).is_none()).cloned().collect::<Vec<_>>());
+    (!same).then_some(after)
+}
+
+fn find_row<'a>(rows: &'a [SavedRow], a: &SavedRow) -> Option<&'a SavedRow> {
+    rows.iter().find(|s| (s.measure, s.seq) == (a.measure, a.seq))
+}
+
 /// Recomputes a probe from its events, records any new breach, and saves
 /// the derived columns and measures when they changed.
 pub fn refresh(config: &Config, store: &Store, p: &Probe, now: Ts) -> Result<(Refreshed, Vec<MeasureRow>), StoreError> {
+    refresh_cached(config, store, p, now, &mut None)
+}
+
+/// [`refresh`], with the probe's stored measures as the caller last saw them
+/// (`None`: read them from the store); `saved` is kept up to date.
+pub fn refresh_cached(
+    config: &Config,
+    store: &Store,
+    p: &Probe,
+    now: Ts,
+    saved: &mut Option<Vec<SavedRow>>,
+) -> Result<(Refreshed, Vec<MeasureRow>), StoreError> {
     let events = store.events(p.id)?;
     let derived = lifecycle::derive(&lifecycle_events(&events));
     let promise = config.promise(&p.vendor, p.priority);
@@ -186,19 +253,19 @@ pub fn refresh(config: &Config, store: &Store, p: &Probe, now: Ts) -> Result<(Re
         || p.closed_at != figures.closed_at
         || p.bot_turns != figures.bot_turns
         || p.responders != figures.responders
+        || p.resolved_by.as_deref() != figures.resolved_by
         || !new_breaches.is_empty();
-    let stored_rows_differ = || -> Result<bool, StoreError> {
-        let stored = store.measures_of(p.id)?;
-        Ok(stored.len() != rows.len()
-            || stored.iter().zip(&rows).any(|(s, r)| {
-                (s.measure, s.seq, s.wall_secs, s.verdict == Verdict::Breached)
-                    != (r.measure, r.seq, r.wall_secs, r.verdict == Verdict::Breached)
-                    || (s.verdict != r.verdict && s.verdict != Verdict::Breached)
-            }))
+    let before = match saved.take() {
+        Some(rows) => rows,
+        None => store.measures_of(p.id)?.iter().map(SavedRow::stored).collect(),
     };
-    if changed || stored_rows_differ()? {
+    let after = rows_after_save(&before, &rows);
+    // Written only when the probe's state or figures changed: a look that found
+    // nothing new writes nothing.
+    if changed || after.is_some() {
         store.save_derived(p.id, &figures, &rows, now)?;
     }
+    *saved = Some(after.unwrap_or(before));
     let events = if new_breaches.is_empty() { events } else { store.events(p.id)? };
     Ok((Refreshed { derived, rows, events }, new_breaches))
 }

@@ -100,6 +100,9 @@ fn fire_target(ctx: &Ctx, schedule: &Schedule, target: &Target, now: Ts, grace: 
             );
         }
     }
+    if created > 0 {
+        ctx.pokes.resync(&target.vendor, &target.channel);
+    }
     Ok(created)
 }
 

@@ -14,7 +14,7 @@
 //! time falls due, so breaches are recorded the moment they are known.
 //! `Retry-After` and transient errors put the whole channel in back-off.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::Ctx;
-use super::probe::{Refreshed, kind, refresh};
+use super::probe::{Refreshed, kind, refresh_cached};
 use crate::channel::{AnyChannel, Channel, ChannelError, OpenRequest, Operation, Snapshot, Ticket, TicketStatus};
 use crate::classify::{AuthorKind, classify};
 use crate::config::ChannelSpec;
@@ -56,7 +56,6 @@ const FAILING_AFTER: u32 = 3;
 #[derive(Debug, Default)]
 struct Gate {
     last_call: Option<Instant>,
-    last_routine_poll: Option<Instant>,
     backoff_until: Option<Instant>,
     failures: u32,
 }
@@ -147,64 +146,105 @@ pub struct Worker {
     /// In `once` mode, the one probe this worker follows.
     only: Option<i64>,
     gate: Gate,
-    next_poll: HashMap<i64, Instant>,
-    /// A verified webhook arrived: look at every probe on the next pass.
-    poked: bool,
-    /// Probes to look at now, whatever their poll schedule (after a webhook).
-    look_now: std::collections::HashSet<i64>,
+    /// The channel's unfinished probes as last read or written by this worker.
+    cache: BTreeMap<i64, Probe>,
+    /// When each probe next needs attention (our clock): nothing is read or
+    /// written for a probe before it.
+    wake: HashMap<i64, Ts>,
+    /// When each probe's next routine look is due (our clock).
+    next_poll: HashMap<i64, Ts>,
+    /// The last time each probe was worked on, so a step that could not
+    /// proceed is not repeated in a tight loop.
+    worked: HashMap<i64, Instant>,
+    /// Probes to look at now, whatever their poll schedule (a webhook named them).
+    look_now: VecDeque<i64>,
     last_status: HashMap<i64, TicketStatus>,
     /// Failed recovery lookups per probe (for their back-off).
     lookups: HashMap<i64, u32>,
     /// Consecutive "not found" answers per probe, and no look before the instant.
     gone: HashMap<i64, (u32, Instant)>,
+    /// Each probe's measures as stored, so an unchanged probe is not rewritten.
+    saved: HashMap<i64, Vec<super::probe::SavedRow>>,
     scenarios: HashMap<String, Arc<Scenario>>,
+    /// The rate budgets the channel's requests draw on (for its published load).
+    budgets: Vec<Arc<crate::channel::budget::Budget>>,
     /// The channel's health, persisted so a restart does not re-announce a failure.
     health: ChannelState,
 }
+
+/// How often a worker reads its probes from the store again even when nobody
+/// said they changed (a safety net: the scheduler and the store watcher wake it).
+const RESYNC_EVERY: Duration = Duration::from_secs(300);
+/// Longest sleep: wall-clock jumps are noticed within it.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+/// A probe whose step could not proceed (a failed forced look, a close to
+/// retry) is worked on again no sooner than this (or its poll interval).
+const REWORK_AFTER: Duration = Duration::from_secs(1);
 
 impl Worker {
     pub fn new(ctx: Ctx, vendor: &str, spec: ChannelSpec, channel: AnyChannel, only: Option<i64>) -> Worker {
         let health =
             ChannelState { vendor: vendor.to_string(), channel: spec.kind.as_str().to_string(), ..Default::default() };
         Worker {
+            budgets: ctx.config.vendor(vendor).map(|v| ctx.budgets.for_channel(v, spec.kind)).unwrap_or_default(),
             ctx,
             vendor: vendor.to_string(),
             spec,
             channel,
             only,
             gate: Gate::default(),
+            cache: BTreeMap::new(),
+            wake: HashMap::new(),
             next_poll: HashMap::new(),
-            poked: false,
-            look_now: std::collections::HashSet::new(),
+            worked: HashMap::new(),
+            look_now: VecDeque::new(),
             last_status: HashMap::new(),
             gone: HashMap::new(),
             lookups: HashMap::new(),
+            saved: HashMap::new(),
             scenarios: HashMap::new(),
             health,
         }
     }
 
-    fn tick_period(&self) -> Duration {
-        self.spec.min_request_interval.std().clamp(Duration::from_millis(100), Duration::from_millis(500))
-    }
-
     /// Runs until cancelled (or, in `once` mode, until its probe is final).
+    ///
+    /// Work happens only when something is due: the worker sleeps until the
+    /// earliest probe's wake time, a webhook, or a change in the store; a
+    /// probe is read, derived and written only when it is worked on.
     pub async fn run(mut self, shutdown: CancellationToken) {
         match self.ctx.store.channel_state(&self.vendor, self.spec.kind.as_str()) {
             Ok(Some(h)) => self.health = h,
             Ok(None) => {}
             Err(e) => warn!(error = %format!("{e:#}"), "cannot read the channel's health; starting healthy"),
         }
-        let mut interval = tokio::time::interval(self.tick_period());
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let poke = self.ctx.pokes.for_channel(&self.vendor, &self.spec.id);
+        let wake = self.ctx.pokes.for_channel(&self.vendor, &self.spec.id);
+        let mut synced: Option<Instant> = None;
         loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = interval.tick() => {}
-                () = poke.notified() => {
-                    // A verified webhook: every open probe of the channel is looked at now.
-                    self.poked = true;
+            let hints = wake.take();
+            if hints.resync || synced.is_none_or(|t| t.elapsed() >= RESYNC_EVERY) {
+                match self.sync() {
+                    Ok(()) => synced = Some(Instant::now()),
+                    Err(e) => {
+                        self.ctx.store.note_failure(&e);
+                        warn!(error = %e, kind = e.kind(), "store error reading the channel's probes; retrying");
+                        tokio::select! {
+                            () = shutdown.cancelled() => return,
+                            () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        }
+                    }
+                }
+            }
+            self.apply(hints);
+            if self.only.is_some() && self.cache.is_empty() {
+                return;
+            }
+            let sleep = self.sleep_for(synced);
+            if !sleep.is_zero() {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(sleep) => {}
+                    () = wake.notified() => continue,
                 }
             }
             // Every channel call and wait (rate budget, back-off, a stalled vendor) is
@@ -213,55 +253,245 @@ impl Worker {
             // recorded first and is looked up, never repeated blindly (as after a crash).
             let result = tokio::select! {
                 () = shutdown.cancelled() => return,
-                r = self.tick(&shutdown) => r,
+                r = self.work(&shutdown) => r,
             };
             match result {
-                Ok(true) => self.ctx.store.note_success(),
-                Ok(false) => return,
+                Ok(()) => self.ctx.store.note_success(),
                 Err(e) => {
                     self.ctx.store.note_failure(&e);
-                    warn!(vendor = %self.vendor, channel = %self.spec.id, error = %e, kind = e.kind(), "store error; retrying")
+                    warn!(vendor = %self.vendor, channel = %self.spec.id, error = %e, kind = e.kind(), "store error; retrying");
+                    // The failed probe is worked on again after a pause, not in a tight loop.
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(REWORK_AFTER) => {}
+                    }
                 }
             }
         }
     }
 
-    /// One pass over the channel's unfinished probes. `Ok(false)` when a
-    /// `once` worker is done.
-    async fn tick(&mut self, shutdown: &CancellationToken) -> Result<bool, StoreError> {
+    /// How long to sleep before the next due probe (zero: work now).
+    fn sleep_for(&self, synced: Option<Instant>) -> Duration {
+        let now = self.ctx.clock.now();
+        let mut sleep = MAX_SLEEP.min(RESYNC_EVERY.saturating_sub(synced.map_or(RESYNC_EVERY, |t| t.elapsed())));
+        if self.look_now.is_empty() {
+            if let Some(next) = self.wake.values().min() {
+                sleep = sleep.min((*next - now).to_std().unwrap_or(Duration::ZERO));
+            }
+        } else {
+            sleep = Duration::ZERO;
+        }
+        // Nothing can be sent while the channel backs off.
+        if let Some(until) = self.gate.backoff_until {
+            sleep = sleep.max(until.saturating_duration_since(Instant::now()));
+        }
+        sleep
+    }
+
+    /// Reads the channel's unfinished probes from the store; a probe that is
+    /// new, or changed by someone else, is worked on now.
+    fn sync(&mut self) -> Result<(), StoreError> {
         let mut probes = self.ctx.store.unfinished(&self.vendor, &self.spec.id)?;
         if let Some(id) = self.only {
             probes.retain(|p| p.id == id);
-            if probes.is_empty() {
-                return Ok(false);
-            }
         }
-        let active = probes.iter().filter(|p| p.state.is_active()).count();
-        // Forget what was kept per probe for probes that have finished.
-        let live: std::collections::HashSet<i64> = probes.iter().map(|p| p.id).collect();
-        self.next_poll.retain(|id, _| live.contains(id));
-        self.last_status.retain(|id, _| live.contains(id));
-        self.gone.retain(|id, _| live.contains(id));
-        self.lookups.retain(|id, _| live.contains(id));
-        if std::mem::take(&mut self.poked) {
-            self.look_now = probes.iter().map(|p| p.id).collect();
+        let now = self.ctx.clock.now();
+        let live: HashSet<i64> = probes.iter().map(|p| p.id).collect();
+        let gone: Vec<i64> = self.cache.keys().filter(|id| !live.contains(id)).copied().collect();
+        for id in gone {
+            self.forget(id);
         }
         for p in probes {
-            if shutdown.is_cancelled() {
-                break;
+            if self.cache.get(&p.id) == Some(&p) {
+                continue;
             }
-            let span = info_span!("probe", probe = %p.reference, vendor = %p.vendor, channel = %self.spec.kind);
-            self.step(p, active).instrument(span).await?;
+            self.saved.remove(&p.id);
+            if let (false, Some(known)) = (self.next_poll.contains_key(&p.id), p.known_until) {
+                // Looked at before (by an earlier run): the next routine look is one
+                // interval after that one, so a restart does not look at everything at once.
+                let next = known + chrono::Duration::from_std(self.spec.poll_interval.std()).unwrap_or_default();
+                self.next_poll.insert(p.id, next);
+            }
+            self.wake.insert(p.id, now);
+            self.cache.insert(p.id, p);
         }
-        Ok(true)
+        Ok(())
     }
 
-    async fn step(&mut self, p: Probe, active: usize) -> Result<(), StoreError> {
+    /// Forgets what was kept for a probe that has finished or left the channel.
+    fn forget(&mut self, id: i64) {
+        self.cache.remove(&id);
+        self.wake.remove(&id);
+        self.next_poll.remove(&id);
+        self.worked.remove(&id);
+        self.last_status.remove(&id);
+        self.gone.remove(&id);
+        self.lookups.remove(&id);
+        self.saved.remove(&id);
+        self.look_now.retain(|x| *x != id);
+    }
+
+    /// Turns a wake-up's hints into probes to look at now.
+    fn apply(&mut self, hints: crate::webhook::Hints) {
+        if hints.all {
+            for (id, p) in &self.cache {
+                if p.state.is_active() && !self.look_now.contains(id) {
+                    self.look_now.push_back(*id);
+                }
+            }
+        }
+        for ticket in hints.tickets {
+            // A hint, never data: the probe's own ticket is fetched and checked.
+            match self.cache.values().find(|p| p.ticket_id.as_deref() == Some(ticket.as_str())) {
+                Some(p) if !self.look_now.contains(&p.id) => self.look_now.push_front(p.id),
+                Some(_) => {}
+                None => debug!(%ticket, "webhook about a ticket that is not an unfinished probe of ours; ignored"),
+            }
+        }
+    }
+
+    /// Works on every probe that is due: those a webhook named first, then
+    /// the rest by due time.
+    async fn work(&mut self, shutdown: &CancellationToken) -> Result<(), StoreError> {
+        let now = self.ctx.clock.now();
+        let mut due: Vec<(Ts, i64)> = self.wake.iter().filter(|(_, t)| **t <= now).map(|(id, t)| (*t, *id)).collect();
+        due.sort_unstable();
+        let hinted: Vec<i64> = self.look_now.iter().copied().collect();
+        for id in hinted.into_iter().chain(due.into_iter().map(|(_, id)| id)) {
+            if shutdown.is_cancelled() || self.gate.blocked() {
+                break;
+            }
+            let Some(p) = self.cache.get(&id).cloned() else {
+                self.look_now.retain(|x| *x != id);
+                continue;
+            };
+            if !self.look_now.contains(&id) && self.wake.get(&id).is_some_and(|t| *t > self.ctx.clock.now()) {
+                continue;
+            }
+            let span = info_span!("probe", probe = %p.reference, vendor = %p.vendor, channel = %self.spec.kind);
+            self.step(p).instrument(span).await?;
+            self.look_now.retain(|x| *x != id);
+            self.worked.insert(id, Instant::now());
+            self.reschedule(id)?;
+        }
+        self.publish();
+        Ok(())
+    }
+
+    /// Reads a probe back after working on it and sets when it next needs attention.
+    fn reschedule(&mut self, id: i64) -> Result<(), StoreError> {
+        let Some(p) = self.ctx.store.probe(id)? else {
+            self.forget(id);
+            return Ok(());
+        };
+        if p.state.is_final() || self.only.is_some_and(|o| o != id) {
+            self.forget(id);
+            return Ok(());
+        }
+        let at = self.next_wake(&p)?;
+        self.wake.insert(id, at);
+        self.cache.insert(id, p);
+        Ok(())
+    }
+
+    /// When a probe next needs attention: its due time, its next attempt, its
+    /// next routine look, the next promise deadline or give-up time it must be
+    /// looked at for, its next follow-up, or soon (a close or a look to retry).
+    fn next_wake(&mut self, p: &Probe) -> Result<Ts, StoreError> {
+        let now = self.ctx.clock.now();
+        let interval = self.spec.poll_interval.std();
+        let soon = now + chrono::Duration::from_std(REWORK_AFTER.min(interval)).unwrap_or_default();
+        let at = match p.state {
+            State::Scheduled => p.due_at,
+            State::Opening => p.next_attempt_at.unwrap_or(soon),
+            State::Open | State::Acknowledged | State::Answered => {
+                let r = self.refresh(p)?;
+                let Some(opened) = r.derived.opened_at else { return Ok(soon) };
+                let known = p.known_until.unwrap_or(opened);
+                let give_up_at = opened + p.give_up_after;
+                let mut at = self.next_poll.get(&p.id).copied().unwrap_or(now);
+                // A deadline not yet looked past: look at it the moment it falls due.
+                for t in crate::sla::next_deadline(&r.rows).into_iter().chain(std::iter::once(give_up_at)) {
+                    if known < t {
+                        at = at.min(t.max(soon));
+                    }
+                }
+                if self.intent_pending(&r, kind::FOLLOW_UP_INTENT, &[kind::FOLLOW_UP, kind::FOLLOW_UP_SENT], known) {
+                    at = at.min(soon);
+                }
+                if let Some(t) = self.follow_up_due(p, &r) {
+                    at = at.min(t.max(soon));
+                }
+                if let Some((_, until)) = self.gone.get(&p.id) {
+                    let until = now
+                        + chrono::Duration::from_std(until.saturating_duration_since(Instant::now())).unwrap_or_default();
+                    at = at.max(until);
+                }
+                at
+            }
+            // The courtesy close (or the look before it) is next.
+            State::Resolved | State::Expired => soon,
+            _ => now + chrono::Duration::from_std(RESYNC_EVERY).unwrap_or_default(),
+        };
+        Ok(at)
+    }
+
+    /// When the probe's next follow-up falls due, if its trigger has happened.
+    fn follow_up_due(&mut self, p: &Probe, r: &Refreshed) -> Option<Ts> {
+        let scenario = self.scenario(&p.scenario)?;
+        for (i, fu) in scenario.follow_ups.iter().enumerate() {
+            let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            if r.derived.follow_ups.iter().any(|f| f.seq == seq) {
+                continue;
+            }
+            let trigger = self.follow_up_trigger(fu.after, seq, r)?;
+            return Some(trigger + p.follow_up_delay.unwrap_or_else(|| fu.delay.chrono()));
+        }
+        None
+    }
+
+    fn follow_up_trigger(&self, after: FollowUpAfter, seq: u32, r: &Refreshed) -> Option<Ts> {
+        match after {
+            FollowUpAfter::Opened => r.derived.opened_at,
+            FollowUpAfter::FirstHumanResponse => r.derived.first_human_at,
+            FollowUpAfter::PreviousReply if seq == 1 => r.derived.first_human_at,
+            FollowUpAfter::PreviousReply => {
+                r.derived.follow_ups.iter().find(|f| f.seq == seq - 1).and_then(|f| f.replied_at)
+            }
+        }
+    }
+
+    /// Publishes the channel's load and poll freshness for `/metrics` and `check`.
+    fn publish(&self) {
+        let now = self.ctx.clock.now();
+        let mut active = 0u32;
+        let mut oldest: Option<Ts> = None;
+        for p in self.cache.values().filter(|p| p.state.is_active()) {
+            active += 1;
+            if let Some(k) = p.known_until.or(p.opened_at) {
+                oldest = Some(oldest.map_or(k, |o| o.min(k)));
+            }
+        }
+        let staleness = oldest.map_or(0.0, |o| (now - o).num_milliseconds().max(0) as f64 / 1000.0);
+        let budget = self
+            .budgets
+            .iter()
+            .map(|b| (b.name.clone(), b.rate()))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        self.ctx.loads.set(&self.vendor, self.spec.kind.as_str(), super::Load {
+            active,
+            staleness_secs: staleness,
+            configured_interval_secs: self.spec.poll_interval.std().as_secs_f64(),
+            budget,
+        });
+    }
+
+    async fn step(&mut self, p: Probe) -> Result<(), StoreError> {
         let now = self.ctx.clock.now();
         match p.state {
             State::Scheduled if p.due_at <= now => self.start(p).await,
             State::Opening if p.next_attempt_at.is_none_or(|t| t <= now) => self.open(p).await,
-            State::Open | State::Acknowledged | State::Answered => self.follow(p, active).await,
+            State::Open | State::Acknowledged | State::Answered => self.follow(p).await,
             State::Resolved | State::Expired => self.close(p).await,
             _ => Ok(()),
         }
@@ -333,9 +563,13 @@ impl Worker {
         self.ctx.store.set_channel_state(&self.health, self.ctx.clock.now())
     }
 
-    fn refresh(&self, p: &Probe) -> Result<Refreshed, StoreError> {
+    fn refresh(&mut self, p: &Probe) -> Result<Refreshed, StoreError> {
         let now = self.ctx.clock.now();
-        let (r, breaches) = refresh(&self.ctx.config, &self.ctx.store, p, now)?;
+        let mut saved = self.saved.remove(&p.id);
+        let (r, breaches) = refresh_cached(&self.ctx.config, &self.ctx.store, p, now, &mut saved)?;
+        if let Some(rows) = saved {
+            self.saved.insert(p.id, rows);
+        }
         for b in breaches {
             warn!(
                 measure = super::probe::promise_name(b.measure),
@@ -549,7 +783,7 @@ impl Worker {
         };
         self.ctx.store.append(p.id, &e, now)?;
         info!(ticket = %ticket.id, "probe opened");
-        self.next_poll.insert(p.id, Instant::now());
+        self.next_poll.insert(p.id, now);
         let p = self.reload(p)?;
         self.refresh(&p).map(|_| ())
     }
@@ -565,7 +799,8 @@ impl Worker {
         self.gate.wait(gap).await;
         let started = self.ctx.clock.now();
         let result = self.channel.poll(&ticket).await;
-        self.next_poll.insert(p.id, Instant::now() + self.spec.poll_interval.std());
+        let next = self.ctx.clock.now() + chrono::Duration::from_std(self.spec.poll_interval.std()).unwrap_or_default();
+        self.next_poll.insert(p.id, next);
         for (kind, message) in self.channel.drain_problems() {
             warn!(kind, message = %message, "channel skipped something it could not read");
             let now = self.ctx.clock.now();
@@ -725,7 +960,7 @@ impl Worker {
         Ok(())
     }
 
-    async fn follow(&mut self, p: Probe, active: usize) -> Result<(), StoreError> {
+    async fn follow(&mut self, p: Probe) -> Result<(), StoreError> {
         let now = self.ctx.clock.now();
         let r = self.refresh(&p)?;
         let Some(opened) = r.derived.opened_at else { return Ok(()) };
@@ -734,19 +969,13 @@ impl Worker {
 
         // Look at the channel: routinely, and whenever something falls due.
         let due_by = crate::sla::next_deadline(&r.rows).into_iter().chain(std::iter::once(give_up_at)).min();
-        let forced = self.look_now.remove(&p.id)
+        let forced = self.look_now.contains(&p.id)
             || due_by.is_some_and(|t| t <= now && known < t)
             || self.intent_pending(&r, kind::FOLLOW_UP_INTENT, &[kind::FOLLOW_UP, kind::FOLLOW_UP_SENT], known);
-        let routine_gap = (self.spec.poll_interval.std() / u32::try_from(active.max(1)).unwrap_or(u32::MAX))
-            .max(self.spec.min_request_interval.std());
-        let routine = self.next_poll.get(&p.id).is_none_or(|t| *t <= Instant::now())
-            && self.gate.last_routine_poll.is_none_or(|t| t.elapsed() >= routine_gap);
+        let routine = self.next_poll.get(&p.id).is_none_or(|t| *t <= now);
         let mut p = p;
         let mut r = r;
         if !self.gate.blocked() && (forced || routine) {
-            if !forced {
-                self.gate.last_routine_poll = Some(Instant::now());
-            }
             if self.poll(&p, self.spec.min_request_interval.std(), &r.events).await? {
                 p = self.reload(&p)?;
                 r = self.refresh(&p)?;
@@ -815,7 +1044,7 @@ impl Worker {
                 && known <= last.observed_at
             {
                 // Sent before a crash or error? The next poll tells.
-                self.next_poll.insert(p.id, Instant::now());
+                self.next_poll.insert(p.id, now);
                 return Ok(());
             }
             let attempt = r.count(&prefix) + 1;
@@ -847,7 +1076,8 @@ impl Worker {
                     };
                     self.ctx.store.append(p.id, &e, now)?;
                     info!(seq, "follow-up sent");
-                    self.next_poll.insert(p.id, Instant::now() + self.spec.min_request_interval.std());
+                    let soon = now + chrono::Duration::from_std(self.spec.min_request_interval.std()).unwrap_or_default();
+                    self.next_poll.insert(p.id, soon);
                     self.refresh(p)?;
                 }
                 Err(e) => self.count_error(Operation::Reply, &e)?,

@@ -68,12 +68,7 @@ pub struct Sender {
 
 impl Sender {
     pub fn new() -> Result<Sender, SendError> {
-        crate::channel::http::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .user_agent(concat!("supportprobe/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| SendError::Transport(e.without_url().to_string()))?;
+        let http = crate::channel::http::shared_client().map_err(|e| SendError::Transport(e.to_string()))?;
         Ok(Sender { http })
     }
 
@@ -125,7 +120,7 @@ impl Sender {
 
     /// Posts and returns the body of a 2xx answer.
     async fn post(&self, rb: reqwest::RequestBuilder) -> Result<String, SendError> {
-        let resp = rb.send().await.map_err(|e| SendError::Transport(e.without_url().to_string()))?;
+        let resp = rb.timeout(Duration::from_secs(15)).send().await.map_err(|e| SendError::Transport(e.without_url().to_string()))?;
         let status = resp.status();
         let retry_after = resp
             .headers()

@@ -35,6 +35,7 @@ impl Harness {
             clock: Arc::new(SystemClock),
             pokes: Default::default(),
             budgets: self.budgets.clone(),
+            loads: Default::default(),
         }
     }
 
