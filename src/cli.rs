@@ -17,7 +17,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{ChannelSettings, Config, RtAuth, ZendeskAuth};
 use crate::daemon::{self, RunOptions};
 use crate::duration::{Dur, human_secs};
-use crate::model::Measure;
+use crate::model::{Measure, State};
 use crate::sla::Verdict;
 use crate::store::{Probe, Store, StoredMeasure};
 
@@ -64,13 +64,25 @@ enum Command {
         #[arg(long)]
         no_simulator: bool,
     },
-    /// List probes from the store.
+    /// List probes from the store (streamed: any size of store in bounded memory).
     Probes {
         #[arg(long, short)]
         config: PathBuf,
         /// A JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        /// Only this vendor's probes (its id).
+        #[arg(long)]
+        vendor: Option<String>,
+        /// Only probes of this channel (its id or kind, e.g. `zendesk`).
+        #[arg(long)]
+        channel: Option<String>,
+        /// Only probes in this state (scheduled, opening, open, acknowledged, answered, resolved, expired, closed, failed, skipped).
+        #[arg(long)]
+        state: Option<State>,
+        /// Only probes created since: an RFC 3339 instant or a duration back from now (`7d`, `12h`).
+        #[arg(long, value_parser = parse_since)]
+        since: Option<DateTime<Utc>>,
     },
     /// Run only the config's simulated vendors, as their own process.
     Simulate {
@@ -244,14 +256,36 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(if p.state.is_final() { ExitCode::SUCCESS } else { ExitCode::from(2) })
             })
         }
-        Command::Probes { config, json } => {
-            let config = load(&config)?;
+        Command::Probes { config: path, json, vendor, channel, state, since } => {
+            let config = load(&path)?;
+            if let Some(v) = &vendor
+                && config.vendor(v).is_none()
+            {
+                let known: Vec<&str> = config.vendors.keys().map(String::as_str).collect();
+                anyhow::bail!("no vendor `{v}` in {} (its vendors: {})", path.display(), known.join(", "));
+            }
             let store = Store::open(&config.daemon.data_dir)?;
-            let rows = probe_rows(&store)?;
+            let filter = crate::store::ProbeFilter { vendor, channel, state, since };
+            let mut first = true;
+            let mut notes = String::new();
+            if !json {
+                emit(&table_header())?;
+            }
+            for_each_probe_row(&store, &filter, |row| {
+                if json {
+                    let sep = if first { "[\n" } else { ",\n" };
+                    emit(&format!("{sep}{}", indent(&serde_json::to_string_pretty(&row)?)))?;
+                } else {
+                    emit(&table_line(&row))?;
+                    notes.push_str(&override_lines(&row));
+                }
+                first = false;
+                Ok(())
+            })?;
             if json {
-                emit(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?;
+                emit(if first { "[]\n" } else { "\n]\n" })?;
             } else {
-                emit(&table(&rows))?;
+                emit(&notes)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -480,12 +514,85 @@ pub fn plan(config: &Config, now: DateTime<Utc>, out: &mut String) {
             sim.vendors.keys().cloned().collect::<Vec<_>>().join(", ")
         );
     }
-    if !config.warnings.is_empty() {
+    let load = load_warnings(config, now);
+    if !config.warnings.is_empty() || !load.is_empty() {
         let _ = writeln!(out, "\nwarnings");
-        for w in &config.warnings {
+        for w in config.warnings.iter().chain(&load) {
             let _ = writeln!(out, "  - {w}");
         }
     }
+}
+
+/// Rate budgets that cannot carry their channels' poll intervals with as
+/// many probes in flight as the schedules create within a give-up time (at
+/// most the caps allow): each says what polls will really come every.
+pub fn load_warnings(config: &Config, now: DateTime<Utc>) -> Vec<String> {
+    use std::collections::BTreeMap;
+    // Probes in flight at most, per (vendor, channel id).
+    let mut in_flight: BTreeMap<(String, String), f64> = BTreeMap::new();
+    for s in &config.schedules {
+        let until = now + s.give_up_after.chrono();
+        let fires = crate::engine::scheduler::fires_between(s, now, until).take(1_000_000).count() as f64;
+        for t in &s.targets {
+            *in_flight.entry((t.vendor.clone(), t.channel.clone())).or_default() += fires;
+        }
+    }
+    // Caps bound what a vendor has open.
+    let mut per_vendor: BTreeMap<String, f64> = BTreeMap::new();
+    for ((v, _), n) in &in_flight {
+        *per_vendor.entry(v.clone()).or_default() += n;
+    }
+    for ((v, _), n) in in_flight.iter_mut() {
+        let Some(vendor) = config.vendor(v) else { continue };
+        let total = per_vendor.get(v).copied().unwrap_or(0.0).max(1.0);
+        let days = config
+            .schedules
+            .iter()
+            .filter(|s| s.targets.iter().any(|t| &t.vendor == v))
+            .map(|s| s.give_up_after.chrono().num_seconds() as f64 / 86_400.0)
+            .fold(0.0, f64::max)
+            .ceil()
+            .max(1.0);
+        let mut cap = f64::INFINITY;
+        if let Some(m) = vendor.caps.max_open {
+            cap = cap.min(f64::from(m));
+        }
+        if let Some(m) = vendor.caps.max_per_day {
+            cap = cap.min(f64::from(m) * days);
+        }
+        // This channel's share of the vendor's cap.
+        *n = n.min(cap * *n / total);
+    }
+    // Requests a minute each budget's polls need, and its limit.
+    let mut budgets: BTreeMap<String, (f64, f64, Vec<String>)> = BTreeMap::new();
+    for ((v, c), n) in &in_flight {
+        let (Some(vendor), Some(spec)) = (config.vendor(v), config.channel(v, c)) else { continue };
+        let owner = vendor.rate_budget.clone().unwrap_or_else(|| format!("vendor {}", vendor.id));
+        let (key, limit) = match vendor.rate_limit_per_minute {
+            Some(l) => (owner, l),
+            None => match crate::channel::budget::platform_default(spec.kind) {
+                Some(l) => (format!("{owner} / {}", spec.kind), l),
+                None => continue,
+            },
+        };
+        let need = n * 60.0 / spec.poll_interval.std().as_secs_f64().max(0.001);
+        let e = budgets.entry(key).or_insert((0.0, f64::from(limit), Vec::new()));
+        e.0 += need;
+        e.2.push(format!("{v}/{c}: up to {n:.0} probes in flight polled every {}", spec.poll_interval));
+    }
+    let mut out = Vec::new();
+    for (name, (need, limit, parts)) in budgets {
+        // The budget keeps 2 % headroom below the limit.
+        let usable = limit * 0.98;
+        if need > usable {
+            out.push(format!(
+                "rate budget of {name} cannot carry its poll intervals: {} need {need:.0} requests/min, it allows {limit:.0}/min; polls will come about {:.1}x less often than configured (raise rate_limit_per_minute if the plan allows more, or poll less often)",
+                parts.join("; "),
+                need / usable
+            ));
+        }
+    }
+    out
 }
 
 /// One probe as `probes --json` prints it.
@@ -537,11 +644,37 @@ fn rfc(t: Option<DateTime<Utc>>) -> Option<String> {
     t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
-pub fn probe_rows(store: &Store) -> anyhow::Result<Vec<ProbeRow>> {
-    let mut by_probe: BTreeMap<i64, Vec<StoredMeasure>> = BTreeMap::new();
-    for m in store.all_measures()? {
-        by_probe.entry(m.probe_id).or_default().push(m);
+/// `--since`: an RFC 3339 instant, or a duration back from now.
+fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
     }
+    let d: Dur = s.parse().map_err(|e| format!("expected an RFC 3339 instant or a duration like `7d`: {e}"))?;
+    Ok(Utc::now() - d.chrono())
+}
+
+/// Every line of a pretty-printed JSON value indented two spaces (an element of the streamed array).
+fn indent(json: &str) -> String {
+    json.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// Every probe as `probes --json` prints it, in memory (tests, small stores).
+pub fn probe_rows(store: &Store) -> anyhow::Result<Vec<ProbeRow>> {
+    let mut rows = Vec::new();
+    for_each_probe_row(store, &crate::store::ProbeFilter::default(), |r| {
+        rows.push(r);
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+/// Calls `f` with each probe matching `filter`, oldest first, reading the
+/// store a page at a time.
+pub fn for_each_probe_row(
+    store: &Store,
+    filter: &crate::store::ProbeFilter,
+    mut f: impl FnMut(ProbeRow) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut overrides: BTreeMap<i64, Vec<OverrideRow>> = BTreeMap::new();
     for (probe, e) in store.events_with_rule(crate::record::FORCED_RULE)? {
         let d = &e.detail;
@@ -555,11 +688,13 @@ pub fn probe_rows(store: &Store) -> anyhow::Result<Vec<ProbeRow>> {
             note: text(&d["note"]),
         });
     }
-    let rows = store
-        .all_probes()?
-        .into_iter()
-        .map(|p| {
-            let ms = by_probe.remove(&p.id).unwrap_or_default();
+    let mut after = 0;
+    loop {
+        let page = store.probes_page(filter, after, 500)?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for p in page {
+            let ms = store.measures_of(p.id)?;
             let get = |m: Measure| ms.iter().find(|x| x.measure == m);
             let mut breaches: Vec<String> = ms
                 .iter()
@@ -567,7 +702,7 @@ pub fn probe_rows(store: &Store) -> anyhow::Result<Vec<ProbeRow>> {
                 .map(|m| crate::engine::probe::promise_name(m.measure).to_string())
                 .collect();
             breaches.dedup();
-            ProbeRow {
+            let row = ProbeRow {
                 reference: p.reference.clone(),
                 vendor: p.vendor.clone(),
                 channel: p.kind.clone(),
@@ -599,55 +734,78 @@ pub fn probe_rows(store: &Store) -> anyhow::Result<Vec<ProbeRow>> {
                 breaches,
                 note: p.note.clone(),
                 overrides: overrides.remove(&p.id).unwrap_or_default(),
-            }
-        })
-        .collect();
-    Ok(rows)
+            };
+            f(row)?;
+        }
+    }
+    Ok(())
 }
 
 fn secs(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_string(), |s| human_secs(s.round() as i64))
 }
 
-pub fn table(rows: &[ProbeRow]) -> String {
+fn table_row(c: [&str; 10]) -> String {
+    format!(
+        "{:<12} {:<12} {:<9} {:<3} {:<22} {:<12} {:>9} {:>9} {:>9}  {}\n",
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]
+    )
+}
+
+fn table_header() -> String {
+    table_row([
+        "REFERENCE",
+        "VENDOR",
+        "CHANNEL",
+        "PRI",
+        "SCENARIO",
+        "STATE",
+        "1ST HUMAN",
+        "BUSINESS",
+        "RESOLVED",
+        "BREACHES",
+    ])
+}
+
+fn table_line(r: &ProbeRow) -> String {
+    let (h, b, res, br) = (
+        secs(r.first_human_response_seconds),
+        secs(r.first_human_response_business_seconds),
+        secs(r.resolution_seconds),
+        r.breaches.join(","),
+    );
+    // A figure a person overrode is marked, and the override listed under the table.
+    let h = if r.overrides.is_empty() { h } else { format!("{h}*") };
+    table_row([&r.reference, &r.vendor, &r.channel, &r.priority, &r.scenario, &r.state, &h, &b, &res, &br])
+}
+
+fn override_lines(r: &ProbeRow) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let line = |out: &mut String, c: [&str; 10]| {
+    for o in &r.overrides {
         let _ = writeln!(
             out,
-            "{:<12} {:<12} {:<9} {:<3} {:<22} {:<12} {:>9} {:>9} {:>9}  {}",
-            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]
+            "* {}: first human response overridden by {} at {}: {} ({}) -> {}{}",
+            r.reference,
+            o.by,
+            o.recorded_at.as_deref().unwrap_or("?"),
+            o.old_at.as_deref().unwrap_or("-"),
+            o.old_rule.as_deref().unwrap_or("-"),
+            o.new_at,
+            o.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
         );
-    };
-    line(
-        &mut out,
-        ["REFERENCE", "VENDOR", "CHANNEL", "PRI", "SCENARIO", "STATE", "1ST HUMAN", "BUSINESS", "RESOLVED", "BREACHES"],
-    );
+    }
+    out
+}
+
+/// The probes as a table, with the overrides listed under it.
+pub fn table(rows: &[ProbeRow]) -> String {
+    let mut out = table_header();
     for r in rows {
-        let (h, b, res, br) = (
-            secs(r.first_human_response_seconds),
-            secs(r.first_human_response_business_seconds),
-            secs(r.resolution_seconds),
-            r.breaches.join(","),
-        );
-        // A figure a person overrode is marked, and the override listed under the table.
-        let h = if r.overrides.is_empty() { h } else { format!("{h}*") };
-        line(&mut out, [&r.reference, &r.vendor, &r.channel, &r.priority, &r.scenario, &r.state, &h, &b, &res, &br]);
+        out.push_str(&table_line(r));
     }
     for r in rows {
-        for o in &r.overrides {
-            let _ = writeln!(
-                out,
-                "* {}: first human response overridden by {} at {}: {} ({}) -> {}{}",
-                r.reference,
-                o.by,
-                o.recorded_at.as_deref().unwrap_or("?"),
-                o.old_at.as_deref().unwrap_or("-"),
-                o.old_rule.as_deref().unwrap_or("-"),
-                o.new_at,
-                o.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
-            );
-        }
+        out.push_str(&override_lines(r));
     }
     out
 }

@@ -348,7 +348,8 @@ impl Aggregates {
         }
         // Replies, by class: append-only, so only the new ones are read.
         let mut replies: Vec<(i64, i64, String)> = Vec::new();
-        let top = store.scan_replies(self.event_mark, |id, probe, class| replies.push((id, probe, class.to_string())))?;
+        let top =
+            store.scan_replies(self.event_mark, |id, probe, class| replies.push((id, probe, class.to_string())))?;
         let mut mark = top;
         for (id, probe, class) in replies {
             let Some(s) = self.probes.get(&probe) else {
@@ -665,8 +666,7 @@ impl Aggregates {
                     }
                 }
             }
-            for m in
-                config.promise(&vendor, priority).map(|p| p.targets.keys().collect::<Vec<_>>()).unwrap_or_default()
+            for m in config.promise(&vendor, priority).map(|p| p.targets.keys().collect::<Vec<_>>()).unwrap_or_default()
             {
                 let mut l = b.clone();
                 l.push(("measure", m.to_string()));
@@ -703,8 +703,11 @@ impl Aggregates {
                 ("clock", clock.to_string()),
                 ("window", window.to_string()),
             ]);
-            let (qf, sf) =
-                if channel.is_some() { (&mut quantiles, &mut samples) } else { (&mut vendor_quantiles, &mut vendor_samples) };
+            let (qf, sf) = if channel.is_some() {
+                (&mut quantiles, &mut samples)
+            } else {
+                (&mut vendor_quantiles, &mut vendor_samples)
+            };
             sf.set(l.clone(), v.len() as f64);
             for (q, name) in QUANTILES {
                 if let Some(x) = quantile_ms(v, q) {
@@ -752,7 +755,8 @@ impl Aggregates {
 
         let mut replies = Family::new("supportprobe_replies_total", "counter", "Replies from vendors, by class.");
         for ((vendor, kind, class), n) in &self.replies {
-            replies.set(vec![("vendor", vendor.clone()), ("channel", kind.clone()), ("class", class.clone())], *n as f64);
+            replies
+                .set(vec![("vendor", vendor.clone()), ("channel", kind.clone()), ("class", class.clone())], *n as f64);
         }
         let mut errors = Family::new(
             "supportprobe_channel_errors_total",
@@ -846,11 +850,8 @@ fn load_families(config: &Config, loads: &crate::engine::Loads) -> [Family; 4] {
         "gauge",
         "Now minus the oldest last successful look among a channel's probes waiting on the vendor.",
     );
-    let mut interval = Family::new(
-        "supportprobe_poll_interval_seconds",
-        "gauge",
-        "A channel's configured poll interval.",
-    );
+    let mut interval =
+        Family::new("supportprobe_poll_interval_seconds", "gauge", "A channel's configured poll interval.");
     let mut effective = Family::new(
         "supportprobe_poll_interval_effective_seconds",
         "gauge",

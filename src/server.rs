@@ -162,8 +162,16 @@ async fn webhook_handler(
             {
                 return axum::Json(serde_json::json!({ "challenge": challenge })).into_response();
             }
-            state.pokes.poke(&vendor, &channel);
-            tracing::debug!(%vendor, %channel, "webhook verified; looking now");
+            match crate::webhook::ticket_hint(spec.kind, secret.expose().as_bytes(), &body) {
+                Some(ticket) => {
+                    tracing::debug!(%vendor, %channel, %ticket, "webhook verified; looking at its ticket now");
+                    state.pokes.poke_ticket(&vendor, &channel, ticket);
+                }
+                None => {
+                    tracing::debug!(%vendor, %channel, "webhook verified, naming no ticket; looking at every probe");
+                    state.pokes.poke(&vendor, &channel);
+                }
+            }
             (StatusCode::OK, "ok\n").into_response()
         }
         Err(e) => {

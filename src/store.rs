@@ -589,8 +589,9 @@ impl Store {
     // ---- scheduling ----------------------------------------------------
 
     pub fn cursor(&self, target: &str) -> Result<Option<Ts>, StoreError> {
-        let s: Option<String> = row(&self.conn(), "SELECT last_fire_at FROM cursors WHERE target = ?1", [target], |r| r.get(0))
-            .optional()?;
+        let s: Option<String> =
+            row(&self.conn(), "SELECT last_fire_at FROM cursors WHERE target = ?1", [target], |r| r.get(0))
+                .optional()?;
         opt_ts("last_fire_at", s)
     }
 
@@ -601,7 +602,8 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let id = insert_probe(&tx, probe, now)?;
-        exec(&tx, 
+        exec(
+            &tx,
             "INSERT INTO cursors(target, last_fire_at) VALUES (?1, ?2)
              ON CONFLICT(target) DO UPDATE SET last_fire_at = excluded.last_fire_at",
             params![target, ts(fire_at)],
@@ -611,7 +613,8 @@ impl Store {
     }
 
     pub fn set_cursor(&self, target: &str, at: Ts) -> Result<(), StoreError> {
-        exec(&self.conn(), 
+        exec(
+            &self.conn(),
             "INSERT INTO cursors(target, last_fire_at) VALUES (?1, ?2)
              ON CONFLICT(target) DO UPDATE SET last_fire_at = excluded.last_fire_at",
             params![target, ts(at)],
@@ -704,28 +707,26 @@ impl Store {
         Ok(top.max(after))
     }
 
-    /// Calls `f` with each probe matching `filter`, oldest first, one row at a
-    /// time (for `probes`: bounded memory whatever the store's size).
-    pub fn scan_probes(&self, filter: &ProbeFilter, mut f: impl FnMut(Probe) -> bool) -> Result<(), StoreError> {
+    /// Up to `limit` probes matching `filter` with ids above `after`, by id
+    /// (creation order): `probes` reads the store a page at a time, so its
+    /// memory does not grow with the store.
+    pub fn probes_page(&self, filter: &ProbeFilter, after: i64, limit: u32) -> Result<Vec<Probe>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {PROBE_COLUMNS} FROM probes
-             WHERE (?1 IS NULL OR vendor = ?1) AND (?2 IS NULL OR channel = ?2 OR kind = ?2)
+             WHERE id > ?5 AND (?1 IS NULL OR vendor = ?1) AND (?2 IS NULL OR channel = ?2 OR kind = ?2)
                AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR created_at >= ?4)
-             ORDER BY created_at, id"
+             ORDER BY id LIMIT ?6"
         ))?;
-        let mut rows = stmt.query(params![
-            filter.vendor,
-            filter.channel,
-            filter.state.map(State::as_str),
-            filter.since.map(ts)
-        ])?;
-        while let Some(r) = rows.next()? {
-            if !f(probe_from_row(r)??) {
-                break;
-            }
+        let rows = stmt.query_map(
+            params![filter.vendor, filter.channel, filter.state.map(State::as_str), filter.since.map(ts), after, limit],
+            probe_from_row,
+        )?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r??);
         }
-        Ok(())
+        Ok(out)
     }
 
     /// Every probe, oldest first.
@@ -735,7 +736,8 @@ impl Store {
 
     /// Probes of a vendor waiting on it (for the `max_open` cap).
     pub fn count_open(&self, vendor: &str) -> Result<u32, StoreError> {
-        Ok(row(&self.conn(), 
+        Ok(row(
+            &self.conn(),
             "SELECT COUNT(*) FROM probes WHERE vendor = ?1 AND state IN ('opening', 'open', 'acknowledged', 'answered')",
             [vendor],
             |r| r.get(0),
@@ -744,7 +746,8 @@ impl Store {
 
     /// Probes of a vendor first sent at or after `since` (for `max_per_day`).
     pub fn count_sent_since(&self, vendor: &str, since: Ts) -> Result<u32, StoreError> {
-        Ok(row(&self.conn(), 
+        Ok(row(
+            &self.conn(),
             "SELECT COUNT(*) FROM probes WHERE vendor = ?1 AND sent_at >= ?2",
             params![vendor, ts(since)],
             |r| r.get(0),
@@ -754,16 +757,20 @@ impl Store {
     /// Marks an open attempt: bumps the attempt count and notes our send time.
     pub fn begin_open_attempt(&self, id: i64, now: Ts) -> Result<u32, StoreError> {
         let conn = self.conn();
-        exec(&conn, 
-            &format!("UPDATE probes SET attempts = attempts + 1, sent_at = COALESCE(sent_at, ?2), next_attempt_at = NULL,
-             updated_at = ?2, {NEXT_REV} WHERE id = ?1"),
+        exec(
+            &conn,
+            &format!(
+                "UPDATE probes SET attempts = attempts + 1, sent_at = COALESCE(sent_at, ?2), next_attempt_at = NULL,
+             updated_at = ?2, {NEXT_REV} WHERE id = ?1"
+            ),
             params![id, ts(now)],
         )?;
         Ok(row(&conn, "SELECT attempts FROM probes WHERE id = ?1", [id], |r| r.get(0))?)
     }
 
     pub fn set_retry(&self, id: i64, at: Option<Ts>, note: &str, now: Ts) -> Result<(), StoreError> {
-        exec(&self.conn(), 
+        exec(
+            &self.conn(),
             &format!("UPDATE probes SET next_attempt_at = ?2, note = ?3, updated_at = ?4, {NEXT_REV} WHERE id = ?1"),
             params![id, at.map(ts), note, ts(now)],
         )?;
@@ -771,7 +778,8 @@ impl Store {
     }
 
     pub fn set_ticket(&self, id: i64, ticket_id: &str, url: Option<&str>, now: Ts) -> Result<(), StoreError> {
-        exec(&self.conn(), 
+        exec(
+            &self.conn(),
             &format!("UPDATE probes SET ticket_id = ?2, ticket_url = ?3, updated_at = ?4, {NEXT_REV} WHERE id = ?1"),
             params![id, ticket_id, url, ts(now)],
         )?;
@@ -779,7 +787,8 @@ impl Store {
     }
 
     pub fn set_known_until(&self, id: i64, at: Ts) -> Result<(), StoreError> {
-        exec(&self.conn(), 
+        exec(
+            &self.conn(),
             // Not a change of state or figures: no new change number (a poll that found nothing
             // new writes this one column).
             "UPDATE probes SET known_until = MAX(COALESCE(known_until, ''), ?2) WHERE id = ?1",
@@ -801,10 +810,13 @@ impl Store {
     pub fn save_derived(&self, id: i64, f: &ProbeFigures, rows: &[MeasureRow], now: Ts) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        exec(&tx, 
-            &format!("UPDATE probes SET state = COALESCE(?2, state), outcome = ?3, opened_at = ?4, first_response_at = ?5,
+        exec(
+            &tx,
+            &format!(
+                "UPDATE probes SET state = COALESCE(?2, state), outcome = ?3, opened_at = ?4, first_response_at = ?5,
              first_human_response_at = ?6, resolved_at = ?7, resolved_by = ?8, expired_at = ?9, closed_at = ?10,
-             bot_turns = ?11, responders = ?12, updated_at = ?13, {NEXT_REV} WHERE id = ?1"),
+             bot_turns = ?11, responders = ?12, updated_at = ?13, {NEXT_REV} WHERE id = ?1"
+            ),
             params![
                 id,
                 f.state.map(State::as_str),
@@ -822,7 +834,7 @@ impl Store {
             ],
         )?;
         for r in rows {
-            exec(&tx, 
+            exec(&tx,
                 "INSERT INTO measures(probe_id, measure, seq, start_at, end_at, wall_secs, business_secs, target_secs,
                  deadline_at, verdict) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT(probe_id, measure, seq) DO UPDATE SET start_at = excluded.start_at, end_at = excluded.end_at,
@@ -1002,8 +1014,9 @@ impl Store {
 
     pub fn channel_states(&self) -> Result<Vec<ChannelState>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached("SELECT vendor, channel, failures, failing_since, last_error FROM channel_state ORDER BY 1, 2")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT vendor, channel, failures, failing_since, last_error FROM channel_state ORDER BY 1, 2",
+        )?;
         let rows = stmt.query_map([], |r| {
             let build = || -> Result<ChannelState, StoreError> {
                 Ok(ChannelState {
@@ -1024,7 +1037,7 @@ impl Store {
     }
 
     pub fn set_channel_state(&self, c: &ChannelState, now: Ts) -> Result<(), StoreError> {
-        exec(&self.conn(), 
+        exec(&self.conn(),
             "INSERT INTO channel_state(vendor, channel, failures, failing_since, last_error, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT(vendor, channel) DO UPDATE SET failures = excluded.failures,
@@ -1041,7 +1054,8 @@ impl Store {
     pub fn enqueue_notification(&self, n: &NewNotification<'_>, targets: &[&str], now: Ts) -> Result<bool, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let inserted = exec(&tx, 
+        let inserted = exec(
+            &tx,
             "INSERT OR IGNORE INTO notifications(key, event, vendor, priority, payload, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![n.key, n.event, n.vendor, n.priority.map(Priority::as_str), n.payload.to_string(), ts(now)],
@@ -1050,7 +1064,8 @@ impl Store {
         if n == 1 {
             let id = tx.last_insert_rowid();
             for t in targets {
-                exec(&tx, 
+                exec(
+                    &tx,
                     "INSERT INTO deliveries(notification_id, target, state, next_attempt_at) VALUES (?1, ?2, 'pending', ?3)",
                     params![id, t, ts(now)],
                 )?;
@@ -1097,7 +1112,7 @@ impl Store {
         error: Option<&str>,
         now: Ts,
     ) -> Result<(), StoreError> {
-        exec(&self.conn(), 
+        exec(&self.conn(),
             "UPDATE deliveries SET state = ?3, attempts = attempts + 1, next_attempt_at = COALESCE(?4, next_attempt_at),
                last_error = COALESCE(?5, last_error), delivered_at = CASE WHEN ?3 = 'delivered' THEN ?6 ELSE delivered_at END
              WHERE notification_id = ?1 AND target = ?2",
@@ -1136,7 +1151,8 @@ impl Store {
         message: &str,
         now: Ts,
     ) -> Result<(), StoreError> {
-        exec(&self.conn(), 
+        exec(
+            &self.conn(),
             "INSERT INTO channel_errors(vendor, channel, operation, kind, count, last_at, last_message)
              VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6)
              ON CONFLICT(vendor, channel, operation, kind) DO UPDATE SET count = count + 1,
@@ -1182,7 +1198,8 @@ fn row<T>(
 }
 
 fn insert_probe(conn: &Connection, p: &NewProbe<'_>, now: Ts) -> Result<Option<i64>, StoreError> {
-    let n = exec(&conn, 
+    let n = exec(
+        conn,
         "INSERT OR IGNORE INTO probes(reference, slot, vendor, channel, kind, scenario, priority, state, due_at,
          give_up_after_ms, follow_up_delay_ms, created_at, updated_at, rev)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'scheduled', ?8, ?9, ?10, ?11, ?11,
@@ -1205,7 +1222,8 @@ fn insert_probe(conn: &Connection, p: &NewProbe<'_>, now: Ts) -> Result<Option<i
 }
 
 fn append(conn: &Connection, probe_id: i64, e: &NewEvent<'_>, now: Ts) -> Result<bool, StoreError> {
-    let n = exec(&conn, 
+    let n = exec(
+        conn,
         "INSERT OR IGNORE INTO events(probe_id, kind, key, at, observed_at, class, rule, author, detail)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![

@@ -233,6 +233,49 @@ pub fn supported(kind: ChannelKind) -> bool {
     )
 }
 
+/// The ticket a verified webhook is about, as the channel names its tickets
+/// (the id our probe stores): GitHub's issue number, Zendesk's ticket id
+/// (event webhooks' `detail.id` / `subject`, or a trigger's `ticket.id` /
+/// `ticket_id`), Jira's issue key, Slack's thread `ts`, Intercom's
+/// conversation id, Feishu's root message id (decrypted with the Encrypt Key
+/// when the event is encrypted). `None` when the payload names none: then
+/// every probe of the channel is looked at. A hint only chooses what to fetch
+/// first; nothing in it is recorded.
+pub fn ticket_hint(kind: ChannelKind, secret: &[u8], body: &[u8]) -> Option<String> {
+    let mut v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if kind == ChannelKind::Feishu
+        && let Some(enc) = v.get("encrypt").and_then(|e| e.as_str())
+    {
+        v = serde_json::from_slice(&feishu_decrypt(secret, enc).ok()?).ok()?;
+    }
+    let text = |x: &serde_json::Value| -> Option<String> {
+        match x {
+            serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+    };
+    let hint = match kind {
+        ChannelKind::Github => text(&v["issue"]["number"]),
+        ChannelKind::Zendesk => text(&v["detail"]["id"])
+            .filter(|_| v["type"].as_str().is_some_and(|t| t.starts_with("zen:event-type:ticket")))
+            .or_else(|| v["subject"].as_str().and_then(|s| s.strip_prefix("zen:ticket:")).map(String::from))
+            .or_else(|| text(&v["ticket"]["id"]))
+            .or_else(|| text(&v["ticket_id"])),
+        ChannelKind::JiraSm => text(&v["issue"]["key"]),
+        ChannelKind::Slack => text(&v["event"]["thread_ts"]).or_else(|| text(&v["event"]["message"]["thread_ts"])),
+        ChannelKind::Intercom => text(&v["data"]["item"]["id"])
+            .filter(|_| v["data"]["item"]["type"].as_str().is_none_or(|t| t == "conversation")),
+        ChannelKind::Feishu => {
+            let m = &v["event"]["message"];
+            text(&m["root_id"]).or_else(|| text(&m["parent_id"]))
+        }
+        _ => None,
+    };
+    // A ticket id is short and printable; anything else is not one of ours.
+    hint.filter(|h| h.len() <= 128 && h.chars().all(|c| c.is_ascii_graphic()))
+}
+
 /// What a channel worker is asked to do when woken.
 #[derive(Debug, Default, PartialEq)]
 pub struct Hints {

@@ -326,3 +326,46 @@ async fn every_platform_is_verified_its_own_way_at_the_endpoint() {
     assert_eq!(post("group", vec![], body.clone()).await.0, 401);
     running.stop().await;
 }
+
+/// Each platform's webhook names the ticket it is about, read from payloads
+/// laid out as the platforms document them (tests/fixtures/webhooks): the
+/// daemon looks at that probe first. A payload naming no ticket gives no hint
+/// (every probe is looked at), and a hostile one gives nothing usable.
+#[test]
+fn a_webhook_names_the_ticket_it_is_about() {
+    use supportprobe::model::ChannelKind;
+    use supportprobe::webhook::ticket_hint;
+    let dir = format!("{}/tests/fixtures/webhooks", env!("CARGO_MANIFEST_DIR"));
+    let manifest: toml::Value =
+        toml::from_str(&std::fs::read_to_string(format!("{dir}/MANIFEST.toml")).unwrap()).unwrap();
+    let entries = manifest["payload"].as_array().unwrap();
+    let mut kinds = std::collections::BTreeSet::new();
+    for e in entries {
+        let file = e["file"].as_str().unwrap();
+        let kind: ChannelKind = e["kind"].as_str().unwrap().parse().unwrap();
+        let body = std::fs::read(format!("{dir}/{file}")).unwrap();
+        let want = e["hint"].as_str().unwrap();
+        let got = ticket_hint(kind, b"secret", &body);
+        assert_eq!(got.as_deref().unwrap_or(""), want, "{file}");
+        kinds.insert(kind);
+    }
+    assert_eq!(kinds.len(), 6, "every platform with webhooks has a payload: {kinds:?}");
+    let listed: std::collections::BTreeSet<&str> = entries.iter().map(|e| e["file"].as_str().unwrap()).collect();
+    for f in std::fs::read_dir(&dir).unwrap() {
+        let name = f.unwrap().file_name().into_string().unwrap();
+        assert!(name == "MANIFEST.toml" || listed.contains(name.as_str()), "{name} is not in the manifest");
+    }
+    // Not JSON, an id that is no id, a payload about something else.
+    assert_eq!(ticket_hint(ChannelKind::Github, b"s", b"\xff\xfe not json"), None);
+    assert_eq!(ticket_hint(ChannelKind::Github, b"s", br#"{"issue":{"number":"1 OR 1=1\n"}}"#), None);
+    assert_eq!(
+        ticket_hint(
+            ChannelKind::Github,
+            b"s",
+            &format!(r#"{{"issue":{{"number":"{}"}}}}"#, "9".repeat(500)).into_bytes()
+        ),
+        None
+    );
+    assert_eq!(ticket_hint(ChannelKind::Intercom, b"s", br#"{"data":{"item":{"type":"contact","id":"77"}}}"#), None);
+    assert_eq!(ticket_hint(ChannelKind::Zendesk, b"s", br#"{"type":"zen:event-type:user.active_changed","detail":{"id":"6596848315901"},"subject":"zen:user:6596848315901"}"#), None);
+}

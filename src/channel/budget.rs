@@ -13,7 +13,8 @@
 //!   200/min, GitHub 80 content requests/min, Slack tier 3 50/min …).
 //!
 //! Each budget keeps the instants of the requests of the last minute (never
-//! more than its limit in any 60 s) and spaces requests evenly. It adapts to
+//! more than its limit in any 60 s) and spaces requests evenly, with bursts
+//! of at most two seconds' worth (so a look a webhook asks for goes at once). It adapts to
 //! what the vendor says: a 429 blocks it for `Retry-After` (or a few seconds)
 //! and lowers the rate by a quarter, recovered a tenth a minute without 429;
 //! `X-RateLimit-Remaining`/`Reset` (and `RateLimit-*`, Zendesk's
@@ -139,10 +140,15 @@ impl Budget {
         {
             wait = wait.max((*oldest + WINDOW).saturating_duration_since(now));
         }
-        // Even spacing at the rate in use.
+        // Even spacing at the rate in use, allowing a short burst (two seconds'
+        // worth of requests): a look a webhook asked for goes at once, and the
+        // average over any `burst` requests stays within the rate.
         let gap = Duration::from_secs_f64(60.0 / (s.rate * 0.98).max(1.0));
-        if let Some(last) = s.sent.back() {
-            wait = wait.max((*last + gap).saturating_duration_since(now));
+        let burst = ((s.rate * 0.98 / 30.0).floor() as usize).max(1);
+        if s.sent.len() >= burst
+            && let Some(first) = s.sent.get(s.sent.len() - burst)
+        {
+            wait = wait.max((*first + gap * u32::try_from(burst).unwrap_or(1)).saturating_duration_since(now));
         }
         if wait.is_zero() {
             s.sent.push_back(now);
@@ -270,7 +276,10 @@ mod tests {
             assert!(in_window <= 117, "{in_window} requests in a minute");
         }
         assert!(taken.len() >= 300, "the budget is used: {}", taken.len());
-        assert!(taken.windows(2).all(|w| w[1].duration_since(w[0]) >= Duration::from_millis(510)));
+        // Short bursts of at most 3 (two seconds' worth at 120/min), then even spacing:
+        // any 4 requests in a row span at least 3 gaps.
+        assert!(taken.windows(4).all(|w| w[3].duration_since(w[0]) >= Duration::from_millis(3 * 510)));
+        assert!(taken.windows(2).any(|w| w[1].duration_since(w[0]) < Duration::from_millis(100)), "a burst is allowed");
     }
 
     #[test]

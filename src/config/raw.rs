@@ -655,6 +655,18 @@ pub struct RawSimVendor {
     /// Faults to inject (see `simulator::faults`).
     #[serde(default)]
     pub faults: crate::simulator::faults::FaultPlan,
+    /// Send the platform's signed webhook here whenever a simulated person
+    /// (or bot) writes, as the real platform would.
+    pub webhook: Option<RawSimWebhook>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSimWebhook {
+    /// The daemon's endpoint, e.g. `http://127.0.0.1:9897/webhooks/acme/tickets`.
+    pub url: String,
+    /// The signing secret (the channel's `webhook_secret`).
+    pub secret: String,
 }
 
 fn default_language() -> String {

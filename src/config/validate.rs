@@ -752,6 +752,7 @@ fn profile_from(cx: &mut Ctx<'_>, id: &str, rv: RawSimVendor, hours: Arc<Calenda
         page_size: rv.page_size.clamp(1, 100),
         seed: rv.seed,
         faults: rv.faults,
+        webhook: rv.webhook,
     }
 }
 

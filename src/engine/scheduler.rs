@@ -36,7 +36,7 @@ fn jitter_offset(jitter: Duration, slot: &str) -> Duration {
 }
 
 /// Fires of `schedule` strictly after `after`, up to and including `until`.
-fn fires_between(schedule: &Schedule, after: Ts, until: Ts) -> impl Iterator<Item = Ts> + '_ {
+pub(crate) fn fires_between(schedule: &Schedule, after: Ts, until: Ts) -> impl Iterator<Item = Ts> + '_ {
     schedule.cron.after(&after.with_timezone(&schedule.timezone)).map(|t| t.to_utc()).take_while(move |t| *t <= until)
 }
 

@@ -424,7 +424,8 @@ impl Worker {
                 }
                 if let Some((_, until)) = self.gone.get(&p.id) {
                     let until = now
-                        + chrono::Duration::from_std(until.saturating_duration_since(Instant::now())).unwrap_or_default();
+                        + chrono::Duration::from_std(until.saturating_duration_since(Instant::now()))
+                            .unwrap_or_default();
                     at = at.max(until);
                 }
                 at
@@ -473,17 +474,17 @@ impl Worker {
             }
         }
         let staleness = oldest.map_or(0.0, |o| (now - o).num_milliseconds().max(0) as f64 / 1000.0);
-        let budget = self
-            .budgets
-            .iter()
-            .map(|b| (b.name.clone(), b.rate()))
-            .min_by(|a, b| a.1.total_cmp(&b.1));
-        self.ctx.loads.set(&self.vendor, self.spec.kind.as_str(), super::Load {
-            active,
-            staleness_secs: staleness,
-            configured_interval_secs: self.spec.poll_interval.std().as_secs_f64(),
-            budget,
-        });
+        let budget = self.budgets.iter().map(|b| (b.name.clone(), b.rate())).min_by(|a, b| a.1.total_cmp(&b.1));
+        self.ctx.loads.set(
+            &self.vendor,
+            self.spec.kind.as_str(),
+            super::Load {
+                active,
+                staleness_secs: staleness,
+                configured_interval_secs: self.spec.poll_interval.std().as_secs_f64(),
+                budget,
+            },
+        );
     }
 
     async fn step(&mut self, p: Probe) -> Result<(), StoreError> {
@@ -975,11 +976,12 @@ impl Worker {
         let routine = self.next_poll.get(&p.id).is_none_or(|t| *t <= now);
         let mut p = p;
         let mut r = r;
-        if !self.gate.blocked() && (forced || routine) {
-            if self.poll(&p, self.spec.min_request_interval.std(), &r.events).await? {
-                p = self.reload(&p)?;
-                r = self.refresh(&p)?;
-            }
+        if !self.gate.blocked()
+            && (forced || routine)
+            && self.poll(&p, self.spec.min_request_interval.std(), &r.events).await?
+        {
+            p = self.reload(&p)?;
+            r = self.refresh(&p)?;
         }
         if !r.derived.state.is_active() {
             if let Some(by) = r.derived.resolved_by {
@@ -1076,7 +1078,8 @@ impl Worker {
                     };
                     self.ctx.store.append(p.id, &e, now)?;
                     info!(seq, "follow-up sent");
-                    let soon = now + chrono::Duration::from_std(self.spec.min_request_interval.std()).unwrap_or_default();
+                    let soon =
+                        now + chrono::Duration::from_std(self.spec.min_request_interval.std()).unwrap_or_default();
                     self.next_poll.insert(p.id, soon);
                     self.refresh(p)?;
                 }

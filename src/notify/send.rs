@@ -120,7 +120,11 @@ impl Sender {
 
     /// Posts and returns the body of a 2xx answer.
     async fn post(&self, rb: reqwest::RequestBuilder) -> Result<String, SendError> {
-        let resp = rb.timeout(Duration::from_secs(15)).send().await.map_err(|e| SendError::Transport(e.without_url().to_string()))?;
+        let resp = rb
+            .timeout(Duration::from_secs(15))
+            .send()
+            .await
+            .map_err(|e| SendError::Transport(e.without_url().to_string()))?;
         let status = resp.status();
         let retry_after = resp
             .headers()

@@ -114,6 +114,8 @@ pub(crate) struct FaultState {
     pub injected: u64,
     /// Requests refused by the vendor's own rate limit (not injected: the client was too fast).
     pub rate_limited: u64,
+    /// Every API request the vendor was sent (for benchmarks: requests per minute against its limit).
+    pub requests: u64,
 }
 
 impl FaultState {
@@ -128,6 +130,7 @@ impl FaultState {
             skew: chrono::Duration::zero(),
             injected: 0,
             rate_limited: 0,
+            requests: 0,
         }
     }
 
@@ -333,10 +336,10 @@ pub(crate) async fn control(
 /// the vendor's own rate limit refused.
 pub(crate) async fn injected(State(sim): State<Simulator>, Path(vendor): Path<String>) -> Response {
     match sim.lock().get(&vendor) {
-        Some(v) => {
-            axum::Json(serde_json::json!({ "injected": v.faults.injected, "rate_limited": v.faults.rate_limited }))
-                .into_response()
-        }
+        Some(v) => axum::Json(serde_json::json!({
+            "injected": v.faults.injected, "rate_limited": v.faults.rate_limited, "requests": v.faults.requests,
+        }))
+        .into_response(),
         None => (StatusCode::NOT_FOUND, "no such vendor").into_response(),
     }
 }

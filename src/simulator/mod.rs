@@ -72,6 +72,8 @@ pub struct Profile {
     pub seed: u64,
     /// Bad luck to inject, reproducibly.
     pub faults: faults::FaultPlan,
+    /// Where to send the platform's signed webhook when someone at the vendor writes.
+    pub webhook: Option<crate::config::raw::RawSimWebhook>,
 }
 
 /// A small deterministic generator (splitmix64), so a vendor's behaviour is
@@ -370,6 +372,7 @@ pub(crate) fn now() -> Ts {
 impl VendorState {
     /// Counts a request against the vendor's rate limit; `Err(retry_after_secs)` when over it.
     pub(crate) fn admit(&mut self) -> Result<(), u64> {
+        self.faults.requests += 1;
         let Some(limit) = self.profile.rate_limit_per_minute else { return Ok(()) };
         let now = std::time::Instant::now();
         let window = std::time::Duration::from_secs(60);
@@ -589,7 +592,114 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Serves the simulated vendors until `shutdown` is cancelled.
 pub async fn serve(sim: Simulator, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+    if sim.lock().values().any(|v| v.profile.webhook.is_some()) {
+        tokio::spawn(send_webhooks(sim.clone(), shutdown.clone()));
+    }
     axum::serve(listener, sim.router()).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}
+
+/// How often the simulator looks for comments that have just become visible.
+const WEBHOOK_SCAN: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Sends each vendor's signed webhook, in the platform's own payload layout,
+/// the moment a planned comment by someone at the vendor becomes visible.
+async fn send_webhooks(sim: Simulator, shutdown: CancellationToken) {
+    let Ok(client) = crate::channel::http::shared_client() else { return };
+    let mut last = Utc::now();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(WEBHOOK_SCAN) => {}
+        }
+        let now = Utc::now();
+        let mut due = Vec::new();
+        for v in sim.lock().values() {
+            let Some(hook) = &v.profile.webhook else { continue };
+            let (from, to) = (last + v.faults.skew, now + v.faults.skew);
+            for t in &v.tickets {
+                for c in t.comments.iter().filter(|c| c.author != Author::Requester && c.at > from && c.at <= to) {
+                    if let Some((kind, body)) = webhook_payload(t, c) {
+                        due.push((hook.clone(), kind, body));
+                    }
+                }
+            }
+        }
+        last = now;
+        for (hook, kind, body) in due {
+            let body = body.to_string().into_bytes();
+            let headers = crate::webhook::sign_for_tests(kind, hook.secret.as_bytes(), &body, Utc::now());
+            let send = client
+                .post(&hook.url)
+                .headers(headers)
+                .header("content-type", "application/json")
+                .timeout(std::time::Duration::from_secs(5))
+                .body(body);
+            tokio::spawn(async move {
+                if let Err(e) = send.send().await {
+                    tracing::debug!(error = %e.without_url(), "simulated webhook not delivered");
+                }
+            });
+        }
+    }
+}
+
+/// A platform's webhook about a new comment on a ticket, laid out as the
+/// platform documents it (the fields the daemon reads, and a few around them).
+fn webhook_payload(t: &SimTicket, c: &Comment) -> Option<(crate::model::ChannelKind, serde_json::Value)> {
+    use crate::model::ChannelKind as K;
+    use serde_json::json;
+    let id = t.platform_id();
+    let at = t.stamp(c.at, c.id);
+    Some(match t.channel {
+        "zendesk" => (
+            K::Zendesk,
+            json!({
+                "account_id": 1, "detail": { "id": id, "status": t.status(c.at).to_uppercase() },
+                "event": { "comment": { "id": c.id.to_string(), "body": c.body, "is_public": true } },
+                "id": format!("01SIM{:020}", c.id), "subject": format!("zen:ticket:{id}"), "time": rfc3339(at),
+                "type": "zen:event-type:ticket.comment_added", "zendesk_event_version": "2022-11-06",
+            }),
+        ),
+        "github" => (
+            K::Github,
+            json!({
+                "action": "created", "issue": { "number": t.id, "title": t.subject, "state": "open" },
+                "comment": { "id": c.id, "body": c.body, "created_at": rfc3339(at) },
+            }),
+        ),
+        "jira_sm" => (
+            K::JiraSm,
+            json!({
+                "timestamp": at.timestamp_millis(), "webhookEvent": "comment_created",
+                "comment": { "id": c.id.to_string(), "body": c.body },
+                "issue": { "id": t.id.to_string(), "key": id },
+            }),
+        ),
+        "slack" => (
+            K::Slack,
+            json!({
+                "type": "event_callback", "event_id": format!("EvSIM{}", c.id), "event_time": at.timestamp(),
+                "event": { "type": "message", "text": c.body, "ts": slack_ts(at), "thread_ts": id, "channel": "CSIM" },
+            }),
+        ),
+        "intercom" => (
+            K::Intercom,
+            json!({
+                "type": "notification_event", "topic": "conversation.admin.replied", "id": format!("notif_sim_{}", c.id),
+                "data": { "type": "notification_event_data", "item": { "type": "conversation", "id": id } },
+                "created_at": at.timestamp(),
+            }),
+        ),
+        "feishu" => (
+            K::Feishu,
+            json!({
+                "schema": "2.0",
+                "header": { "event_id": format!("sim{}", c.id), "event_type": "im.message.receive_v1", "create_time": at.timestamp_millis().to_string() },
+                "event": { "message": { "message_id": format!("om_sim{}", c.id), "root_id": id, "parent_id": id, "message_type": "text" } },
+            }),
+        ),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -617,6 +727,7 @@ mod tests {
             page_size: 100,
             seed: 7,
             faults: faults::FaultPlan::default(),
+            webhook: None,
         }
     }
 
