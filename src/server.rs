@@ -108,15 +108,21 @@ async fn record_handler(
         Ok(b) => b,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("invalid body: {e}\n")).into_response(),
     };
-    let (config, store) = (state.config(), state.store.clone());
+    let (config, store, r) = (state.config(), state.store.clone(), reference.clone());
     let done = tokio::task::spawn_blocking(move || {
         let at = body.at.map(|t| t.with_timezone(&chrono::Utc));
-        crate::record::record(&config, &store, &reference, body.event, at, body.note.as_deref(), "api", body.force)
+        crate::record::record(&config, &store, &r, body.event, at, body.note.as_deref(), "api", body.force)
     })
     .await;
     use crate::record::RecordError;
     match done {
-        Ok(Ok(line)) => (StatusCode::OK, format!("{line}\n")).into_response(),
+        Ok(Ok(line)) => {
+            // The probe's worker reads it again now (it sleeps until something is due).
+            if let Ok(Some(p)) = state.store.probe_by_reference(&reference) {
+                state.pokes.resync(&p.vendor, &p.channel);
+            }
+            (StatusCode::OK, format!("{line}\n")).into_response()
+        }
         Ok(Err(e @ RecordError::UnknownProbe(_))) => (StatusCode::NOT_FOUND, format!("{e}\n")).into_response(),
         Ok(Err(e @ (RecordError::Duplicate { .. } | RecordError::AlreadyMeasured { .. }))) => {
             (StatusCode::CONFLICT, format!("{e}\n")).into_response()

@@ -450,6 +450,9 @@ pub struct Store {
     conn: Mutex<Connection>,
     path: PathBuf,
     health: Health,
+    /// Store calls made so far (each takes the connection once): how tests
+    /// and benchmarks see that idle is idle.
+    calls: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -550,7 +553,7 @@ impl Store {
         // the daemon reads what changed, not whole tables.
         conn.pragma_update(None, "cache_size", -4096)?;
         conn.set_prepared_statement_cache_capacity(64);
-        let store = Store { conn: Mutex::new(conn), path, health: Health::default() };
+        let store = Store { conn: Mutex::new(conn), path, health: Health::default(), calls: Default::default() };
         store.migrate()?;
         Ok(store)
     }
@@ -571,7 +574,13 @@ impl Store {
         Ok(())
     }
 
+    /// How many store calls have been made through this handle.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back).
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -392,3 +392,81 @@ async fn rate_limits_are_honoured_and_counted() {
     let p = h.store.probe(id).unwrap().unwrap();
     assert!(p.state.is_active() || p.state == State::Opening, "the probe is kept, not lost: {:?}", p.state);
 }
+
+const IDLE: &str = r#"
+[daemon]
+data_dir = "{DATA}"
+probes_dir = "{PROBES}"
+
+[vendors.calm.promise]
+P0 = { first_response = "2h" }
+[vendors.calm.channels.tickets]
+poll_interval = "1h"
+min_request_interval = "20ms"
+[vendors.calm.channels.tickets.zendesk]
+base_url = "http://{SIM}/calm"
+email = "poc@example.com"
+token = "tok-calm"
+
+[simulator]
+listen = "127.0.0.1:0"
+[simulator.vendors.calm]
+token = "tok-calm"
+# Acknowledged at once: the first look, right after the open, sees it.
+auto_ack = "0s"
+human_delay = "1h"
+"#;
+
+/// Cost follows work: once a probe is opened and looked at, nothing is due
+/// for an hour, so the worker makes no store call and rewrites nothing while
+/// it waits (it used to read and rewrite every probe several times a second).
+/// Meanwhile the metrics kept incrementally, scrape after scrape, equal the
+/// ones built from scratch from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_probe_costs_no_store_calls_and_incremental_metrics_equal_a_rebuild() {
+    let h = harness(IDLE, &test_probes()).await;
+    let ctx = h.ctx();
+    let scenario = h.config.scenario("t-plain").unwrap();
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    let run = tokio::spawn(async move {
+        supportprobe::engine::once(&ctx, &scenario, "calm", "tickets", None, token).await.unwrap()
+    });
+    let live = supportprobe::metrics::Live::default();
+    let facts = supportprobe::metrics::DaemonFacts { config_reload_ok: true, config_loaded_at: chrono::Utc::now() };
+    let loads = supportprobe::engine::Loads::default();
+    let store = h.store.clone();
+    let (config, l) = (h.config.clone(), live.clone());
+    // Scraped while it happens: the probe is created, opened, acknowledged.
+    wait_for("the auto-acknowledgement recorded", Duration::from_secs(20), || {
+        let (store, config, l) = (store.clone(), config.clone(), l.clone());
+        async move {
+            l.render(&config, &store, &supportprobe::engine::Loads::default(), facts, chrono::Utc::now()).unwrap();
+            store.all_probes().ok()?.into_iter().find(|p| p.first_response_at.is_some())
+        }
+    })
+    .await;
+    // Let the first look's writes settle, then watch a quiet stretch.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (calls, rev) = (h.store.calls(), h.store.max_rev().unwrap());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle_calls = h.store.calls() - calls - 1;
+    assert!(idle_calls <= 1, "{idle_calls} store calls in 3 s with nothing due");
+    assert_eq!(h.store.max_rev().unwrap(), rev, "nothing rewritten while nothing changed");
+
+    let now = chrono::Utc::now();
+    let strip = |t: String| -> String {
+        t.lines().filter(|l| !l.starts_with("supportprobe_store_size_bytes")).collect::<Vec<_>>().join("\n")
+    };
+    let incremental = strip(live.render(&h.config, &h.store, &loads, facts, now).unwrap());
+    let rebuilt = strip(supportprobe::metrics::render(&h.config, &h.store, facts, now).unwrap());
+    assert!(incremental.contains(r#"supportprobe_replies_total{vendor="calm",channel="zendesk",class="auto_ack"} 1"#));
+    assert!(
+        incremental.contains(
+            r#"supportprobe_open_probes{vendor="calm",channel="zendesk",priority="P0",state="acknowledged"} 1"#
+        )
+    );
+    assert_eq!(incremental, rebuilt, "incremental aggregates equal a rebuild from the store");
+    stop.cancel();
+    run.await.unwrap();
+}
