@@ -5,5 +5,5 @@
 # Usage: scripts/bench-history.sh [--finished N] [--in-flight N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet
 exec python3 scripts/bench_history.py "$@"

@@ -11,5 +11,5 @@
 # Usage: scripts/bench-scale.sh [--poll 1h|30s] [--vendors N] [--per-vendor N] [--measure SECS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet
 exec python3 scripts/bench_scale.py "$@"

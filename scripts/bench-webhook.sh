@@ -6,5 +6,5 @@
 # Usage: scripts/bench-webhook.sh [--probes N] [--secs S]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet
 exec python3 scripts/bench_webhook.py "$@"

@@ -164,7 +164,14 @@ fn load(path: &Path) -> anyhow::Result<Config> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+    // One async worker thread per core (the default) and a small pool for the
+    // store work kept off them (scrapes, recording, config loads): a daemon that
+    // mostly waits needs no more threads, each with its own stack and heap arena.
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(8)
+        .build()
+        .context("cannot start the async runtime")
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -198,14 +198,14 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
     Ok(Running { http, simulator: sim_addr, store: ctx.store, shutdown, control, tracker, grace, _lock: lock })
 }
 
-/// Polls SQLite's `data_version` once a second (no table is read): when
+/// Polls SQLite's `data_version` every two seconds (no table is read): when
 /// another process has committed, every worker reads its probes again.
 async fn watch_store(store: Arc<Store>, pokes: crate::webhook::Pokes, shutdown: CancellationToken) {
     let mut last = None;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
         }
         match store.data_version() {
             Ok(v) => {

@@ -1088,6 +1088,13 @@ impl Store {
         Ok(row(&self.conn(), "SELECT 1 FROM notifications WHERE key = ?1", [key], |_| Ok(())).optional()?.is_some())
     }
 
+    /// When the next pending delivery is due, if any.
+    pub fn next_delivery_at(&self) -> Result<Option<Ts>, StoreError> {
+        let s: Option<String> =
+            row(&self.conn(), "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'", [], |r| r.get(0))?;
+        opt_ts("next_attempt_at", s)
+    }
+
     /// Pending deliveries whose time has come, oldest first.
     pub fn due_deliveries(&self, now: Ts, limit: u32) -> Result<Vec<DueDelivery>, StoreError> {
         let conn = self.conn();

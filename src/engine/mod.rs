@@ -17,6 +17,18 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::store::{NewProbe, Store, StoreError};
 
+/// Runs store work (reading and deriving a probe, recording what a look
+/// found) without holding up the async worker thread: on the daemon's
+/// multi-threaded runtime the thread hands its other tasks to another one
+/// meanwhile (`block_in_place`); elsewhere (a single-threaded test runtime) it
+/// simply runs.
+pub(crate) fn off_async<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// Handles shared by the engine's tasks.
 #[derive(Clone, Debug)]
 pub struct Ctx {

@@ -291,7 +291,7 @@ impl Worker {
     /// Reads the channel's unfinished probes from the store; a probe that is
     /// new, or changed by someone else, is worked on now.
     fn sync(&mut self) -> Result<(), StoreError> {
-        let mut probes = self.ctx.store.unfinished(&self.vendor, &self.spec.id)?;
+        let mut probes = super::off_async(|| self.ctx.store.unfinished(&self.vendor, &self.spec.id))?;
         if let Some(id) = self.only {
             probes.retain(|p| p.id == id);
         }
@@ -380,7 +380,7 @@ impl Worker {
 
     /// Reads a probe back after working on it and sets when it next needs attention.
     fn reschedule(&mut self, id: i64) -> Result<(), StoreError> {
-        let Some(p) = self.ctx.store.probe(id)? else {
+        let Some(p) = super::off_async(|| self.ctx.store.probe(id))? else {
             self.forget(id);
             return Ok(());
         };
@@ -567,7 +567,8 @@ impl Worker {
     fn refresh(&mut self, p: &Probe) -> Result<Refreshed, StoreError> {
         let now = self.ctx.clock.now();
         let mut saved = self.saved.remove(&p.id);
-        let (r, breaches) = refresh_cached(&self.ctx.config, &self.ctx.store, p, now, &mut saved)?;
+        let (config, store) = (&self.ctx.config, &self.ctx.store);
+        let (r, breaches) = super::off_async(|| refresh_cached(config, store, p, now, &mut saved))?;
         if let Some(rows) = saved {
             self.saved.insert(p.id, rows);
         }
@@ -820,7 +821,7 @@ impl Worker {
             Ok(snap) => {
                 self.call_ok()?;
                 self.gone.remove(&p.id);
-                self.ingest(p, &snap, events)?;
+                super::off_async(|| self.ingest(p, &snap, events))?;
                 self.ctx.store.set_known_until(p.id, started)?;
                 self.last_status.insert(p.id, snap.status);
                 Ok(true)

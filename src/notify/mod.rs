@@ -305,8 +305,20 @@ pub fn enqueue(config: &Config, store: &Store, n: &Notification, now: Ts) -> Res
         priority: n.priority,
         payload: &payload,
     };
-    store.enqueue_notification(&row, &targets, now)
+    let new = store.enqueue_notification(&row, &targets, now)?;
+    if new {
+        ENQUEUED.notify_one();
+    }
+    Ok(new)
 }
+
+/// Wakes the notifier when a notification is queued (it sleeps until the
+/// next delivery is due otherwise).
+static ENQUEUED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Longest sleep of the notifier: a delivery queued by another process
+/// (`record`) is picked up within it.
+const MAX_IDLE: Duration = Duration::from_secs(30);
 
 /// Delivers due notifications until cancelled.
 pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
@@ -328,9 +340,16 @@ pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
                 warn!(error = %e, kind = e.kind(), "notifier store error; retrying");
             }
         }
+        // Sleep until the next retry is due, or something is queued.
+        let now = ctx.clock.now();
+        let sleep = match ctx.store.next_delivery_at() {
+            Ok(Some(t)) => (t - now).to_std().unwrap_or(Duration::ZERO).max(TICK).min(MAX_IDLE),
+            _ => MAX_IDLE,
+        };
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(TICK) => {}
+            () = tokio::time::sleep(sleep) => {}
+            () = ENQUEUED.notified() => {}
         }
     }
 }
