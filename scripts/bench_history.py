@@ -34,6 +34,7 @@ def main():
     ap.add_argument("--in-flight", type=int, default=10_000)
     ap.add_argument("--scrapes", type=int, default=30)
     ap.add_argument("--bin", default="target/release/supportprobe")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="bench-history-")
     addr = "127.0.0.1:18961"
@@ -138,11 +139,23 @@ def main():
         t = time.time()
         out = open(f"{work}/probes.json", "w")
         p = subprocess.Popen([a.bin, "probes", "--config", f"{work}/cfg.toml", "--json", *extra], stdout=out)
-        _, _, usage = os.wait4(p.pid, 0)
+        # Its peak RSS, read while it runs (a forked child's own rusage would count this
+        # Python process's memory from before the exec).
+        peak = 0
+        while p.poll() is None:
+            try:
+                with open(f"/proc/{p.pid}/status") as f:
+                    peak = max(peak, next(int(l.split()[1]) for l in f if l.startswith("VmHWM")))
+            except (OSError, StopIteration):
+                pass
+            time.sleep(0.01)
         out.close()
         rows = open(f"{work}/probes.json").read().count('"reference"')
-        print(f"probes --json {label:<28} {rows:7d} rows in {time.time() - t:5.1f} s, peak RSS {usage.ru_maxrss / 1024:.1f} MiB")
-    subprocess.run(["rm", "-rf", work])
+        print(f"probes --json {label:<28} {rows:7d} rows in {time.time() - t:5.1f} s, peak RSS {peak / 1024:.1f} MiB")
+    if a.keep:
+        print("work directory:", work)
+    else:
+        subprocess.run(["rm", "-rf", work])
 
 
 def flush(db, probes, events, measures):

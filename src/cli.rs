@@ -271,7 +271,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 let known: Vec<&str> = config.vendors.keys().map(String::as_str).collect();
                 anyhow::bail!("no vendor `{v}` in {} (its vendors: {})", path.display(), known.join(", "));
             }
-            let store = Store::open(&config.daemon.data_dir)?;
+            let store = Store::open_for_reading(&config.daemon.data_dir)?;
             let filter = crate::store::ProbeFilter { vendor, channel, state, since };
             let mut first = true;
             let mut notes = String::new();

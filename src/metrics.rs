@@ -175,6 +175,9 @@ pub fn render(config: &Config, store: &Store, facts: DaemonFacts, now: Ts) -> Re
     Live::default().render(config, store, &crate::engine::Loads::default(), facts, now)
 }
 
+/// Probes read per batch when catching up with the store.
+const CATCH_UP_BATCH: u32 = 5_000;
+
 /// A probe's labels: vendor, channel kind, priority.
 type SeriesKey = (String, String, Priority);
 
@@ -283,6 +286,10 @@ struct Aggregates {
     judged: BTreeSet<(Arc<SeriesKey>, &'static str)>,
     values: BTreeMap<QuantKey, Sorted>,
     replies: BTreeMap<(String, String, String), u64>,
+    /// Probes not finished yet: the only ones whose figures depend on the time now.
+    unfinished: BTreeSet<i64>,
+    /// The metrics' own read-only connection (opened on first use).
+    reader: Option<Store>,
 }
 
 /// The metrics aggregates, maintained incrementally: each scrape applies
@@ -323,19 +330,36 @@ impl Aggregates {
         let buckets = duration_buckets(config);
         if buckets != self.buckets {
             // New promise targets mean new buckets: rebuild from the store.
-            *self = Aggregates { buckets, ..Aggregates::default() };
+            let reader = self.reader.take();
+            *self = Aggregates { buckets, reader, ..Aggregates::default() };
         }
-        let mut changed: Vec<(i64, Probe)> = Vec::new();
-        store.scan_changed(self.rev, |rev, p| {
-            self.rev = self.rev.max(rev);
-            changed.push((rev, p));
-        })?;
-        if !changed.is_empty() {
+        if self.reader.is_none() {
+            self.reader = store.reader()?;
+        }
+        let reader = self.reader.take();
+        // On the metrics' own connection, one snapshot: a probe changed between
+        // reading it and reading its measures cannot be half-applied.
+        let result = match &reader {
+            Some(r) => r.snapshot(|r| self.catch_up_from(r, now)),
+            None => self.catch_up_from(store, now),
+        };
+        self.reader = reader;
+        result
+    }
+
+    fn catch_up_from(&mut self, store: &Store, now: Ts) -> Result<(), StoreError> {
+        // What changed, a batch at a time: memory stays bounded while a whole
+        // store is read at start.
+        loop {
+            let from = self.rev;
+            let mut changed: Vec<(i64, Probe)> = Vec::new();
+            store.scan_changed(from, CATCH_UP_BATCH, |rev, p| changed.push((rev, p)))?;
+            let Some(upto) = changed.last().map(|(rev, _)| *rev) else { break };
             let mut measures: HashMap<i64, Vec<crate::store::StoredMeasure>> = HashMap::new();
-            let first = changed.first().map_or(0, |(rev, _)| *rev) - 1;
-            for m in store.measures_changed_since(first)? {
+            for m in store.measures_changed_between(from, upto)? {
                 measures.entry(m.probe_id).or_default().push(m);
             }
+            let full = changed.len() == CATCH_UP_BATCH as usize;
             for (_, p) in changed {
                 let ms = measures.remove(&p.id).unwrap_or_default();
                 let summary = self.summarize(&p, &ms, now);
@@ -344,6 +368,10 @@ impl Aggregates {
                 }
                 self.apply(p.id, &summary, 1);
                 self.probes.insert(p.id, summary);
+            }
+            self.rev = upto;
+            if !full {
+                break;
             }
         }
         // Replies, by class: append-only, so only the new ones are read.
@@ -417,6 +445,11 @@ impl Aggregates {
         }
         if !s.state.is_final() {
             *self.states.entry((k.clone(), s.state)).or_insert(0) += sign;
+            if sign > 0 {
+                self.unfinished.insert(id);
+            } else {
+                self.unfinished.remove(&id);
+            }
         }
         if s.first_human {
             self.bot_turns.entry(k.clone()).or_default().observe(COUNT_BUCKETS, i64::from(s.bot_turns) * 1000, sign);
@@ -603,7 +636,8 @@ impl Aggregates {
                 overdue.set(l, 0.0);
             }
         }
-        for c in store.channel_states()? {
+        let db = self.reader.as_ref().unwrap_or(store);
+        for c in db.channel_states()? {
             let l: Labels = vec![("vendor", c.vendor.clone()), ("channel", c.channel.clone())];
             if channel_up.samples.contains_key(&l) && c.failing_since.is_some() {
                 channel_up.set(l, 0.0);
@@ -721,7 +755,7 @@ impl Aggregates {
         // What depends on the time now: only unfinished probes are looked at.
         let always = crate::calendar::Calendar::always("24x7");
         let mut waiting_since: BTreeMap<&Arc<SeriesKey>, Ts> = BTreeMap::new();
-        for s in self.probes.values().filter(|s| !s.state.is_final()) {
+        for s in self.unfinished.iter().filter_map(|id| self.probes.get(id)) {
             if matches!(s.state, State::Scheduled | State::Opening) && (now - s.due_at).num_seconds() > OVERDUE_AFTER {
                 overdue.add(vec![("vendor", s.key.0.clone()), ("channel", s.key.1.clone())], 1.0);
             }
@@ -737,8 +771,7 @@ impl Aggregates {
                 }
             }
         }
-        let mut keys: BTreeSet<&Arc<SeriesKey>> = self.probes.values().map(|s| &s.key).collect();
-        keys.extend(waiting_since.keys().copied());
+        let keys: BTreeSet<&Arc<SeriesKey>> = self.keys.values().collect();
         for k in keys {
             for clock in ["wall", "business"] {
                 let mut l = base(k);
@@ -763,7 +796,7 @@ impl Aggregates {
             "counter",
             "Failed channel calls, by operation and kind (auth, not_found, rate_limited, server, rejected, timeout, unreachable, malformed).",
         );
-        for e in store.error_counts()? {
+        for e in db.error_counts()? {
             errors.set(
                 vec![("vendor", e.vendor), ("channel", e.channel), ("operation", e.operation), ("kind", e.kind)],
                 e.count as f64,
@@ -789,7 +822,7 @@ impl Aggregates {
             pending.set(vec![("target", t.clone())], 0.0);
             failed_attempts.set(vec![("target", t.clone())], 0.0);
         }
-        for (t, event, state, n, failures) in store.delivery_counts()? {
+        for (t, event, state, n, failures) in db.delivery_counts()? {
             if state == "pending" {
                 pending.add(vec![("target", t.clone())], n as f64);
             } else {

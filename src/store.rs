@@ -489,6 +489,40 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the store to read and list it (`probes`): migrated like
+    /// [`Store::open`], without the integrity check, whose time grows with the
+    /// file (a second for a 300 MB store) — only writers need it.
+    pub fn open_for_reading(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { path: dir.to_path_buf(), source })?;
+        let path = dir.join("supportprobe.sqlite");
+        let conn = Connection::open(&path).map_err(|source| StoreError::Open { path: path.clone(), source })?;
+        Store::init(conn, path.clone()).map_err(|e| match e {
+            StoreError::Sqlite(source) => StoreError::Open { path: path.clone(), source },
+            other => other,
+        })
+    }
+
+    /// A second, read-only connection to the same store (the metrics' own):
+    /// its long reads never hold up the writers (WAL lets both run at once).
+    /// An in-memory store has no second connection: `None`.
+    pub fn reader(&self) -> Result<Option<Store>, StoreError> {
+        if self.path == Path::new(":memory:") {
+            return Ok(None);
+        }
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags)
+            .map_err(|source| StoreError::Open { path: self.path.clone(), source })?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "cache_size", -4096)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Some(Store {
+            conn: Mutex::new(conn),
+            path: self.path.clone(),
+            health: Health::default(),
+            calls: Default::default(),
+        }))
+    }
+
     /// SQLite's quick integrity check (every page and index, in time linear in
     /// the file): a damaged store is refused, never written to.
     pub fn check_integrity(&self) -> Result<(), StoreError> {
@@ -666,6 +700,17 @@ impl Store {
         )
     }
 
+    /// Runs `f` in one read transaction: every query in it sees the same
+    /// snapshot of the store (for a reader connection; see [`Store::reader`]).
+    pub fn snapshot<R>(&self, f: impl FnOnce(&Store) -> Result<R, StoreError>) -> Result<R, StoreError> {
+        exec(&self.conn(), "BEGIN", [])?;
+        let r = f(self);
+        let end = exec(&self.conn(), if r.is_ok() { "COMMIT" } else { "ROLLBACK" }, []);
+        let r = r?;
+        end?;
+        Ok(r)
+    }
+
     /// The highest change number (see `rev`): 0 for an empty store.
     pub fn max_rev(&self) -> Result<i64, StoreError> {
         Ok(row(&self.conn(), "SELECT COALESCE(MAX(rev), 0) FROM probes", [], |r| r.get(0))?)
@@ -677,14 +722,14 @@ impl Store {
         Ok(row(&self.conn(), "PRAGMA data_version", [], |r| r.get(0))?)
     }
 
-    /// Calls `f` with each probe changed after change number `rev` (every
-    /// probe for 0), in change order, with its change number. Rows are read
-    /// one at a time: memory does not grow with the store.
-    pub fn scan_changed(&self, rev: i64, mut f: impl FnMut(i64, Probe)) -> Result<(), StoreError> {
+    /// Calls `f` with each of the first `limit` probes changed after change
+    /// number `rev` (every probe for 0), in change order, with its change
+    /// number. Rows are read one at a time.
+    pub fn scan_changed(&self, rev: i64, limit: u32, mut f: impl FnMut(i64, Probe)) -> Result<(), StoreError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare_cached(&format!("SELECT {PROBE_COLUMNS}, rev FROM probes WHERE rev > ?1 ORDER BY rev"))?;
-        let mut rows = stmt.query([rev])?;
+        let mut stmt = conn
+            .prepare_cached(&format!("SELECT {PROBE_COLUMNS}, rev FROM probes WHERE rev > ?1 ORDER BY rev LIMIT ?2"))?;
+        let mut rows = stmt.query(params![rev, limit])?;
         while let Some(r) = rows.next()? {
             let p = probe_from_row(r)??;
             f(r.get(30)?, p);
@@ -692,9 +737,15 @@ impl Store {
         Ok(())
     }
 
-    /// The measures of probes changed after change number `rev`.
-    pub fn measures_changed_since(&self, rev: i64) -> Result<Vec<StoredMeasure>, StoreError> {
-        self.query_measures("WHERE p.rev > ?1", &[&rev])
+    /// The measures of probes whose change number is in `(after, upto]`: the changed
+    /// probes found by their change number's index, then their measures by
+    /// key (`CROSS JOIN` keeps SQLite from scanning every measure instead).
+    pub fn measures_changed_between(&self, after: i64, upto: i64) -> Result<Vec<StoredMeasure>, StoreError> {
+        self.query_measures_from(
+            "FROM probes p CROSS JOIN measures m ON m.probe_id = p.id WHERE p.rev > ?1 AND p.rev <= ?2",
+            "",
+            &[&after, &upto],
+        )
     }
 
     /// Calls `f` with each reply event recorded after event id `after`:
@@ -883,11 +934,24 @@ impl Store {
         sql_where: &str,
         params: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<StoredMeasure>, StoreError> {
+        self.query_measures_from(
+            &format!("FROM measures m JOIN probes p ON p.id = m.probe_id {sql_where}"),
+            "ORDER BY m.probe_id, m.measure, m.seq",
+            params,
+        )
+    }
+
+    fn query_measures_from(
+        &self,
+        from: &str,
+        order: &str,
+        params: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<StoredMeasure>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT m.probe_id, p.vendor, p.kind, p.priority, m.measure, m.seq, m.wall_secs, m.business_secs,
                     m.target_secs, m.deadline_at, m.verdict, p.opened_at
-             FROM measures m JOIN probes p ON p.id = m.probe_id {sql_where} ORDER BY m.probe_id, m.measure, m.seq"
+             {from} {order}"
         ))?;
         let rows = stmt.query_map(params, |r| {
             let build = || -> Result<StoredMeasure, StoreError> {
