@@ -164,14 +164,9 @@ fn load(path: &Path) -> anyhow::Result<Config> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    // One async worker thread per core (the default) and a small pool for the
-    // store work kept off them (scrapes, recording, config loads): a daemon that
-    // mostly waits needs no more threads, each with its own stack and heap arena.
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .max_blocking_threads(8)
-        .build()
-        .context("cannot start the async runtime")
+    // One async worker thread per core (the default); store work runs beside
+    // them on blocking threads, started on demand and gone after 10 s idle.
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -52,16 +52,42 @@ const OVERDUE_AFTER: i64 = 120;
 
 type Labels = Vec<(&'static str, String)>;
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+fn escape(v: &str) -> std::borrow::Cow<'_, str> {
+    if v.contains(['\\', '"', '\n']) {
+        v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n").into()
+    } else {
+        v.into()
+    }
 }
 
-fn fmt_labels(labels: &[(&'static str, String)], extra: Option<(&str, &str)>) -> String {
-    let mut parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
-    if let Some((k, v)) = extra {
-        parts.push(format!("{k}=\"{v}\""));
+/// `k="v",k="v"`: a series' labels as the exposition writes them, built once.
+fn inner(labels: &[(&'static str, String)]) -> String {
+    let mut out = String::with_capacity(labels.len() * 24);
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_label(&mut out, k, v);
     }
-    if parts.is_empty() { String::new() } else { format!("{{{}}}", parts.join(",")) }
+    out
+}
+
+fn push_label(out: &mut String, k: &str, v: &str) {
+    out.push_str(k);
+    out.push_str("=\"");
+    out.push_str(&escape(v));
+    out.push('"');
+}
+
+/// `base` with one more label.
+fn with(base: &str, k: &str, v: &str) -> String {
+    let mut out = String::with_capacity(base.len() + k.len() + v.len() + 4);
+    out.push_str(base);
+    if !base.is_empty() {
+        out.push(',');
+    }
+    push_label(&mut out, k, v);
+    out
 }
 
 fn fmt_f64(v: f64) -> String {
@@ -74,13 +100,13 @@ fn fmt_f64(v: f64) -> String {
     }
 }
 
-/// One metric family being built.
+/// One metric family being built, its series keyed by their formatted labels.
 struct Family {
     name: &'static str,
     help: &'static str,
     kind: &'static str,
-    samples: BTreeMap<Labels, f64>,
-    histograms: BTreeMap<Labels, Hist>,
+    samples: BTreeMap<String, f64>,
+    histograms: BTreeMap<String, Hist>,
     buckets: Vec<f64>,
 }
 
@@ -101,21 +127,33 @@ impl Family {
     }
 
     fn set(&mut self, labels: Labels, v: f64) {
-        self.samples.insert(labels, v);
+        self.samples.insert(inner(&labels), v);
     }
 
     fn add(&mut self, labels: Labels, v: f64) {
+        self.add_raw(inner(&labels), v);
+    }
+
+    fn set_raw(&mut self, labels: String, v: f64) {
+        self.samples.insert(labels, v);
+    }
+
+    fn add_raw(&mut self, labels: String, v: f64) {
         *self.samples.entry(labels).or_insert(0.0) += v;
     }
 
-    fn max(&mut self, labels: Labels, v: f64) {
+    fn has(&self, labels: &Labels) -> bool {
+        self.samples.contains_key(&inner(labels))
+    }
+
+    fn max_raw(&mut self, labels: String, v: f64) {
         let e = self.samples.entry(labels).or_insert(v);
         *e = e.max(v);
     }
 
     /// A histogram series with no observation yet: present from the first
     /// scrape, so `increase()` sees its first observation.
-    fn touch(&mut self, labels: Labels) {
+    fn touch_raw(&mut self, labels: String) {
         let n = self.buckets.len();
         self.histograms.entry(labels).or_insert_with(|| Hist { counts: vec![0; n], ..Hist::default() });
     }
@@ -123,7 +161,7 @@ impl Family {
     #[cfg(test)]
     fn observe(&mut self, labels: Labels, v: f64) {
         let n = self.buckets.len();
-        let h = self.histograms.entry(labels).or_insert_with(|| Hist { counts: vec![0; n], ..Hist::default() });
+        let h = self.histograms.entry(inner(&labels)).or_insert_with(|| Hist { counts: vec![0; n], ..Hist::default() });
         for (i, b) in self.buckets.iter().enumerate() {
             if v <= *b {
                 h.counts[i] += 1;
@@ -137,19 +175,24 @@ impl Family {
         let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
         let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
         for (labels, v) in &self.samples {
-            let _ = writeln!(out, "{}{} {}", self.name, fmt_labels(labels, None), fmt_f64(*v));
+            out.push_str(self.name);
+            if !labels.is_empty() {
+                out.push('{');
+                out.push_str(labels);
+                out.push('}');
+            }
+            let _ = writeln!(out, " {}", fmt_f64(*v));
         }
         let les: Vec<String> = self.buckets.iter().map(|b| fmt_f64(*b)).collect();
         for (labels, h) in &self.histograms {
-            // The labels are formatted once per series, not once per bucket line.
-            let plain = fmt_labels(labels, None);
-            let open = if labels.is_empty() { "{".to_string() } else { format!("{},", &plain[..plain.len() - 1]) };
+            let sep = if labels.is_empty() { "" } else { "," };
             for (le, c) in les.iter().zip(&h.counts) {
-                let _ = writeln!(out, "{}_bucket{open}le=\"{le}\"}} {c}", self.name);
+                let _ = writeln!(out, "{}_bucket{{{labels}{sep}le=\"{le}\"}} {c}", self.name);
             }
-            let _ = writeln!(out, "{}_bucket{open}le=\"+Inf\"}} {}", self.name, h.count);
-            let _ = writeln!(out, "{}_sum{plain} {}", self.name, fmt_f64(h.sum));
-            let _ = writeln!(out, "{}_count{plain} {}", self.name, h.count);
+            let _ = writeln!(out, "{}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", self.name, h.count);
+            let braced = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+            let _ = writeln!(out, "{}_sum{braced} {}", self.name, fmt_f64(h.sum));
+            let _ = writeln!(out, "{}_count{braced} {}", self.name, h.count);
         }
     }
 }
@@ -608,10 +651,10 @@ impl Aggregates {
             COUNT_BUCKETS.to_vec(),
         );
         for (k, h) in &self.bot_turns {
-            bot_turns.histograms.insert(base(k), h.export(COUNT_BUCKETS.len()));
+            bot_turns.histograms.insert(inner(&base(k)), h.export(COUNT_BUCKETS.len()));
         }
         for (k, h) in &self.handoffs {
-            handoffs.histograms.insert(base(k), h.export(COUNT_BUCKETS.len()));
+            handoffs.histograms.insert(inner(&base(k)), h.export(COUNT_BUCKETS.len()));
         }
         let mut channel_up = Family::new(
             "supportprobe_channel_up",
@@ -639,7 +682,7 @@ impl Aggregates {
         let db = self.reader.as_ref().unwrap_or(store);
         for c in db.channel_states()? {
             let l: Labels = vec![("vendor", c.vendor.clone()), ("channel", c.channel.clone())];
-            if channel_up.samples.contains_key(&l) && c.failing_since.is_some() {
+            if channel_up.has(&l) && c.failing_since.is_some() {
                 channel_up.set(l, 0.0);
             }
         }
@@ -675,38 +718,36 @@ impl Aggregates {
         let (mut quantiles, mut vendor_quantiles, mut samples, mut vendor_samples) = quantile_families();
         // Every configured series exists from the first scrape, at 0 until something
         // happens, and never disappears: `increase()` over a range sees every observation.
-        for (vendor, kind, priority) in config.series_keys() {
-            let b: Labels = vec![("vendor", vendor.clone()), ("channel", kind), ("priority", priority.to_string())];
+        // Each key's labels are formatted once per scrape.
+        let mut bases: HashMap<SeriesKey, String> = HashMap::new();
+        let mut base_of =
+            |k: &SeriesKey| -> String { bases.entry(k.clone()).or_insert_with(|| inner(&base(k))).clone() };
+        for key in config.series_keys() {
+            let b = base_of(&key);
+            let (vendor, _, priority) = &key;
             for family in [&mut first_response, &mut first_human, &mut next_reply, &mut resolution] {
                 for clock in ["wall", "business"] {
-                    let mut l = b.clone();
-                    l.push(("clock", clock.into()));
-                    family.touch(l);
+                    family.touch_raw(with(&b, "clock", clock));
                 }
             }
-            bot_turns.touch(b.clone());
-            handoffs.touch(b.clone());
+            bot_turns.touch_raw(b.clone());
+            handoffs.touch_raw(b.clone());
+            let vb = inner(&[("vendor", vendor.clone()), ("priority", priority.to_string())]);
             for (_, measure) in QUANTILE_MEASURES {
                 for clock in ["wall", "business"] {
                     for window in ["poc", "7d"] {
-                        let tail =
-                            [("measure", measure.to_string()), ("clock", clock.into()), ("window", window.into())];
-                        let mut l = b.clone();
-                        l.extend(tail.clone());
-                        samples.add(l, 0.0);
-                        let mut l: Labels = vec![("vendor", vendor.clone()), ("priority", priority.to_string())];
-                        l.extend(tail);
-                        vendor_samples.add(l, 0.0);
+                        let tail = format!("measure=\"{measure}\",clock=\"{clock}\",window=\"{window}\"");
+                        samples.add_raw(format!("{b},{tail}"), 0.0);
+                        vendor_samples.add_raw(format!("{vb},{tail}"), 0.0);
                     }
                 }
             }
-            for m in config.promise(&vendor, priority).map(|p| p.targets.keys().collect::<Vec<_>>()).unwrap_or_default()
+            for m in config.promise(vendor, *priority).map(|p| p.targets.keys().collect::<Vec<_>>()).unwrap_or_default()
             {
-                let mut l = b.clone();
-                l.push(("measure", m.to_string()));
-                met.add(l.clone(), 0.0);
-                breaches.add(l.clone(), 0.0);
-                waiting_past.add(l, 0.0);
+                let l = with(&b, "measure", m.as_str());
+                met.add_raw(l.clone(), 0.0);
+                breaches.add_raw(l.clone(), 0.0);
+                waiting_past.add_raw(l, 0.0);
             }
         }
         for ((measure, k, clock), h) in &self.durations {
@@ -716,73 +757,64 @@ impl Aggregates {
                 Measure::NextReply => &mut next_reply,
                 Measure::Resolution => &mut resolution,
             };
-            let mut l = base(k);
-            l.push(("clock", (*clock).into()));
-            family.histograms.insert(l, h.export(buckets.len()));
+            family.histograms.insert(with(&base_of(k), "clock", clock), h.export(buckets.len()));
         }
         for (k, m) in &self.judged {
-            let mut l = base(k);
-            l.push(("measure", (*m).into()));
-            met.add(l.clone(), self.met.get(&(k.clone(), m)).copied().unwrap_or(0) as f64);
-            breaches.add(l, self.breached.get(&(k.clone(), m)).copied().unwrap_or(0) as f64);
+            let l = with(&base_of(k), "measure", m);
+            met.add_raw(l.clone(), self.met.get(&(k.clone(), m)).copied().unwrap_or(0) as f64);
+            breaches.add_raw(l, self.breached.get(&(k.clone(), m)).copied().unwrap_or(0) as f64);
         }
         for ((vendor, channel, priority, measure, clock, window), v) in &self.values {
-            let mut l: Labels = vec![("vendor", vendor.clone())];
+            let mut l = String::with_capacity(128);
+            push_label(&mut l, "vendor", vendor);
             if let Some(c) = channel {
-                l.push(("channel", c.clone()));
+                l.push(',');
+                push_label(&mut l, "channel", c);
             }
-            l.extend([
-                ("priority", priority.to_string()),
-                ("measure", measure.to_string()),
-                ("clock", clock.to_string()),
-                ("window", window.to_string()),
-            ]);
+            let _ = write!(l, ",priority=\"{priority}\",measure=\"{measure}\",clock=\"{clock}\",window=\"{window}\"");
             let (qf, sf) = if channel.is_some() {
                 (&mut quantiles, &mut samples)
             } else {
                 (&mut vendor_quantiles, &mut vendor_samples)
             };
-            sf.set(l.clone(), v.len() as f64);
             for (q, name) in QUANTILES {
                 if let Some(x) = quantile_ms(v, q) {
-                    let mut l = l.clone();
-                    l.push(("percentile", name.to_string()));
-                    qf.set(l, x);
+                    qf.set_raw(with(&l, "percentile", name), x);
                 }
             }
+            sf.set_raw(l, v.len() as f64);
         }
 
         // What depends on the time now: only unfinished probes are looked at.
         let always = crate::calendar::Calendar::always("24x7");
-        let mut waiting_since: BTreeMap<&Arc<SeriesKey>, Ts> = BTreeMap::new();
+        // By the key's address: one interned key per vendor, channel and priority.
+        let mut waiting_since: HashMap<*const SeriesKey, Ts> = HashMap::new();
         for s in self.unfinished.iter().filter_map(|id| self.probes.get(id)) {
             if matches!(s.state, State::Scheduled | State::Opening) && (now - s.due_at).num_seconds() > OVERDUE_AFTER {
                 overdue.add(vec![("vendor", s.key.0.clone()), ("channel", s.key.1.clone())], 1.0);
             }
             if let (State::Open | State::Acknowledged, Some(opened)) = (s.state, s.opened_at) {
-                let e = waiting_since.entry(&s.key).or_insert(opened);
+                let e = waiting_since.entry(Arc::as_ptr(&s.key)).or_insert(opened);
                 *e = (*e).min(opened);
             }
             if s.state.is_active() {
                 for m in s.measures.iter().filter(|m| m.judged && m.verdict == Verdict::Breached && m.wall.is_none()) {
-                    let mut l = base(&s.key);
-                    l.push(("measure", crate::engine::probe::promise_name(m.measure).into()));
-                    waiting_past.add(l, 1.0);
+                    let l = with(&base_of(&s.key), "measure", crate::engine::probe::promise_name(m.measure));
+                    waiting_past.add_raw(l, 1.0);
                 }
             }
         }
-        let keys: BTreeSet<&Arc<SeriesKey>> = self.keys.values().collect();
-        for k in keys {
+        for k in self.keys.values() {
+            let b = base_of(k);
             for clock in ["wall", "business"] {
-                let mut l = base(k);
-                l.push(("clock", clock.into()));
+                let l = with(&b, "clock", clock);
                 // The oldest waiting probe has waited longest on either clock (one calendar per key).
-                let secs = waiting_since.get(k).map_or(0.0, |opened| {
+                let secs = waiting_since.get(&Arc::as_ptr(k)).map_or(0.0, |opened| {
                     let cal = config.promise(&k.0, k.2).map_or(&always, |pr| &pr.calendar);
                     let d = if clock == "wall" { now - *opened } else { cal.business_between(*opened, now) };
                     d.num_milliseconds().max(0) as f64 / 1000.0
                 });
-                oldest.max(l, secs);
+                oldest.max_raw(l, secs);
             }
         }
 
@@ -908,7 +940,7 @@ fn load_families(config: &Config, loads: &crate::engine::Loads) -> [Family; 4] {
     }
     for (vendor, channel, load, eff) in loads.snapshot() {
         let l: Labels = vec![("vendor", vendor), ("channel", channel)];
-        if interval.samples.contains_key(&l) {
+        if interval.has(&l) {
             freshness.set(l.clone(), load.staleness_secs);
             effective.set(l.clone(), eff);
             in_flight.set(l, f64::from(load.active));

@@ -380,7 +380,7 @@ impl Worker {
 
     /// Reads a probe back after working on it and sets when it next needs attention.
     fn reschedule(&mut self, id: i64) -> Result<(), StoreError> {
-        let Some(p) = super::off_async(|| self.ctx.store.probe(id))? else {
+        let Some(p) = self.ctx.store.probe(id)? else {
             self.forget(id);
             return Ok(());
         };
