@@ -301,10 +301,23 @@ impl Worker {
         for id in gone {
             self.forget(id);
         }
+        // Probes waiting on the vendor that this worker has not seen yet (at start:
+        // all of them) are first worked on spread over up to a minute, not all at
+        // once: a restart with thousands in flight does not stall on itself. The
+        // rest (due to open, to close, changed by someone) are worked on now.
+        let fresh = probes.iter().filter(|p| p.state.is_active() && !self.cache.contains_key(&p.id)).count();
+        let spread = self.spec.poll_interval.std().min(Duration::from_secs(60));
+        let mut nth = 0u32;
         for p in probes {
             if self.cache.get(&p.id) == Some(&p) {
                 continue;
             }
+            let at = if p.state.is_active() && !self.cache.contains_key(&p.id) && fresh > 1 {
+                nth += 1;
+                now + chrono::Duration::from_std(spread.mul_f64(f64::from(nth - 1) / fresh as f64)).unwrap_or_default()
+            } else {
+                now
+            };
             self.saved.remove(&p.id);
             if let (false, Some(known)) = (self.next_poll.contains_key(&p.id), p.known_until) {
                 // Looked at before (by an earlier run): the next routine look is one
@@ -312,7 +325,7 @@ impl Worker {
                 let next = known + chrono::Duration::from_std(self.spec.poll_interval.std()).unwrap_or_default();
                 self.next_poll.insert(p.id, next);
             }
-            self.wake.insert(p.id, now);
+            self.wake.insert(p.id, at);
             self.cache.insert(p.id, p);
         }
         Ok(())
