@@ -1042,15 +1042,7 @@ impl Worker {
             if timing.is_some() {
                 continue;
             }
-            let trigger = match fu.after {
-                FollowUpAfter::Opened => r.derived.opened_at,
-                FollowUpAfter::FirstHumanResponse => r.derived.first_human_at,
-                FollowUpAfter::PreviousReply if seq == 1 => r.derived.first_human_at,
-                FollowUpAfter::PreviousReply => {
-                    r.derived.follow_ups.iter().find(|f| f.seq == seq - 1).and_then(|f| f.replied_at)
-                }
-            };
-            let Some(trigger) = trigger else { return Ok(()) };
+            let Some(trigger) = self.follow_up_trigger(fu.after, seq, r) else { return Ok(()) };
             let delay = p.follow_up_delay.unwrap_or_else(|| fu.delay.chrono());
             if now < trigger + delay || self.gate.blocked() {
                 return Ok(());
