@@ -577,12 +577,32 @@ pub fn load_warnings(config: &Config, now: DateTime<Utc>) -> Vec<String> {
                 None => continue,
             },
         };
-        let need = n * 60.0 / spec.poll_interval.std().as_secs_f64().max(0.001);
+        let per_poll = crate::channel::budget::requests_per_poll(spec.kind);
+        let need = n * per_poll * 60.0 / spec.poll_interval.std().as_secs_f64().max(0.001);
         let e = budgets.entry(key).or_insert((0.0, f64::from(limit), Vec::new()));
         e.0 += need;
-        e.2.push(format!("{v}/{c}: up to {n:.0} probes in flight polled every {}", spec.poll_interval));
+        e.2.push(format!(
+            "{v}/{c}: up to {n:.0} probes in flight polled every {} at about {per_poll:.0} requests a poll",
+            spec.poll_interval
+        ));
     }
     let mut out = Vec::new();
+    // Platforms that pace the polling method itself (Slack's tiers), whatever the budget.
+    for ((v, c), n) in &in_flight {
+        let Some(spec) = config.channel(v, c) else { continue };
+        let Some(gap) = crate::channel::poll_gap(spec.kind) else { continue };
+        let round = n * gap.as_secs_f64();
+        let interval = spec.poll_interval.std().as_secs_f64().max(0.001);
+        if round > interval {
+            out.push(format!(
+                "{v}/{c} cannot be polled every {}: {} allows one poll every {:.1}s, so up to {n:.0} probes in flight take {round:.0}s a round; polls will come about {:.1}x less often than configured (poll less often, or spread the probes over more channels)",
+                spec.poll_interval,
+                spec.kind,
+                gap.as_secs_f64(),
+                round / interval
+            ));
+        }
+    }
     for (name, (need, limit, parts)) in budgets {
         // The budget keeps 2 % headroom below the limit.
         let usable = limit * 0.98;

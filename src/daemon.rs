@@ -199,13 +199,28 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
 }
 
 /// Polls SQLite's `data_version` every two seconds (no table is read): when
-/// another process has committed, every worker reads its probes again.
+/// another process has committed, every worker reads its probes again. Writes
+/// the workers' looks at their channels every [`crate::store::LOOKS_WRITTEN_EVERY`]
+/// (and [`Running::stop`] once more when the engine has stopped).
 async fn watch_store(store: Arc<Store>, pokes: crate::webhook::Pokes, shutdown: CancellationToken) {
     let mut last = None;
+    let mut looks_written = std::time::Instant::now();
+    let write_looks = |store: &Store| match store.write_looks() {
+        Ok(n) => debug!(looks = n, "looks at the channels written"),
+        Err(e) => {
+            store.note_failure(&e);
+            warn!(error = %e, kind = e.kind(), "cannot write the looks at the channels; kept for the next try");
+        }
+    };
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+        }
+        if looks_written.elapsed() >= crate::store::LOOKS_WRITTEN_EVERY {
+            looks_written = std::time::Instant::now();
+            let s = store.clone();
+            let _ = tokio::task::spawn_blocking(move || write_looks(&s)).await;
         }
         match store.data_version() {
             Ok(v) => {
@@ -282,6 +297,11 @@ impl Running {
             warn!(grace = ?self.grace, "some tasks did not stop in time; exiting anyway (the store is consistent)");
         } else {
             info!("stopped");
+        }
+        // What the engine looked at since the last write is kept.
+        match self.store.write_looks() {
+            Ok(n) => debug!(looks = n, "looks at the channels written"),
+            Err(e) => warn!(error = %e, "cannot write the last looks at the channels (they will be looked at again)"),
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use supportprobe::config::Config;
+use supportprobe::config::{Config, SourceFile};
 
 fn env(name: &str) -> Option<String> {
     match name {
@@ -154,4 +154,73 @@ fn check_prints_the_plan_without_secrets_and_fails_on_errors() {
     let out = Command::new(bin).args(["check", "--config", "no/such/file.toml"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config no/such/file.toml"));
+}
+
+/// `check`'s load warning: a budget that cannot carry its channels' polls
+/// (probes in flight × requests a poll costs × polls a minute) is named, with
+/// how much less often polls will come; one that can is not.
+#[test]
+fn check_names_the_budget_that_cannot_carry_its_poll_intervals() {
+    let text = format!(
+        r#"
+[daemon]
+data_dir = "/tmp/unused"
+probes_dir = "{}/probes"
+
+[vendors.tight]
+rate_limit_per_minute = 100
+[vendors.tight.caps]
+max_open = 50
+[vendors.tight.channels.tickets]
+poll_interval = "30s"
+[vendors.tight.channels.tickets.zendesk]
+base_url = "https://tight.zendesk.example"
+email = "poc@example.com"
+token = "t"
+
+[vendors.roomy]
+rate_limit_per_minute = 700
+[vendors.roomy.caps]
+max_open = 50
+[vendors.roomy.channels.tickets]
+poll_interval = "30s"
+[vendors.roomy.channels.tickets.zendesk]
+base_url = "https://roomy.zendesk.example"
+email = "poc@example.com"
+token = "t"
+
+[vendors.chatty]
+rate_limit_per_minute = 700
+[vendors.chatty.caps]
+max_open = 50
+[vendors.chatty.channels.group]
+poll_interval = "30s"
+[vendors.chatty.channels.group.slack]
+channel = "C0SUPPORT1"
+token = "xoxb-t"
+
+[[schedules]]
+scenario = "p1-messages-delayed"
+vendors = ["*"]
+cron = "0 * * * * *"
+"#,
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let config =
+        Config::parse(&SourceFile::new(Path::new("t.toml"), text), &|_| None).unwrap_or_else(|d| panic!("{d}"));
+    let warnings = supportprobe::cli::load_warnings(&config, chrono::Utc::now());
+    // 50 in flight (the cap) × 2 requests a Zendesk poll × 2 polls a minute = 200/min
+    // against 98 usable of 100: about 2.0x less often. 700/min carries it.
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    let w = warnings.iter().find(|w| w.contains("tight")).unwrap();
+    assert!(w.starts_with("rate budget of vendor tight cannot carry its poll intervals"), "{w}");
+    assert!(w.contains("up to 50 probes in flight polled every 30s at about 2 requests a poll"), "{w}");
+    assert!(w.contains("need 200 requests/min, it allows 100/min"), "{w}");
+    assert!(w.contains("about 2.0x less often"), "{w}");
+    // Slack paces conversations.replies (tier 3) whatever the budget: 50 threads × 1.2 s = 60 s a round.
+    let w = warnings.iter().find(|w| w.contains("chatty")).unwrap();
+    assert!(w.starts_with("chatty/group cannot be polled every 30s: slack allows one poll every 1.2s"), "{w}");
+    assert!(w.contains("up to 50 probes in flight take 60s a round"), "{w}");
+    assert!(w.contains("about 2.0x less often"), "{w}");
+    assert!(!warnings.iter().any(|w| w.contains("roomy")), "{warnings:#?}");
 }

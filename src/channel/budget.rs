@@ -50,6 +50,23 @@ pub fn platform_default(kind: ChannelKind) -> Option<u32> {
     }
 }
 
+/// Requests one poll of a ticket usually costs on the platform (a first
+/// page of each list it reads), before the worker has measured its own: what
+/// `check` plans with. Longer threads cost a page more each.
+pub fn requests_per_poll(kind: ChannelKind) -> f64 {
+    match kind {
+        // The ticket, then its comments (Zendesk, Jira SM), its issue comments
+        // (GitHub), its conversations (Freshdesk), its history (RT).
+        ChannelKind::Zendesk | ChannelKind::Github | ChannelKind::Freshdesk | ChannelKind::JiraSm | ChannelKind::Rt => {
+            2.0
+        }
+        // The root message, then the chat's history since it (Feishu).
+        ChannelKind::Feishu => 2.0,
+        // One call: conversations.replies (Slack), the conversation (Intercom), the described request.
+        _ => 1.0,
+    }
+}
+
 #[derive(Debug)]
 struct State {
     /// The configured or documented limit, per minute.

@@ -283,6 +283,10 @@ impl FeishuChannel {
 }
 
 impl Channel for FeishuChannel {
+    fn requests_sent(&self) -> u64 {
+        self.http.requests_sent()
+    }
+
     fn drain_problems(&self) -> Vec<(&'static str, String)> {
         self.problems.drain()
     }

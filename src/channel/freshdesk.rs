@@ -220,6 +220,10 @@ fn name_and_address(s: &str) -> (Option<String>, String) {
 }
 
 impl Channel for FreshdeskChannel {
+    fn requests_sent(&self) -> u64 {
+        self.http.requests_sent()
+    }
+
     fn drain_problems(&self) -> Vec<(&'static str, String)> {
         self.problems.drain()
     }

@@ -171,6 +171,10 @@ impl GenericChannel {
 }
 
 impl Channel for GenericChannel {
+    fn requests_sent(&self) -> u64 {
+        self.http.requests_sent()
+    }
+
     fn drain_problems(&self) -> Vec<(&'static str, String)> {
         self.problems.drain()
     }

@@ -207,6 +207,10 @@ impl GithubChannel {
 }
 
 impl Channel for GithubChannel {
+    fn requests_sent(&self) -> u64 {
+        self.http.requests_sent()
+    }
+
     fn drain_problems(&self) -> Vec<(&'static str, String)> {
         self.problems.drain()
     }

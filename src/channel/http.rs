@@ -38,18 +38,25 @@ pub struct Http {
     timeout: Duration,
     /// The rate budgets every request waits for (shared with the vendor's other channels).
     budgets: Vec<std::sync::Arc<super::budget::Budget>>,
+    /// Requests sent through this channel's view (shared by its clones).
+    sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Http {
     /// A channel's view of the process's one HTTP client, with its own
     /// timeout (set on each request) and rate budgets.
     pub fn new(timeout: Duration) -> Result<Http, ChannelError> {
-        Ok(Http { client: shared_client()?, timeout, budgets: Vec::new() })
+        Ok(Http { client: shared_client()?, timeout, budgets: Vec::new(), sent: Default::default() })
     }
 
     pub fn with_budgets(mut self, budgets: Vec<std::sync::Arc<super::budget::Budget>>) -> Http {
         self.budgets = budgets;
         self
+    }
+
+    /// Requests sent so far (how many one poll costs, for the channel's load).
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Sends a request and returns the body of a 2xx response, or the mapped error.
@@ -67,6 +74,7 @@ impl Http {
     /// platforms that explain failures in their own body codes).
     pub async fn send_any(&self, rb: RequestBuilder) -> Result<Answer, ChannelError> {
         super::budget::acquire(&self.budgets).await;
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let resp = rb.timeout(self.timeout).send().await.map_err(|e| self.transport(e))?;
         let status = resp.status();
         let headers = resp.headers().clone();

@@ -196,6 +196,10 @@ impl IntercomChannel {
 }
 
 impl Channel for IntercomChannel {
+    fn requests_sent(&self) -> u64 {
+        self.http.requests_sent()
+    }
+
     fn drain_problems(&self) -> Vec<(&'static str, String)> {
         self.problems.drain()
     }

@@ -303,6 +303,10 @@ impl JiraSmChannel {
 }
 
 impl Channel for JiraSmChannel {
+    fn requests_sent(&self) -> u64 {
+        self.http.requests_sent()
+    }
+
     fn drain_problems(&self) -> Vec<(&'static str, String)> {
         self.problems.drain()
     }

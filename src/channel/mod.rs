@@ -353,6 +353,12 @@ pub trait Channel {
         Vec::new()
     }
 
+    /// HTTP requests this channel has sent so far (0 where it sends none):
+    /// what a poll costs against the rate budget, measured.
+    fn requests_sent(&self) -> u64 {
+        0
+    }
+
     /// Our own names and addresses on this channel, so that our words are
     /// recognised when a platform relays them back (a helpdesk quoting our
     /// request in its notification).
@@ -384,6 +390,16 @@ pub enum AnyChannel {
     Intercom(Box<intercom::IntercomChannel>),
     Feishu(Box<feishu::FeishuChannel>),
     Http(Box<generic::GenericChannel>),
+}
+
+/// The shortest gap the platform allows between two polls of one channel,
+/// where it limits the polling method itself (beyond any rate budget): a
+/// channel polls at most once per gap however many probes are in flight.
+pub fn poll_gap(kind: ChannelKind) -> Option<std::time::Duration> {
+    match kind {
+        ChannelKind::Slack => Some(slack::TIER3_GAP),
+        _ => None,
+    }
 }
 
 /// Builds the adapter for a configured channel; its HTTP requests draw on `budgets`.
@@ -438,6 +454,21 @@ impl Channel for AnyChannel {
             AnyChannel::Intercom(c) => c.drain_problems(),
             AnyChannel::Feishu(c) => c.drain_problems(),
             AnyChannel::Http(c) => c.drain_problems(),
+        }
+    }
+
+    fn requests_sent(&self) -> u64 {
+        match self {
+            AnyChannel::Zendesk(c) => c.requests_sent(),
+            AnyChannel::Rt(c) => c.requests_sent(),
+            AnyChannel::Github(c) => c.requests_sent(),
+            AnyChannel::Freshdesk(c) => c.requests_sent(),
+            AnyChannel::JiraSm(c) => c.requests_sent(),
+            AnyChannel::Slack(c) => c.requests_sent(),
+            AnyChannel::Intercom(c) => c.requests_sent(),
+            AnyChannel::Feishu(c) => c.requests_sent(),
+            AnyChannel::Http(c) => c.requests_sent(),
+            AnyChannel::Email(_) | AnyChannel::Manual(_) => 0,
         }
     }
 

@@ -380,6 +380,10 @@ impl RtChannel {
 }
 
 impl Channel for RtChannel {
+    fn requests_sent(&self) -> u64 {
+        self.http.requests_sent()
+    }
+
     fn drain_problems(&self) -> Vec<(&'static str, String)> {
         self.problems.drain()
     }

@@ -95,11 +95,15 @@ pub fn parse_ts(ts: &str) -> Option<Ts> {
     chrono::DateTime::from_timestamp(secs, micros * 1000)
 }
 
+/// Slack's tier 3 (`conversations.replies`, `conversations.history`): about
+/// 50 calls a minute per method and workspace, whatever else the plan allows.
+pub const TIER3_GAP: Duration = Duration::from_millis(1200);
+
 /// How long a method waits between calls (Slack's tiers).
 fn spacing(method: &str) -> Duration {
     match method {
         "chat.postMessage" => Duration::from_secs(1),
-        _ => Duration::from_millis(1200),
+        _ => TIER3_GAP,
     }
 }
 
@@ -239,6 +243,10 @@ impl SlackChannel {
 }
 
 impl Channel for SlackChannel {
+    fn requests_sent(&self) -> u64 {
+        self.http.requests_sent()
+    }
+
     fn drain_problems(&self) -> Vec<(&'static str, String)> {
         self.problems.drain()
     }

@@ -257,6 +257,10 @@ impl ZendeskChannel {
 }
 
 impl Channel for ZendeskChannel {
+    fn requests_sent(&self) -> u64 {
+        self.http.requests_sent()
+    }
+
     fn drain_problems(&self) -> Vec<(&'static str, String)> {
         self.problems.drain()
     }

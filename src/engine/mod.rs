@@ -53,6 +53,10 @@ pub struct Load {
     pub configured_interval_secs: f64,
     /// The rate budget the channel's requests draw on, and its rate per minute.
     pub budget: Option<(String, f64)>,
+    /// Requests a poll costs, as measured (a moving average).
+    pub requests_per_poll: f64,
+    /// The platform's shortest gap between two polls of the channel (Slack's tiers).
+    pub poll_gap_secs: Option<f64>,
 }
 
 /// Every channel's [`Load`], shared by the workers and `/metrics`.
@@ -67,24 +71,31 @@ impl Loads {
 
     /// Every channel's load with its effective poll interval: the configured
     /// one, or longer where the polls of every channel drawing on the same
-    /// budget need more requests per minute than the budget carries.
+    /// budget (probes in flight × requests a poll costs) need more requests
+    /// per minute than the budget carries, or the platform paces the polling
+    /// method itself (Slack's tiers).
     pub fn snapshot(&self) -> Vec<(String, String, Load, f64)> {
         let m = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let mut demand: std::collections::HashMap<&str, f64> = std::collections::HashMap::new();
         for l in m.values() {
             if let Some((name, _)) = &l.budget {
-                *demand.entry(name).or_default() += f64::from(l.active) * 60.0 / l.configured_interval_secs.max(0.001);
+                *demand.entry(name).or_default() +=
+                    f64::from(l.active) * l.requests_per_poll.max(1.0) * 60.0 / l.configured_interval_secs.max(0.001);
             }
         }
         m.iter()
             .map(|((v, c), l)| {
-                let effective = match &l.budget {
+                let mut effective = match &l.budget {
                     Some((name, rate)) => {
                         let need = demand.get(name.as_str()).copied().unwrap_or(0.0);
                         l.configured_interval_secs * (need / rate.max(0.001)).max(1.0)
                     }
                     None => l.configured_interval_secs,
                 };
+                // A platform that paces the polling method itself: one poll per gap at most.
+                if let Some(gap) = l.poll_gap_secs {
+                    effective = effective.max(f64::from(l.active) * gap);
+                }
                 (v.clone(), c.clone(), l.clone(), effective)
             })
             .collect()
@@ -178,5 +189,51 @@ pub async fn follow(ctx: &Ctx, probe_id: i64, shutdown: CancellationToken) -> Re
     let w = worker::Worker::new(ctx.clone(), &p.vendor, spec.clone(), adapter, Some(probe_id));
     let span = info_span!("once", probe = %p.reference, vendor = %p.vendor, channel = %spec.kind);
     w.run(shutdown).instrument(span).await;
+    ctx.store.write_looks()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(active: u32, interval: f64, per_poll: f64, budget: Option<(&str, f64)>) -> Load {
+        Load {
+            active,
+            staleness_secs: 0.0,
+            configured_interval_secs: interval,
+            budget: budget.map(|(n, r)| (n.to_string(), r)),
+            requests_per_poll: per_poll,
+            poll_gap_secs: None,
+        }
+    }
+
+    #[test]
+    fn the_effective_interval_sums_every_channel_drawing_on_a_budget() {
+        let loads = Loads::default();
+        // 60 probes × 2 requests a minute + 30 probes × 1 request every 30 s = 180/min on a 120/min budget.
+        loads.set("a", "zendesk", load(60, 60.0, 2.0, Some(("shared", 120.0))));
+        loads.set("b", "slack", load(30, 30.0, 1.0, Some(("shared", 120.0))));
+        // 10 probes × 2 requests every 30 s = 40/min: carried.
+        loads.set("c", "github", load(10, 30.0, 2.0, Some(("own", 80.0))));
+        loads.set("d", "email", load(500, 60.0, 0.0, None));
+        let got: std::collections::HashMap<String, f64> =
+            loads.snapshot().into_iter().map(|(v, _, _, eff)| (v, eff)).collect();
+        assert_eq!(got["a"], 90.0);
+        assert_eq!(got["b"], 45.0);
+        assert_eq!(got["c"], 30.0);
+        assert_eq!(got["d"], 60.0, "no budget: the configured interval");
+    }
+
+    #[test]
+    fn a_platform_that_paces_its_polling_method_lengthens_the_interval() {
+        let loads = Loads::default();
+        // 100 Slack threads, one conversations.replies each 1.2 s at most: 120 s a round,
+        // though the budget (700/min) would carry polls every 30 s.
+        let mut slack = load(100, 30.0, 1.0, Some(("v", 700.0)));
+        slack.poll_gap_secs = Some(1.2);
+        loads.set("v", "slack", slack);
+        let (.., eff) = loads.snapshot().pop().unwrap();
+        assert!((eff - 120.0).abs() < 1e-9, "{eff}");
+    }
 }

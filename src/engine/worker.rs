@@ -165,6 +165,12 @@ pub struct Worker {
     gone: HashMap<i64, (u32, Instant)>,
     /// Each probe's measures as stored, so an unchanged probe is not rewritten.
     saved: HashMap<i64, Vec<super::probe::SavedRow>>,
+    /// The last derivation of a probe, valid while the store's connection has
+    /// changed nothing since (`Store::changes`): rescheduling after a look that
+    /// found nothing new does not derive the probe a second time.
+    last_refreshed: Option<(i64, u64, Refreshed)>,
+    /// Requests a successful poll costs (a moving average, from the platform's estimate).
+    requests_per_poll: f64,
     scenarios: HashMap<String, Arc<Scenario>>,
     /// The rate budgets the channel's requests draw on (for its published load).
     budgets: Vec<Arc<crate::channel::budget::Budget>>,
@@ -183,6 +189,7 @@ const REWORK_AFTER: Duration = Duration::from_secs(1);
 
 impl Worker {
     pub fn new(ctx: Ctx, vendor: &str, spec: ChannelSpec, channel: AnyChannel, only: Option<i64>) -> Worker {
+        let requests_per_poll = crate::channel::budget::requests_per_poll(spec.kind);
         let health =
             ChannelState { vendor: vendor.to_string(), channel: spec.kind.as_str().to_string(), ..Default::default() };
         Worker {
@@ -202,6 +209,8 @@ impl Worker {
             gone: HashMap::new(),
             lookups: HashMap::new(),
             saved: HashMap::new(),
+            last_refreshed: None,
+            requests_per_poll,
             scenarios: HashMap::new(),
             health,
         }
@@ -342,6 +351,9 @@ impl Worker {
         self.lookups.remove(&id);
         self.saved.remove(&id);
         self.look_now.retain(|x| *x != id);
+        if self.last_refreshed.as_ref().is_some_and(|(p, ..)| *p == id) {
+            self.last_refreshed = None;
+        }
     }
 
     /// Turns a wake-up's hints into probes to look at now.
@@ -418,7 +430,10 @@ impl Worker {
             State::Scheduled => p.due_at,
             State::Opening => p.next_attempt_at.unwrap_or(soon),
             State::Open | State::Acknowledged | State::Answered => {
-                let r = self.refresh(p)?;
+                let r = match self.last_refreshed.take() {
+                    Some((id, changes, r)) if id == p.id && changes == self.ctx.store.changes() => r,
+                    _ => self.refresh(p)?,
+                };
                 let Some(opened) = r.derived.opened_at else { return Ok(soon) };
                 let known = p.known_until.unwrap_or(opened);
                 let give_up_at = opened + p.give_up_after;
@@ -496,6 +511,8 @@ impl Worker {
                 staleness_secs: staleness,
                 configured_interval_secs: self.spec.poll_interval.std().as_secs_f64(),
                 budget,
+                requests_per_poll: self.requests_per_poll,
+                poll_gap_secs: crate::channel::poll_gap(self.spec.kind).map(|g| g.as_secs_f64()),
             },
         );
     }
@@ -585,6 +602,7 @@ impl Worker {
         if let Some(rows) = saved {
             self.saved.insert(p.id, rows);
         }
+        self.last_refreshed = Some((p.id, store.changes(), r.clone()));
         for b in breaches {
             warn!(
                 measure = super::probe::promise_name(b.measure),
@@ -813,7 +831,9 @@ impl Worker {
         }
         self.gate.wait(gap).await;
         let started = self.ctx.clock.now();
+        let sent_before = self.channel.requests_sent();
         let result = self.channel.poll(&ticket).await;
+        let sent = self.channel.requests_sent().saturating_sub(sent_before);
         let next = self.ctx.clock.now() + chrono::Duration::from_std(self.spec.poll_interval.std()).unwrap_or_default();
         self.next_poll.insert(p.id, next);
         for (kind, message) in self.channel.drain_problems() {
@@ -833,9 +853,12 @@ impl Worker {
             }
             Ok(snap) => {
                 self.call_ok()?;
+                if sent > 0 {
+                    self.requests_per_poll = 0.9 * self.requests_per_poll + 0.1 * sent as f64;
+                }
                 self.gone.remove(&p.id);
                 super::off_async(|| self.ingest(p, &snap, events))?;
-                self.ctx.store.set_known_until(p.id, started)?;
+                self.ctx.store.note_look(p.id, started);
                 self.last_status.insert(p.id, snap.status);
                 Ok(true)
             }
