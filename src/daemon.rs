@@ -157,6 +157,10 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
         budgets: budgets.clone(),
         loads: state.loads.clone(),
     };
+    // The store's data version is read before any worker reads its probes: a
+    // probe another process adds from here on is seen as a change, however
+    // soon after the start it lands.
+    let version = store.data_version().ok();
     let mut generation = start_generation(&ctx, &shutdown);
     state.ready.store(true, Ordering::Relaxed);
     // The metrics aggregates are built from the store in the background: the
@@ -172,7 +176,9 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
         });
     }
     // Another process (`record`) changed the store: the workers read their probes again.
-    tracker.spawn(watch_store(store.clone(), pokes.clone(), shutdown.clone()).instrument(info_span!("store-watch")));
+    tracker.spawn(
+        watch_store(store.clone(), version, pokes.clone(), shutdown.clone()).instrument(info_span!("store-watch")),
+    );
 
     // The control task owns the engine generation.
     let token = shutdown.clone();
@@ -202,8 +208,12 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
 /// another process has committed, every worker reads its probes again. Writes
 /// the workers' looks at their channels every [`crate::store::LOOKS_WRITTEN_EVERY`]
 /// (and [`Running::stop`] once more when the engine has stopped).
-async fn watch_store(store: Arc<Store>, pokes: crate::webhook::Pokes, shutdown: CancellationToken) {
-    let mut last = None;
+async fn watch_store(
+    store: Arc<Store>,
+    mut last: Option<i64>,
+    pokes: crate::webhook::Pokes,
+    shutdown: CancellationToken,
+) {
     let mut looks_written = std::time::Instant::now();
     let write_looks = |store: &Store| match store.write_looks() {
         Ok(n) => debug!(looks = n, "looks at the channels written"),

@@ -470,3 +470,44 @@ async fn a_waiting_probe_costs_no_store_calls_and_incremental_metrics_equal_a_re
     stop.cancel();
     run.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_another_process_adds_right_after_the_start_is_worked_on() {
+    use std::sync::Arc;
+    use supportprobe::daemon::{self, RunOptions};
+    let h = harness(TWO_VENDORS, &test_probes()).await;
+    let running =
+        daemon::start(h.config.clone(), RunOptions { simulator: false }, Arc::new(supportprobe::clock::SystemClock))
+            .await
+            .unwrap();
+    // The workers have read their (no) probes by now; the store watch has not looked yet.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let reference = supportprobe::reference::generate("late-add");
+    let id = h
+        .store
+        .insert_probe(
+            &NewProbe {
+                reference: &reference,
+                slot: None,
+                vendor: "fast",
+                channel: "tickets",
+                kind: "zendesk",
+                scenario: "t-plain",
+                priority: Priority::P0,
+                due_at: chrono::Utc::now(),
+                give_up_after: chrono::Duration::seconds(60),
+                follow_up_delay: None,
+            },
+            chrono::Utc::now(),
+        )
+        .unwrap()
+        .expect("a new reference");
+    // Seen within a few store-watch rounds, not at the five-minute resync.
+    let store = h.store.clone();
+    wait_for("the added probe opened at the vendor", Duration::from_secs(15), || {
+        let store = store.clone();
+        async move { store.probe(id).ok()?.filter(|p| p.ticket_id.is_some()).map(|_| ()) }
+    })
+    .await;
+    running.stop().await;
+}
