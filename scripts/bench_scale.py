@@ -143,7 +143,9 @@ def main():
     simp = subprocess.Popen([a.bin, "simulate", "--config", f"{work}/sim.toml"], stdout=subprocess.DEVNULL,
                             stderr=open(f"{work}/sim.log", "w"), env=env)
     time.sleep(0.5)
-    dp = subprocess.Popen([a.bin, "run", "--no-simulator", "--config", f"{work}/daemon.toml"],
+    # BENCH_DAEMON_WRAP="heaptrack -o /tmp/hp": the daemon runs under a profiler.
+    wrap = os.environ.get("BENCH_DAEMON_WRAP", "").split()
+    dp = subprocess.Popen(wrap + [a.bin, "run", "--no-simulator", "--config", f"{work}/daemon.toml"],
                           stdout=subprocess.DEVNULL, stderr=open(f"{work}/daemon.log", "w"), env=env)
     target = a.vendors * a.per_vendor
     try:
