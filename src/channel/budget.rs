@@ -20,8 +20,14 @@
 //! `X-RateLimit-Remaining`/`Reset` (and `RateLimit-*`, Zendesk's
 //! `X-Rate-Limit-Remaining`, Freshdesk's, GitHub's, Intercom's, Feishu's
 //! `x-ogw-ratelimit-*`) spread what remains over the time to the reset.
+//!
+//! Requests waiting for a budget take their turn in the order they came (a
+//! line per budget, ordered by one process-wide ticket, so a request drawing
+//! on two budgets never waits on one that waits on it): a channel polling
+//! often cannot starve another channel of the same vendor that waits to open.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -79,6 +85,8 @@ struct State {
     not_before: Option<Instant>,
     last_429: Option<Instant>,
     last_recovery: Instant,
+    /// Tickets of the requests waiting for this budget, first come first.
+    line: BTreeSet<u64>,
 }
 
 /// One shared limit.
@@ -86,6 +94,8 @@ struct State {
 pub struct Budget {
     pub name: String,
     state: Mutex<State>,
+    /// Woken when a request leaves the line: the next one's turn.
+    turn: tokio::sync::Notify,
 }
 
 const WINDOW: Duration = Duration::from_secs(60);
@@ -103,7 +113,9 @@ impl Budget {
                 not_before: None,
                 last_429: None,
                 last_recovery: Instant::now(),
+                line: BTreeSet::new(),
             }),
+            turn: tokio::sync::Notify::new(),
         }
     }
 
@@ -220,13 +232,51 @@ fn reset_in(headers: &HeaderMap) -> Option<Duration> {
     super::http::reset_in(headers, &names, chrono::Utc::now()).map(|s| Duration::from_secs_f64(s.min(3600.0)))
 }
 
+/// Process-wide order of arrival at the budgets.
+static TICKETS: AtomicU64 = AtomicU64::new(0);
+
+/// A request's place in the line of each budget it draws on; leaving (taking
+/// the slot, or being dropped — a cancelled call) lets the next one go.
+struct Place<'a> {
+    budgets: &'a [Arc<Budget>],
+    ticket: u64,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        for b in self.budgets {
+            b.lock().line.remove(&self.ticket);
+            b.turn.notify_waiters();
+        }
+    }
+}
+
 /// Waits until every budget allows a request, then holds a slot in each.
+/// Requests are served in the order they came: a request that finds others
+/// waiting queues behind them.
 pub async fn acquire(budgets: &[Arc<Budget>]) {
+    if budgets.is_empty() {
+        return;
+    }
+    let place = Place { budgets, ticket: TICKETS.fetch_add(1, Ordering::Relaxed) };
+    for b in budgets {
+        b.lock().line.insert(place.ticket);
+    }
     loop {
+        // Listen for the next turn before looking, so a turn given meanwhile is not missed.
+        let turns: Vec<_> = budgets.iter().map(|b| b.turn.notified()).collect();
+        let ahead = budgets.iter().position(|b| b.lock().line.first() != Some(&place.ticket));
+        if let Some(i) = ahead {
+            // Someone came earlier: wait for them to go (with a safety net against a lost wake-up).
+            let mut turns = turns;
+            let _ = tokio::time::timeout(Duration::from_secs(1), turns.swap_remove(i)).await;
+            continue;
+        }
         let now = Instant::now();
         let waits: Vec<Duration> = budgets.iter().map(|b| b.try_take(now)).collect();
         let wait = waits.iter().max().copied().unwrap_or_default();
         if wait.is_zero() {
+            drop(place);
             return;
         }
         // One of them said wait: give back the slots the others gave.
@@ -297,6 +347,43 @@ mod tests {
         // any 4 requests in a row span at least 3 gaps.
         assert!(taken.windows(4).all(|w| w[3].duration_since(w[0]) >= Duration::from_millis(3 * 510)));
         assert!(taken.windows(2).any(|w| w[1].duration_since(w[0]) < Duration::from_millis(100)), "a burst is allowed");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_take_their_turn_in_the_order_they_came() {
+        // Eight busy callers keep the budget full; one that comes later goes
+        // before any of them goes a third time (once ahead of it in the line,
+        // once more if it had its slot but had not counted it yet), and a
+        // cancelled wait frees its place.
+        let b = Arc::new(Budget::new("t", 1200));
+        let granted: Arc<Vec<AtomicU64>> = Arc::new((0..8).map(|_| AtomicU64::new(0)).collect());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut hogs = Vec::new();
+        for i in 0..8 {
+            let (b, granted, stop) = (b.clone(), granted.clone(), stop.clone());
+            hogs.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    acquire(std::slice::from_ref(&b)).await;
+                    granted[i].fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        let counts = || granted.iter().map(|g| g.load(Ordering::Relaxed)).collect::<Vec<_>>();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let cancelled = tokio::time::timeout(Duration::from_millis(1), acquire(std::slice::from_ref(&b))).await;
+        assert!(cancelled.is_err(), "the budget is full");
+        assert!(b.lock().line.len() <= 8, "the cancelled wait left the line");
+        for _ in 0..6 {
+            let before = counts();
+            acquire(std::slice::from_ref(&b)).await;
+            let went: Vec<u64> = counts().iter().zip(&before).map(|(a, b)| a - b).collect();
+            assert!(went.iter().all(|n| *n <= 2), "callers went again and again while one waited: {went:?}");
+        }
+        stop.store(true, Ordering::Relaxed);
+        for h in hogs {
+            h.await.unwrap();
+        }
+        assert!(b.lock().line.is_empty());
     }
 
     #[test]
