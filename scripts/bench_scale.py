@@ -13,6 +13,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -34,6 +35,24 @@ KINDS = {
 def get(url, timeout=30):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.read().decode()
+
+
+def find_daemon(config, wait=10.0):
+    """The pid of the process running `supportprobe run --config CONFIG` (not its wrapper)."""
+    t0 = time.time()
+    while time.time() - t0 < wait:
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if config.encode() in argv and b"run" in argv and argv[0].endswith(b"supportprobe"):
+                return int(d)
+        time.sleep(0.1)
+    sys.exit(f"no daemon process for {config} appeared")
 
 
 def proc_stats(pid):
@@ -146,7 +165,10 @@ def main():
     # BENCH_DAEMON_WRAP="heaptrack -o /tmp/hp": the daemon runs under a profiler.
     wrap = os.environ.get("BENCH_DAEMON_WRAP", "").split()
     dp = subprocess.Popen(wrap + [a.bin, "run", "--no-simulator", "--config", f"{work}/daemon.toml"],
-                          stdout=subprocess.DEVNULL, stderr=open(f"{work}/daemon.log", "w"), env=env)
+                          stdout=subprocess.DEVNULL, stderr=open(f"{work}/daemon.log", "w"), env=env,
+                          start_new_session=True)
+    # Under a wrapper the daemon is the wrapper's descendant: measure the daemon itself.
+    daemon_pid = dp.pid if not wrap else find_daemon(f"{work}/daemon.toml")
     target = a.vendors * a.per_vendor
     try:
         t0 = time.time()
@@ -170,7 +192,7 @@ def main():
         def requests():
             return {v: json.loads(get(f"{base}/_sim/faults/{v}")) for v in vendors}
 
-        r0, d0, s0, w0 = requests(), proc_stats(dp.pid), proc_stats(simp.pid), time.time()
+        r0, d0, s0, w0 = requests(), proc_stats(daemon_pid), proc_stats(simp.pid), time.time()
         lat, size = [], 0
         interval = a.measure / 20
         for _ in range(20):
@@ -178,11 +200,11 @@ def main():
             size = len(get(f"http://{daemon_addr}/metrics"))
             lat.append((time.time() - t) * 1000)
             time.sleep(max(0.0, interval - (time.time() - t)))
-        r1, d1, s1, w1 = requests(), proc_stats(dp.pid), proc_stats(simp.pid), time.time()
+        r1, d1, s1, w1 = requests(), proc_stats(daemon_pid), proc_stats(simp.pid), time.time()
         m = metrics(daemon_addr)
         span = w1 - w0
     finally:
-        dp.terminate()
+        os.killpg(dp.pid, signal.SIGTERM)
         simp.terminate()
         dp.wait(timeout=30)
         simp.wait(timeout=30)
