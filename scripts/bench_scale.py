@@ -78,6 +78,7 @@ def proc_stats(pid):
         "wchar": io.get("wchar", 0),
         "rss_kib": int(status.get("VmRSS", "0 kB").split()[0]),
         "hwm_kib": int(status.get("VmHWM", "0 kB").split()[0]),
+        "threads": int(status.get("Threads", "0")),
     }
 
 
@@ -230,7 +231,7 @@ def main():
 daemon CPU                {dcpu:7.2f} % of one core
 simulator CPU             {scpu:7.2f} % of one core   (daemon/simulator {dcpu / max(scpu, 0.01):.2f}x)
 daemon bytes written      {(d1['write_bytes'] - d0['write_bytes']) / span / 1000:7.1f} kB/s to storage ({(d1['wchar'] - d0['wchar']) / span / 1000:.1f} kB/s through write calls, sockets included: the /metrics answers)
-daemon RSS                {d1['rss_kib'] / 1024:7.1f} MiB (peak {d1['hwm_kib'] / 1024:.1f} MiB)
+daemon RSS                {d1['rss_kib'] / 1024:7.1f} MiB (peak {d1['hwm_kib'] / 1024:.1f} MiB, {d1['threads']} threads)
 /metrics                  median {statistics.median(lat):.1f} ms, p90 {p90:.1f} ms ({len(lat)} scrapes of {size / 1000:.0f} kB)
 requests/min per vendor   median {statistics.median(per_min.values()):.0f}, max {max(per_min.values()):.0f}; of its limit: median {statistics.median(util) * 100:.0f} %, max {util[-1] * 100:.0f} %
 vendors over their limit  {len(over)} {over[:5]}

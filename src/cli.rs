@@ -166,7 +166,16 @@ fn load(path: &Path) -> anyhow::Result<Config> {
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     // One async worker thread per core (the default); store work runs beside
     // them on blocking threads, started on demand and gone after 10 s idle.
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+    // Their number is bounded: when all are busy, a worker doing store work
+    // keeps its core until it is done (`block_in_place` falls back to that)
+    // instead of starting yet another thread. Unbounded, a hundred channel
+    // workers at 30-s polls kept 127 threads alive.
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(4 * cores)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {

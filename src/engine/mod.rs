@@ -18,16 +18,69 @@ use crate::config::Config;
 use crate::store::{NewProbe, Store, StoreError};
 
 /// Runs store work (reading and deriving a probe, recording what a look
-/// found) without holding up the async worker thread: on the daemon's
-/// multi-threaded runtime the thread hands its other tasks to another one
-/// meanwhile (`block_in_place`); elsewhere (a single-threaded test runtime) it
-/// simply runs.
+/// found, classifying it) without holding up the async worker thread: on the
+/// daemon's multi-threaded runtime the thread hands its other tasks to another
+/// one meanwhile (`block_in_place`); elsewhere (a single-threaded test
+/// runtime) it simply runs.
+///
+/// At most one such section per core runs at a time. Without the bound, a
+/// hundred channel workers at 30-s polls had dozens of threads in it at once,
+/// and each thread inside the classifier takes a search cache of its own for
+/// every pattern (the regex pool keeps them all): half the heap at 10,000
+/// probes in flight was those caches. More threads than cores would not
+/// finish the work sooner either.
 pub(crate) fn off_async<R>(f: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| {
+                // A section inside a section already holds a turn.
+                let _turn = (!INSIDE.get()).then(|| SECTIONS.enter());
+                f()
+            })
+        }
         _ => f(),
     }
 }
+
+/// A counting gate for [`off_async`]: as many sections as cores.
+struct Sections {
+    inside: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+    limit: usize,
+}
+
+struct Turn<'a>(&'a Sections);
+
+thread_local! {
+    static INSIDE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+impl Sections {
+    fn enter(&self) -> Turn<'_> {
+        let mut n = self.inside.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *n >= self.limit {
+            n = self.freed.wait(n).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *n += 1;
+        INSIDE.set(true);
+        Turn(self)
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        INSIDE.set(false);
+        let mut n = self.0.inside.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *n -= 1;
+        self.0.freed.notify_one();
+    }
+}
+
+static SECTIONS: std::sync::LazyLock<Sections> = std::sync::LazyLock::new(|| Sections {
+    inside: std::sync::Mutex::new(0),
+    freed: std::sync::Condvar::new(),
+    limit: std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+});
 
 /// Handles shared by the engine's tasks.
 #[derive(Clone, Debug)]
@@ -196,6 +249,43 @@ pub async fn follow(ctx: &Ctx, probe_id: i64, shutdown: CancellationToken) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Many tasks doing store work at once on the daemon's kind of runtime:
+    /// no more than one section per core runs at a time, a section inside a
+    /// section does not wait for itself, and every one finishes.
+    #[test]
+    fn store_work_runs_at_most_one_section_per_core() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+        let inside = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicUsize::new(0));
+        rt.block_on(async {
+            let mut tasks = Vec::new();
+            for _ in 0..24 {
+                let (inside, most, done) = (inside.clone(), most.clone(), done.clone());
+                tasks.push(tokio::spawn(async move {
+                    for _ in 0..3 {
+                        off_async(|| {
+                            let n = inside.fetch_add(1, SeqCst) + 1;
+                            most.fetch_max(n, SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(3));
+                            off_async(|| std::thread::sleep(std::time::Duration::from_millis(1)));
+                            inside.fetch_sub(1, SeqCst);
+                        });
+                        tokio::task::yield_now().await;
+                    }
+                    done.fetch_add(1, SeqCst);
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+        assert_eq!(done.load(SeqCst), 24);
+        assert!(most.load(SeqCst) <= SECTIONS.limit, "{} sections at once", most.load(SeqCst));
+        assert!(most.load(SeqCst) >= 1);
+    }
 
     fn load(active: u32, interval: f64, per_poll: f64, budget: Option<(&str, f64)>) -> Load {
         Load {

@@ -925,6 +925,8 @@ impl Worker {
                 relayed.entry(fp.to_string()).or_insert_with(|| id.to_string());
             }
         }
+        // Messages already recorded are not classified again: the store keeps the first record of each.
+        let recorded: HashSet<&str> = events.iter().filter(|e| e.kind == kind::REPLY).map(|e| e.key.as_str()).collect();
         let mut found: Vec<Found> = Vec::new();
         for m in &snap.messages {
             if m.author_kind == AuthorKind::Requester {
@@ -951,6 +953,10 @@ impl Worker {
                 }
                 continue;
             }
+            let key = format!("{}:{}", kind::REPLY, m.id);
+            if recorded.contains(key.as_str()) {
+                continue;
+            }
             // Everything else is recorded with its class and rule, bystanders and
             // our own words relayed back included: every decision is in the log.
             let c = classify(&m.facts(&ours), &overrides);
@@ -964,7 +970,7 @@ impl Worker {
             });
             let mut f = Found::new(
                 kind::REPLY,
-                format!("{}:{}", kind::REPLY, m.id),
+                key,
                 m.at,
                 json!({
                     "message_id": m.id, "author_name": m.author_name, "author_email": m.author_email,
