@@ -162,8 +162,10 @@ def flush(db, probes, events, measures):
     db.executemany(
         "INSERT INTO probes(id, reference, vendor, channel, kind, scenario, priority, state, outcome, due_at, "
         "give_up_after_ms, attempts, sent_at, ticket_id, opened_at, first_response_at, first_human_response_at, "
-        "resolved_at, resolved_by, closed_at, bot_turns, responders, known_until, created_at, updated_at, rev) "
-        "VALUES (" + ",".join("?" * 26) + ")", probes)
+        "resolved_at, resolved_by, closed_at, bot_turns, responders, created_at, updated_at, rev) "
+        "VALUES (" + ",".join("?" * 25) + ")", [p[:22] + p[23:] for p in probes])
+    # The last look at each probe's channel has a table of its own.
+    db.executemany("INSERT INTO looks(probe_id, known_until) VALUES (?, ?)", [(p[0], p[22]) for p in probes])
     db.executemany("INSERT INTO events(id, probe_id, kind, key, at, observed_at, class, rule, author, detail) "
                    "VALUES (?,?,?,?,?,?,?,?,?,?)", events)
     db.executemany("INSERT INTO measures(probe_id, measure, seq, start_at, end_at, wall_secs, business_secs, "
