@@ -189,6 +189,17 @@ base_url = "https://roomy.zendesk.example"
 email = "poc@example.com"
 token = "t"
 
+[vendors.snug]
+rate_limit_per_minute = 220
+[vendors.snug.caps]
+max_open = 50
+[vendors.snug.channels.tickets]
+poll_interval = "30s"
+[vendors.snug.channels.tickets.zendesk]
+base_url = "https://snug.zendesk.example"
+email = "poc@example.com"
+token = "t"
+
 [vendors.chatty]
 rate_limit_per_minute = 700
 [vendors.chatty.caps]
@@ -211,7 +222,7 @@ cron = "0 * * * * *"
     let warnings = supportprobe::cli::load_warnings(&config, chrono::Utc::now());
     // 50 in flight (the cap) × 2 requests a Zendesk poll × 2 polls a minute = 200/min
     // against 98 usable of 100: about 2.0x less often. 700/min carries it.
-    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
     let w = warnings.iter().find(|w| w.contains("tight")).unwrap();
     assert!(w.starts_with("rate budget of vendor tight cannot carry its poll intervals"), "{w}");
     assert!(w.contains("up to 50 probes in flight polled every 30s at about 2 requests a poll"), "{w}");
@@ -222,5 +233,9 @@ cron = "0 * * * * *"
     assert!(w.starts_with("chatty/group cannot be polled every 30s: slack allows one poll every 1.2s"), "{w}");
     assert!(w.contains("up to 50 probes in flight take 60s a round"), "{w}");
     assert!(w.contains("about 2.0x less often"), "{w}");
+    // 200/min of 220 (91 %): it carries the polls, with no room for anything else.
+    let w = warnings.iter().find(|w| w.contains("snug")).unwrap();
+    assert!(w.starts_with("rate budget of vendor snug is nearly used by its poll intervals alone"), "{w}");
+    assert!(w.contains("need 200 requests/min of the 220/min it allows (91 %)"), "{w}");
     assert!(!warnings.iter().any(|w| w.contains("roomy")), "{warnings:#?}");
 }
