@@ -170,9 +170,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     // keeps its core until it is done (`block_in_place` falls back to that)
     // instead of starting yet another thread. Unbounded, a hundred channel
     // workers at 30-s polls kept 127 threads alive.
-    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     tokio::runtime::Builder::new_multi_thread()
-        .max_blocking_threads(4 * cores)
+        .max_blocking_threads(4 * crate::engine::cores())
         .enable_all()
         .build()
         .context("cannot start the async runtime")

@@ -898,7 +898,8 @@ impl Store {
     }
 
     /// Writes the looks not yet written, all in one transaction; kept for the
-    /// next try if that fails. Returns how many were written.
+    /// next try if that fails. Returns how many were written (a look at a
+    /// probe no longer in the store is dropped).
     pub fn write_looks(&self) -> Result<usize, StoreError> {
         let looks: Vec<(i64, Ts)> = {
             let mut l = self.looks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -910,8 +911,9 @@ impl Store {
         let written = (|| {
             let mut conn = self.conn();
             let tx = conn.transaction()?;
+            let mut n = 0;
             for (id, at) in &looks {
-                exec(
+                n += exec(
                     &tx,
                     "INSERT INTO looks(probe_id, known_until) SELECT id, ?2 FROM probes WHERE id = ?1
                      ON CONFLICT(probe_id) DO UPDATE SET known_until = MAX(known_until, excluded.known_until)",
@@ -919,15 +921,17 @@ impl Store {
                 )?;
             }
             tx.commit()?;
-            Ok::<_, StoreError>(())
+            Ok::<_, StoreError>(n)
         })();
-        if let Err(e) = written {
-            for (id, at) in looks {
-                self.note_look(id, at);
+        match written {
+            Ok(n) => Ok(n),
+            Err(e) => {
+                for (id, at) in looks {
+                    self.note_look(id, at);
+                }
+                Err(e)
             }
-            return Err(e);
         }
-        Ok(looks.len())
     }
 
     /// Rows this process's connection has written so far (SQLite's total
@@ -1580,7 +1584,7 @@ mod tests {
         s.note_look(1, later);
         s.note_look(2, later);
         s.note_look(999, later);
-        assert_eq!(s.write_looks().unwrap(), 3, "a look at a probe that does not exist is dropped, not an error");
+        assert_eq!(s.write_looks().unwrap(), 2, "a look at a probe that does not exist is dropped, not an error");
         let other = Store::open(dir.path()).unwrap();
         assert_eq!(other.probe(1).unwrap().unwrap().known_until, Some(later));
         assert_eq!(other.probe(2).unwrap().unwrap().known_until, Some(later));

@@ -79,8 +79,14 @@ impl Drop for Turn<'_> {
 static SECTIONS: std::sync::LazyLock<Sections> = std::sync::LazyLock::new(|| Sections {
     inside: std::sync::Mutex::new(0),
     freed: std::sync::Condvar::new(),
-    limit: std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+    limit: cores(),
 });
+
+/// The cores this process may use (two when the system cannot say): what the
+/// store sections and the runtime's blocking threads are sized by.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
 
 /// Handles shared by the engine's tasks.
 #[derive(Clone, Debug)]

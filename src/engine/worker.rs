@@ -917,7 +917,10 @@ impl Worker {
         let ours = self.channel.identity();
         // Relayed comments already recorded, by fingerprint: a platform relaying one again is not a new reply.
         let mut relayed: HashMap<String, String> = HashMap::new();
+        // Messages already recorded are not classified again: the store keeps the first record of each.
+        let mut recorded: HashSet<&str> = HashSet::new();
         for e in events.iter().filter(|e| e.kind == kind::REPLY) {
+            recorded.insert(e.key.as_str());
             if let (Some(fp), Some(id)) = (
                 e.detail.get("fingerprint").and_then(|v| v.as_str()),
                 e.detail.get("message_id").and_then(|v| v.as_str()),
@@ -925,8 +928,6 @@ impl Worker {
                 relayed.entry(fp.to_string()).or_insert_with(|| id.to_string());
             }
         }
-        // Messages already recorded are not classified again: the store keeps the first record of each.
-        let recorded: HashSet<&str> = events.iter().filter(|e| e.kind == kind::REPLY).map(|e| e.key.as_str()).collect();
         let mut found: Vec<Found> = Vec::new();
         for m in &snap.messages {
             if m.author_kind == AuthorKind::Requester {
