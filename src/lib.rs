@@ -20,31 +20,23 @@
 //! - [`daemon`], [`server`], [`cli`]: the process around it all.
 #![forbid(unsafe_code)]
 
-pub mod calendar;
+pub use supportprobe_core::{
+    calendar, classify, clock, duration, lifecycle, mail, model, redact, reference, scenario, sla, template,
+};
+
 pub mod channel;
-pub mod classify;
 pub mod cli;
-pub mod clock;
 pub mod config;
 pub mod daemon;
-pub mod duration;
 pub mod engine;
 pub mod failpoint;
 pub mod fuzzing;
-pub mod lifecycle;
 pub mod lock;
-pub mod mail;
 pub mod metrics;
-pub mod model;
 pub mod notify;
 pub mod record;
-pub mod redact;
-pub mod reference;
 pub mod replyfile;
-pub mod scenario;
 pub mod server;
 pub mod simulator;
-pub mod sla;
 pub mod store;
-pub mod template;
 pub mod webhook;

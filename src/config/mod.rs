@@ -7,7 +7,7 @@
 //! references (vendors, channels, calendars, scenarios), secrets and paths,
 //! collecting *every* problem with its location before giving up.
 
-pub mod diag;
+pub use supportprobe_core::diag;
 pub mod raw;
 pub mod secret;
 mod validate;
@@ -28,14 +28,7 @@ use crate::scenario::Scenario;
 pub use diag::{Diagnostic, Diagnostics, SourceFile};
 pub use secret::{Secret, SecretSource};
 
-/// Turns a TOML parse or type error into a located diagnostic.
-pub fn toml_diagnostic(file: &SourceFile, err: &toml::de::Error) -> Diagnostic {
-    let message = err.message().trim().to_string();
-    match err.span() {
-        Some(span) => Diagnostic::at(file, span, message),
-        None => Diagnostic::in_file(file, message),
-    }
-}
+pub use diag::toml_diagnostic;
 
 /// A validated configuration.
 #[derive(Clone, Debug)]

@@ -166,6 +166,15 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// Turns a TOML parse or type error into a located diagnostic.
+pub fn toml_diagnostic(file: &SourceFile, err: &toml::de::Error) -> Diagnostic {
+    let message = err.message().trim().to_string();
+    match err.span() {
+        Some(span) => Diagnostic::at(file, span, message),
+        None => Diagnostic::in_file(file, message),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::config::diag::{Diagnostic, SourceFile};
+use crate::diag::{Diagnostic, SourceFile};
 use crate::duration::Dur;
 use crate::model::Priority;
 use crate::template::{Pattern, Template, Vars};
@@ -128,8 +128,7 @@ impl Scenario {
     }
 
     pub fn parse(file: &SourceFile, id: &str) -> Result<Scenario, Vec<Diagnostic>> {
-        let raw: RawScenario =
-            toml::from_str(&file.text).map_err(|e| vec![crate::config::toml_diagnostic(file, &e)])?;
+        let raw: RawScenario = toml::from_str(&file.text).map_err(|e| vec![crate::diag::toml_diagnostic(file, &e)])?;
         let mut errors = Vec::new();
         if let Some(declared) = &raw.id
             && declared != id

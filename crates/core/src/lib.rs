@@ -1,0 +1,26 @@
+//! supportprobe's pure core: the vocabulary and every rule that decides a
+//! figure, with no I/O, no runtime and no clock of its own (time is passed in,
+//! see [`clock`]).
+//!
+//! - [`model`]: the vocabulary (priorities, measures, reply classes, channel kinds).
+//! - [`duration`], [`calendar`]: durations as written in config, business-hours calendars.
+//! - [`lifecycle`]: a probe's states and events; [`sla`]: figures held against promises.
+//! - [`classify`]: who wrote a reply (human, bot, auto-acknowledgement, …) and why;
+//!   [`mail`]: parsing the mail it reads.
+//! - [`template`], [`scenario`]: what a probe says; [`reference`]: the probe's tag.
+//! - [`diag`]: located config diagnostics; [`redact`]: keeping secrets out of text.
+#![forbid(unsafe_code)]
+
+pub mod calendar;
+pub mod classify;
+pub mod clock;
+pub mod diag;
+pub mod duration;
+pub mod lifecycle;
+pub mod mail;
+pub mod model;
+pub mod redact;
+pub mod reference;
+pub mod scenario;
+pub mod sla;
+pub mod template;
