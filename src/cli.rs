@@ -163,6 +163,14 @@ fn load(path: &Path) -> anyhow::Result<Config> {
     }
 }
 
+/// The config and its `[simulator]` table, both checked.
+fn load_with_simulator(path: &Path) -> anyhow::Result<(Config, Option<crate::simulator::Settings>)> {
+    match crate::simulated::load(path) {
+        Ok(c) => Ok(c),
+        Err(d) => bail!("invalid configuration\n{d}"),
+    }
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     // One async worker thread per core (the default); store work runs beside
     // them on blocking threads, started on demand and gone after 10 s idle.
@@ -181,7 +189,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Run { config, no_simulator } => {
-            let config = Arc::new(load(&config)?);
+            let config = Arc::new(load_with_simulator(&config)?.0);
             runtime()?.block_on(async move {
                 let mut signals = daemon::Signals::install();
                 let running =
@@ -195,29 +203,27 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Simulate { config } => {
-            let config = load(&config)?;
-            let Some(settings) = config.simulator.clone() else {
+            let (config, settings) = load_with_simulator(&config)?;
+            let Some(settings) = settings else {
                 bail!("{} has no [simulator] section", config.file.path.display());
             };
             runtime()?.block_on(async move {
                 let mut signals = daemon::Signals::install();
-                let listener = crate::simulator::bind(settings.listen)
-                    .await
-                    .with_context(|| format!("cannot listen on {}", settings.listen))?;
-                let addr = listener.local_addr()?;
+                let token = CancellationToken::new();
+                let tracker = tokio_util::task::TaskTracker::new();
+                let addr = crate::simulated::start(&settings, &tracker, token.clone()).await?;
                 // The first line of stdout, for scripts and tests that start it on port 0.
                 emit(&format!("simulator listening on {addr}\n"))?;
-                let token = CancellationToken::new();
-                let sim = crate::simulator::Simulator::new(&settings);
-                let server = tokio::spawn(crate::simulator::serve(sim, listener, token.clone()));
                 signals.stop().await;
                 token.cancel();
-                server.await.context("simulator task")??;
+                tracker.close();
+                tracker.wait().await;
                 Ok(ExitCode::SUCCESS)
             })
         }
         Command::Once { config, scenario, vendor, channel, give_up_after, no_simulator } => {
-            let config = Arc::new(load(&config)?);
+            let (config, simulator) = load_with_simulator(&config)?;
+            let config = Arc::new(config);
             let scenario = config.scenario(&scenario).map_err(|d| anyhow::anyhow!("{d}"))?;
             runtime()?.block_on(async move {
                 let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -226,13 +232,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 let store = Arc::new(Store::open(&config.daemon.data_dir)?);
                 let token = CancellationToken::new();
                 let tracker = tokio_util::task::TaskTracker::new();
-                if let (false, Some(settings)) = (no_simulator, &config.simulator) {
-                    let listener = crate::simulator::bind(settings.listen).await?;
-                    tracker.spawn(crate::simulator::serve(
-                        crate::simulator::Simulator::new(settings),
-                        listener,
-                        token.clone(),
-                    ));
+                if let (false, Some(settings)) = (no_simulator, &simulator) {
+                    crate::simulated::start(settings, &tracker, token.clone()).await?;
                 }
                 let ctx = crate::engine::Ctx {
                     config: config.clone(),
@@ -342,8 +343,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn check(path: &Path) -> anyhow::Result<ExitCode> {
-    let config = match Config::load(path) {
-        Ok(c) => c,
+    let config = match crate::simulated::load(path) {
+        Ok((c, _)) => c,
         Err(d) => {
             eprintln!("{d}");
             return Ok(ExitCode::FAILURE);
@@ -516,7 +517,7 @@ pub fn plan(config: &Config, now: DateTime<Utc>, out: &mut String) {
             );
         }
     }
-    if let Some(sim) = &config.simulator {
+    if let Ok(Some(sim)) = crate::simulated::settings(config) {
         let _ = writeln!(
             out,
             "\nsimulator on {}: {}",

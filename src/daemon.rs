@@ -24,7 +24,6 @@ use crate::config::Config;
 use crate::engine::{self, Ctx};
 use crate::metrics::DaemonFacts;
 use crate::server::{self, AppState};
-use crate::simulator::{self, Simulator};
 use crate::store::Store;
 
 #[derive(Clone, Copy, Debug)]
@@ -98,23 +97,11 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
     let tracker = TaskTracker::new();
 
     let mut sim_addr = None;
-    if let (true, Some(settings)) = (opts.simulator, &config.simulator) {
-        let listener = simulator::bind(settings.listen)
-            .await
-            .with_context(|| format!("cannot listen on {} for the simulator", settings.listen))?;
-        let addr = listener.local_addr()?;
-        info!(%addr, vendors = settings.vendors.len(), "simulated vendors listening");
-        let sim = Simulator::new(settings);
-        let token = shutdown.clone();
-        tracker.spawn(
-            async move {
-                if let Err(e) = simulator::serve(sim, listener, token).await {
-                    error!(error = %e, "simulator stopped");
-                }
-            }
-            .instrument(info_span!("simulator")),
-        );
-        sim_addr = Some(addr);
+    if opts.simulator
+        && let Some(settings) =
+            crate::simulated::settings(&config).map_err(|d| anyhow::anyhow!("invalid configuration\n{d}"))?
+    {
+        sim_addr = Some(crate::simulated::start(&settings, &tracker, shutdown.clone()).await?);
     }
 
     let (control, mut requests) = mpsc::channel::<Control>(4);
@@ -271,7 +258,7 @@ async fn reload(
     for (what, changed) in [
         ("daemon.listen", new.daemon.listen != current.daemon.listen),
         ("daemon.data_dir", new.daemon.data_dir != current.daemon.data_dir),
-        ("simulator", new.simulator.as_ref().map(|s| s.listen) != current.simulator.as_ref().map(|s| s.listen)),
+        ("simulator", simulator_listen(&new) != simulator_listen(&current)),
     ] {
         if changed {
             warn!(setting = what, "this setting changes only on restart; the running value is kept");
@@ -374,4 +361,9 @@ impl Signals {
     pub async fn stop(&mut self) {
         while self.next().await != Signal::Stop {}
     }
+}
+
+/// Where the config's simulated vendors listen, if it has any.
+fn simulator_listen(config: &Config) -> Option<SocketAddr> {
+    crate::simulated::settings(config).ok().flatten().map(|s| s.listen)
 }

@@ -21,8 +21,9 @@
 #![forbid(unsafe_code)]
 
 pub use supportprobe_core::{
-    calendar, classify, clock, duration, lifecycle, mail, model, redact, reference, scenario, sla, template,
+    calendar, classify, clock, duration, lifecycle, mail, model, redact, reference, scenario, sla, template, value,
 };
+pub use supportprobe_simulator as simulator;
 
 pub mod channel;
 pub mod cli;
@@ -37,6 +38,6 @@ pub mod notify;
 pub mod record;
 pub mod replyfile;
 pub mod server;
-pub mod simulator;
+pub mod simulated;
 pub mod store;
 pub mod webhook;

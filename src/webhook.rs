@@ -139,58 +139,6 @@ pub fn verify(kind: ChannelKind, secret: &[u8], headers: &HeaderMap, body: &[u8]
     }
 }
 
-/// The headers a platform sends with `body` signed with `secret` at `now`,
-/// exactly as [`verify`] expects them (for tests, fuzzing and the simulator).
-pub fn sign_for_tests(kind: ChannelKind, secret: &[u8], body: &[u8], now: Ts) -> HeaderMap {
-    let hexs = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    let sha256 = |data: &[u8]| hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), data);
-    let mut out: Vec<(&'static str, String)> = Vec::new();
-    match kind {
-        ChannelKind::Github => out.push(("x-hub-signature-256", format!("sha256={}", hexs(sha256(body).as_ref())))),
-        ChannelKind::JiraSm => out.push(("x-hub-signature", format!("sha256={}", hexs(sha256(body).as_ref())))),
-        ChannelKind::Intercom => {
-            let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);
-            out.push(("x-hub-signature", format!("sha1={}", hexs(hmac::sign(&key, body).as_ref()))));
-        }
-        ChannelKind::Slack => {
-            let ts = now.timestamp().to_string();
-            let mut base = format!("v0:{ts}:").into_bytes();
-            base.extend_from_slice(body);
-            out.push(("x-slack-signature", format!("v0={}", hexs(sha256(&base).as_ref()))));
-            out.push(("x-slack-request-timestamp", ts));
-        }
-        ChannelKind::Zendesk => {
-            let ts = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            let mut signed = ts.as_bytes().to_vec();
-            signed.extend_from_slice(body);
-            out.push((
-                "x-zendesk-webhook-signature",
-                base64::engine::general_purpose::STANDARD.encode(sha256(&signed)),
-            ));
-            out.push(("x-zendesk-webhook-signature-timestamp", ts));
-        }
-        ChannelKind::Feishu => {
-            let ts = now.timestamp().to_string();
-            let nonce = "fuzz-nonce".to_string();
-            let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-            for part in [ts.as_bytes(), nonce.as_bytes(), secret, body] {
-                ctx.update(part);
-            }
-            out.push(("x-lark-signature", hexs(ctx.finish().as_ref())));
-            out.push(("x-lark-request-timestamp", ts));
-            out.push(("x-lark-request-nonce", nonce));
-        }
-        _ => {}
-    }
-    let mut h = HeaderMap::new();
-    for (k, v) in out {
-        if let Ok(v) = axum::http::HeaderValue::from_str(&v) {
-            h.insert(k, v);
-        }
-    }
-    h
-}
-
 /// Feishu's encrypted events: `{"encrypt": BASE64}`, AES-256-CBC with the
 /// SHA-256 of the Encrypt Key as key, the first 16 bytes as IV, PKCS#7.
 pub fn feishu_decrypt(encrypt_key: &[u8], encrypted: &str) -> Result<Vec<u8>, WebhookError> {

@@ -45,7 +45,7 @@ fn every_invalid_fixture_is_rejected_with_its_location() {
     assert!(fixtures.len() >= 20, "one fixture per kind of error");
     for path in fixtures {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
-        let err = match Config::load_with_env(&path, &env) {
+        let err = match supportprobe::simulated::load_with_env(&path, &env) {
             Ok(_) => panic!("{name} was accepted"),
             Err(e) => e.to_string(),
         };

@@ -41,7 +41,6 @@ pub struct Config {
     /// Scenarios used by schedules, by id.
     pub scenarios: BTreeMap<String, Arc<Scenario>>,
     pub schedules: Vec<Schedule>,
-    pub simulator: Option<SimulatorSettings>,
     /// Notification targets, by name.
     pub notify: BTreeMap<String, NotifyTarget>,
     /// Things that are legal but probably not what was meant.
@@ -434,13 +433,6 @@ pub struct EmailSink {
     pub smtp: SmtpSettings,
     pub from: lettre::message::Mailbox,
     pub to: Vec<lettre::message::Mailbox>,
-}
-
-/// The simulated vendors (see `simulator`).
-#[derive(Clone, Debug)]
-pub struct SimulatorSettings {
-    pub listen: SocketAddr,
-    pub vendors: BTreeMap<String, crate::simulator::Profile>,
 }
 
 impl Config {

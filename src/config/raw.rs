@@ -14,6 +14,7 @@ use toml::Spanned;
 use crate::classify::ClassifyOverrides;
 use crate::duration::Dur;
 use crate::model::Priority;
+pub use crate::value::{ListenAddr, Share};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,23 +27,11 @@ pub struct RawConfig {
     pub vendors: BTreeMap<Spanned<String>, RawVendor>,
     #[serde(default)]
     pub schedules: Vec<RawSchedule>,
-    pub simulator: Option<RawSimulator>,
+    /// The simulated vendors' table: read by the simulator's own schema
+    /// (`supportprobe-simulator`), not by the daemon's.
+    pub simulator: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     pub notify: BTreeMap<Spanned<String>, Spanned<RawNotify>>,
-}
-
-/// A listen address, `IP:PORT`.
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(try_from = "String")]
-pub struct ListenAddr(pub SocketAddr);
-
-impl TryFrom<String> for ListenAddr {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse().map(ListenAddr).map_err(|_| {
-            format!("`{s}` is not a listen address (expected IP:PORT with a port up to 65535, e.g. `127.0.0.1:9897`)")
-        })
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,41 +142,6 @@ impl TryFrom<String> for HttpUrl {
             return Err("put credentials in the token/password keys, not in the URL".into());
         }
         Ok(HttpUrl(url))
-    }
-}
-
-/// A fraction between 0 and 1.
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
-#[serde(try_from = "f64")]
-pub struct Share(pub f64);
-
-impl TryFrom<f64> for Share {
-    type Error = String;
-    fn try_from(v: f64) -> Result<Self, String> {
-        if (0.0..=1.0).contains(&v) { Ok(Share(v)) } else { Err(format!("{v} is not a share between 0.0 and 1.0")) }
-    }
-}
-
-/// A delay that is either fixed (`"5s"`) or uniform over a range (`"3s..8s"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct DurRange {
-    pub min: Dur,
-    pub max: Dur,
-}
-
-impl TryFrom<String> for DurRange {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        let (min, max) = match s.split_once("..") {
-            Some((a, b)) => (a.parse::<Dur>(), b.parse::<Dur>()),
-            None => (s.parse::<Dur>(), s.parse::<Dur>()),
-        };
-        let (min, max) = (min.map_err(|e| e.to_string())?, max.map_err(|e| e.to_string())?);
-        if max < min {
-            return Err(format!("range `{s}` ends before it starts"));
-        }
-        Ok(DurRange { min, max })
     }
 }
 
@@ -608,75 +562,6 @@ pub struct RawSchedule {
     pub follow_up_delay: Option<Dur>,
     #[serde(default = "yes")]
     pub enabled: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSimulator {
-    pub listen: ListenAddr,
-    #[serde(default)]
-    pub vendors: BTreeMap<Spanned<String>, RawSimVendor>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSimVendor {
-    /// Credentials the simulated Zendesk accepts (any when absent).
-    pub token: Option<String>,
-    /// `en` or `zh`: the language of its canned replies.
-    #[serde(default = "default_language")]
-    pub language: String,
-    /// Delay of the automatic acknowledgement; none when absent.
-    pub auto_ack: Option<Dur>,
-    #[serde(default)]
-    pub bot_turns: u32,
-    #[serde(default = "default_bot_delay")]
-    pub bot_delay: Dur,
-    pub human_delay: DurRange,
-    /// Delay from the first human reply to solving the ticket; never solves when absent.
-    pub resolution_delay: Option<DurRange>,
-    #[serde(default)]
-    pub never_answer: Share,
-    /// Calendar its people work on (24x7 when absent).
-    pub hours: Option<Spanned<String>>,
-    /// Priorities answered outside `hours` too.
-    #[serde(default)]
-    pub on_call: Vec<Priority>,
-    /// Names of its support engineers; replies rotate among them on handoff.
-    #[serde(default)]
-    pub agents: Vec<String>,
-    #[serde(default)]
-    pub handoff_share: Share,
-    pub rate_limit_per_minute: Option<u32>,
-    #[serde(default = "default_page_size")]
-    pub page_size: u32,
-    #[serde(default)]
-    pub seed: u64,
-    /// Faults to inject (see `simulator::faults`).
-    #[serde(default)]
-    pub faults: crate::simulator::faults::FaultPlan,
-    /// Send the platform's signed webhook here whenever a simulated person
-    /// (or bot) writes, as the real platform would.
-    pub webhook: Option<RawSimWebhook>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSimWebhook {
-    /// The daemon's endpoint, e.g. `http://127.0.0.1:9897/webhooks/acme/tickets`.
-    pub url: String,
-    /// The signing secret (the channel's `webhook_secret`).
-    pub secret: String,
-}
-
-fn default_language() -> String {
-    "en".into()
-}
-fn default_bot_delay() -> Dur {
-    Dur::from_secs(5)
-}
-fn default_page_size() -> u32 {
-    100
 }
 
 /// A notification target: filters plus exactly one kind table.

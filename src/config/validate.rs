@@ -9,7 +9,7 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use toml::Spanned;
 
-use super::raw::{RawCalendar, RawCaps, RawChannel, RawConfig, RawSimVendor, RawZendesk};
+use super::raw::{RawCalendar, RawCaps, RawChannel, RawConfig, RawZendesk};
 use super::secret::{Secret, SecretSource, expand};
 use super::*;
 use crate::calendar::{self, Window};
@@ -300,24 +300,6 @@ pub(super) fn validate(
         });
     }
 
-    let simulator = raw.simulator.map(|rs| {
-        let mut vendors = BTreeMap::new();
-        for (id, rv) in rs.vendors {
-            if !is_id(id.get_ref()) {
-                cx.err(&id, "simulated vendor ids use letters, digits, `-` and `_` (they are URL path segments)");
-                continue;
-            }
-            let hours = match &rv.hours {
-                Some(name) => calendar_ref(&mut cx, name),
-                None => calendars.get(BUILTIN_ALWAYS).cloned(),
-            };
-            if let Some(hours) = hours {
-                vendors.insert(id.get_ref().clone(), profile_from(&mut cx, id.get_ref(), rv, hours));
-            }
-        }
-        SimulatorSettings { listen: rs.listen.0, vendors }
-    });
-
     let mut notify = BTreeMap::new();
     for (name, rn) in &raw.notify {
         if !is_id(name.get_ref()) {
@@ -347,17 +329,7 @@ pub(super) fn validate(
     if !cx.errors.is_empty() {
         return Err(cx.errors);
     }
-    Ok(Config {
-        notify,
-        file: file.clone(),
-        daemon,
-        calendars,
-        vendors,
-        scenarios,
-        schedules,
-        simulator,
-        warnings: cx.warnings,
-    })
+    Ok(Config { notify, file: file.clone(), daemon, calendars, vendors, scenarios, schedules, warnings: cx.warnings })
 }
 
 fn weekly_from(cx: &mut Ctx<'_>, table: &BTreeMap<Spanned<String>, Spanned<String>>) -> [Vec<Window>; 7] {
@@ -720,40 +692,6 @@ fn caps_from(cx: &mut Ctx<'_>, rc: &RawCaps) -> Caps {
         Calendar::weekly("quiet", tz, weekly, BTreeSet::new(), BTreeMap::new()).ok().map(Arc::new)
     };
     Caps { max_open: rc.max_open, max_per_day: rc.max_per_day, paused: rc.paused, quiet, quiet_weekly }
-}
-
-fn profile_from(cx: &mut Ctx<'_>, id: &str, rv: RawSimVendor, hours: Arc<Calendar>) -> crate::simulator::Profile {
-    let language = match rv.language.as_str() {
-        "zh" => crate::simulator::Lang::Zh,
-        "en" => crate::simulator::Lang::En,
-        other => {
-            cx.errors.push(Diagnostic::in_file(
-                cx.file,
-                format!("simulator.vendors.{id}.language: `{other}` is not `en` or `zh`"),
-            ));
-            crate::simulator::Lang::En
-        }
-    };
-    crate::simulator::Profile {
-        vendor: id.to_string(),
-        token: rv.token,
-        language,
-        auto_ack: rv.auto_ack,
-        bot_turns: rv.bot_turns,
-        bot_delay: rv.bot_delay,
-        human_delay: rv.human_delay,
-        resolution_delay: rv.resolution_delay,
-        never_answer: rv.never_answer.0,
-        hours,
-        on_call: rv.on_call,
-        agents: if rv.agents.is_empty() { vec!["Alex Chen".into()] } else { rv.agents },
-        handoff_share: rv.handoff_share.0,
-        rate_limit_per_minute: rv.rate_limit_per_minute,
-        page_size: rv.page_size.clamp(1, 100),
-        seed: rv.seed,
-        faults: rv.faults,
-        webhook: rv.webhook,
-    }
 }
 
 /// Checks that a table has exactly one kind sub-table (`zendesk`, `slack`, …),

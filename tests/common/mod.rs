@@ -70,8 +70,8 @@ pub async fn harness(template: &str, probes: &Path) -> Harness {
     let data = dir.path().join("data");
     let config_path = dir.path().join("supportprobe.toml");
     std::fs::write(&config_path, render(template, "127.0.0.1:9", &data, probes)).unwrap();
-    let first = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
-    let settings = first.simulator.clone().expect("the template has a [simulator] section");
+    let (_, settings) = supportprobe::simulated::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
+    let settings = settings.expect("the template has a [simulator] section");
     let listener = supportprobe::simulator::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let sim = listener.local_addr().unwrap();
     let stop_sim = CancellationToken::new();

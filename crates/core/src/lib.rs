@@ -8,7 +8,7 @@
 //! - [`classify`]: who wrote a reply (human, bot, auto-acknowledgement, …) and why;
 //!   [`mail`]: parsing the mail it reads.
 //! - [`template`], [`scenario`]: what a probe says; [`reference`]: the probe's tag.
-//! - [`diag`]: located config diagnostics; [`redact`]: keeping secrets out of text.
+//! - [`diag`], [`value`]: located config diagnostics and the validated values they check; [`redact`]: keeping secrets out of text.
 #![forbid(unsafe_code)]
 
 pub mod calendar;
@@ -24,3 +24,4 @@ pub mod reference;
 pub mod scenario;
 pub mod sla;
 pub mod template;
+pub mod value;

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 
 use super::{Author, Comment, SimTicket, Simulator, VendorState, rfc3339};
 use super::{Refusal, check_token, guarded, offset_page, with_headers};
-use crate::lifecycle::Ts;
-use crate::model::Priority;
+use supportprobe_core::lifecycle::Ts;
+use supportprobe_core::model::Priority;
 
 const REQUESTER_ID: i64 = 90_000_001;
 
@@ -89,7 +89,13 @@ fn status_code(t: &SimTicket, now: Ts) -> i64 {
 }
 
 fn priority_code(p: Option<Priority>) -> i64 {
-    p.map_or(1, crate::channel::freshdesk::priority_code)
+    // Freshdesk's documented priority codes: 1 low, 2 medium, 3 high, 4 urgent.
+    p.map_or(1, |p| match p {
+        Priority::P0 => 4,
+        Priority::P1 => 3,
+        Priority::P2 => 2,
+        Priority::P3 => 1,
+    })
 }
 
 fn ticket_json(t: &SimTicket, now: Ts) -> Value {

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 use super::{Author, Comment, SimTicket, Simulator, VendorState, rfc3339};
 use super::{Refusal, check_token, guarded, offset_page, with_headers};
-use crate::lifecycle::Ts;
-use crate::model::Priority;
+use supportprobe_core::lifecycle::Ts;
+use supportprobe_core::model::Priority;
 
 const REQUESTER_ID: i64 = 900_001;
 const SYSTEM_ID: i64 = 600_001;

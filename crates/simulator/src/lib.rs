@@ -21,6 +21,9 @@ mod freshdesk;
 mod github;
 mod intercom;
 mod jira_sm;
+mod post;
+pub mod settings;
+pub mod signing;
 mod slack;
 mod zendesk;
 
@@ -35,12 +38,13 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::calendar::Calendar;
-use crate::config::SimulatorSettings;
-use crate::config::raw::DurRange;
-use crate::duration::Dur;
-use crate::lifecycle::Ts;
-use crate::model::Priority;
+use supportprobe_core::calendar::Calendar;
+use supportprobe_core::duration::Dur;
+use supportprobe_core::lifecycle::Ts;
+use supportprobe_core::model::Priority;
+use supportprobe_core::value::DurRange;
+
+pub use settings::Settings;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {
@@ -73,7 +77,7 @@ pub struct Profile {
     /// Bad luck to inject, reproducibly.
     pub faults: faults::FaultPlan,
     /// Where to send the platform's signed webhook when someone at the vendor writes.
-    pub webhook: Option<crate::config::raw::RawSimWebhook>,
+    pub webhook: Option<settings::RawSimWebhook>,
 }
 
 /// A small deterministic generator (splitmix64), so a vendor's behaviour is
@@ -257,7 +261,7 @@ pub struct Simulator {
 }
 
 impl Simulator {
-    pub fn new(settings: &SimulatorSettings) -> Simulator {
+    pub fn new(settings: &Settings) -> Simulator {
         let vendors = settings
             .vendors
             .iter()
@@ -415,8 +419,9 @@ impl VendorState {
         // A channel without a priority field (chat, Intercom, Feishu): the vendor reads the message.
         let priority = priority.or_else(|| triage(&subject, &description));
         let id = 10_000 + self.tickets.len() as u64 + 1;
-        let reference =
-            crate::reference::find(&subject).or_else(|| crate::reference::find(&description)).map(String::from);
+        let reference = supportprobe_core::reference::find(&subject)
+            .or_else(|| supportprobe_core::reference::find(&description))
+            .map(String::from);
         let mut rng = Rng::new(self.profile.seed, &self.profile.vendor, id);
         let agent = (rng.next() % self.profile.agents.len().max(1) as u64) as usize;
         let mut t = SimTicket {
@@ -604,7 +609,6 @@ const WEBHOOK_SCAN: std::time::Duration = std::time::Duration::from_millis(20);
 /// Sends each vendor's signed webhook, in the platform's own payload layout,
 /// the moment a planned comment by someone at the vendor becomes visible.
 async fn send_webhooks(sim: Simulator, shutdown: CancellationToken) {
-    let Ok(client) = crate::channel::http::shared_client() else { return };
     let mut last = Utc::now();
     loop {
         tokio::select! {
@@ -627,16 +631,10 @@ async fn send_webhooks(sim: Simulator, shutdown: CancellationToken) {
         last = now;
         for (hook, kind, body) in due {
             let body = body.to_string().into_bytes();
-            let headers = crate::webhook::sign_for_tests(kind, hook.secret.as_bytes(), &body, Utc::now());
-            let send = client
-                .post(&hook.url)
-                .headers(headers)
-                .header("content-type", "application/json")
-                .timeout(std::time::Duration::from_secs(5))
-                .body(body);
+            let headers = signing::headers(kind, hook.secret.as_bytes(), &body, Utc::now());
             tokio::spawn(async move {
-                if let Err(e) = send.send().await {
-                    tracing::debug!(error = %e.without_url(), "simulated webhook not delivered");
+                if let Err(e) = post::post(&hook.url, &headers, &body, std::time::Duration::from_secs(5)).await {
+                    tracing::debug!(error = %e, "simulated webhook not delivered");
                 }
             });
         }
@@ -645,9 +643,9 @@ async fn send_webhooks(sim: Simulator, shutdown: CancellationToken) {
 
 /// A platform's webhook about a new comment on a ticket, laid out as the
 /// platform documents it (the fields the daemon reads, and a few around them).
-fn webhook_payload(t: &SimTicket, c: &Comment) -> Option<(crate::model::ChannelKind, serde_json::Value)> {
-    use crate::model::ChannelKind as K;
+fn webhook_payload(t: &SimTicket, c: &Comment) -> Option<(supportprobe_core::model::ChannelKind, serde_json::Value)> {
     use serde_json::json;
+    use supportprobe_core::model::ChannelKind as K;
     let id = t.platform_id();
     let at = t.stamp(c.at, c.id);
     Some(match t.channel {
@@ -768,7 +766,7 @@ mod tests {
     fn business_hours_delay_unless_on_call() {
         let mut w: [Vec<_>; 7] = Default::default();
         for d in w.iter_mut().take(5) {
-            *d = crate::calendar::parse_windows("09:00-18:00").unwrap();
+            *d = supportprobe_core::calendar::parse_windows("09:00-18:00").unwrap();
         }
         let cn = Calendar::weekly("cn", chrono_tz::Asia::Shanghai, w, Default::default(), Default::default()).unwrap();
         let mut v = state(profile(cn));

@@ -33,8 +33,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{Rng, Simulator};
-use crate::config::raw::{DurRange, Share};
-use crate::duration::Dur;
+use supportprobe_core::duration::Dur;
+use supportprobe_core::value::{DurRange, Share};
 
 /// One way a request can fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

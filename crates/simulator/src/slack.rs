@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::{Author, Comment, SimTicket, Simulator, VendorState, slack_ts};
 use super::{Refusal, check_token, guarded, with_headers};
-use crate::lifecycle::Ts;
+use supportprobe_core::lifecycle::Ts;
 
 const OUR_USER: &str = "U0POCUSER1";
 const OUR_TEAM: &str = "T0OURTEAM1";

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::{Author, Comment, SimTicket, Simulator, VendorState};
 use super::{Refusal, check_token, guarded, with_headers};
-use crate::lifecycle::Ts;
+use supportprobe_core::lifecycle::Ts;
 
 const CUSTOMER: &str = "qm:5d0c1f3a-poc-customer";
 

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::{Author, Comment, SimTicket, Simulator, VendorState};
 use super::{Refusal, check_token, guarded, with_headers};
-use crate::lifecycle::Ts;
+use supportprobe_core::lifecycle::Ts;
 
 pub(super) fn routes() -> Router<Simulator> {
     let api = "/{vendor}/intercom";

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::{Author, Comment, SimTicket, Simulator, VendorState, rfc3339};
 use super::{Refusal, check_token, guarded, offset_page, with_headers};
-use crate::lifecycle::Ts;
+use supportprobe_core::lifecycle::Ts;
 
 /// Our account at the simulated GitHub.
 pub const LOGIN: &str = "supportprobe-poc";

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::{Author, Comment, SimTicket, Simulator, VendorState};
 use super::{Refusal, guarded, with_headers};
-use crate::lifecycle::Ts;
+use supportprobe_core::lifecycle::Ts;
 
 pub(super) fn routes() -> Router<Simulator> {
     let api = "/{vendor}/feishu/open-apis";
