@@ -32,6 +32,6 @@ export SUPPORTPROBE_REQUIRE_TOOLS=1
 echo "== format"
 cargo fmt --check
 echo "== clippy"
-cargo clippy --workspace --locked --all-targets -- -D warnings
+cargo clippy --workspace --locked --all-targets --features supportprobe/failpoints -- -D warnings
 echo "== tests"
-cargo test --workspace --locked --all-targets "$@"
+cargo test --workspace --locked --all-targets --features supportprobe/failpoints "$@"

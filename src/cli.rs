@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{ChannelSettings, Config, RtAuth, ZendeskAuth};
+use crate::config::Config;
 use crate::daemon::{self, RunOptions};
 use crate::duration::{Dur, human_secs};
 use crate::model::{Measure, State};
@@ -378,72 +378,7 @@ pub fn plan(config: &Config, now: DateTime<Utc>, out: &mut String) {
     for v in config.vendors.values() {
         let _ = writeln!(out, "  {} \"{}\"", v.id, v.name);
         for c in v.channels.values() {
-            let how = match &c.settings {
-                ChannelSettings::Zendesk(z) => {
-                    let auth = match &z.auth {
-                        ZendeskAuth::Token { email, source, .. } => format!("API token for {email}, {source}"),
-                        ZendeskAuth::Password { email, source, .. } => format!("password for {email}, {source}"),
-                        ZendeskAuth::Bearer { source, .. } => format!("OAuth token, {source}"),
-                    };
-                    format!("{} (auth: {auth})", z.base_url)
-                }
-                ChannelSettings::Email(e) => {
-                    let tls = |t: &str| if t == "none" { "plain".to_string() } else { t.to_string() };
-                    format!(
-                        "to {} from {} (smtp {}:{} {}, imap {}:{} {} {}{})",
-                        e.to,
-                        e.from,
-                        e.smtp.host,
-                        e.smtp.port,
-                        tls(&format!("{:?}", e.smtp.tls).to_ascii_lowercase()),
-                        e.imap.host,
-                        e.imap.port,
-                        tls(&format!("{:?}", e.imap.tls).to_ascii_lowercase()),
-                        e.imap.mailbox,
-                        if e.imap.idle { ", IDLE" } else { "" }
-                    )
-                }
-                ChannelSettings::Manual(m) => format!("by a person: {}", m.contact),
-                ChannelSettings::Http(g) => format!(
-                    "{} (described API: open {} {}; {} header(s), values not shown)",
-                    g.base_url,
-                    g.open.call.method,
-                    g.open.call.path,
-                    g.headers.len()
-                ),
-                ChannelSettings::Feishu(f) => {
-                    format!("group {} at {} as app {} (auth: {})", f.chat_id, f.api_url, f.app_id, f.app_secret_source)
-                }
-                ChannelSettings::Intercom(i) => {
-                    format!("{} as contact {} (auth: token, {})", i.api_url, i.contact_id, i.token_source)
-                }
-                ChannelSettings::Slack(s) => format!(
-                    "channel {} at {} (auth: token, {}); resolved by :{}:",
-                    s.channel, s.api_url, s.token_source, s.resolved_reaction
-                ),
-                ChannelSettings::JiraSm(j) => format!(
-                    "{} service desk {} request type {} (auth: API token for {}, {})",
-                    j.base_url, j.service_desk_id, j.request_type_id, j.email, j.api_token_source
-                ),
-                ChannelSettings::Freshdesk(f) => {
-                    format!("{} (auth: API key for tickets of {}, {})", f.base_url, f.email, f.api_key_source)
-                }
-                ChannelSettings::Github(g) => format!(
-                    "{}/{} at {} (auth: token, {}{})",
-                    g.owner,
-                    g.repo,
-                    g.api_url,
-                    g.token_source,
-                    if g.staff_only { "; staff answers only" } else { "" }
-                ),
-                ChannelSettings::Rt(r) => {
-                    let auth = match &r.auth {
-                        RtAuth::Basic { username, source, .. } => format!("password for {username}, {source}"),
-                        RtAuth::Token { source, .. } => format!("auth token, {source}"),
-                    };
-                    format!("{}REST/2.0 queue {} as {} (auth: {auth})", r.base_url, r.queue, r.requestor)
-                }
-            };
+            let how = c.settings.describe();
             let _ = writeln!(out, "    channel  {} ({}) {how}; poll every {}", c.id, c.kind, c.poll_interval);
             if let Some(source) = &c.webhook_secret_source {
                 let _ = writeln!(

@@ -65,6 +65,13 @@ fn start_generation(ctx: &Ctx, shutdown: &CancellationToken) -> Generation {
     let token = shutdown.child_token();
     let tracker = TaskTracker::new();
     engine::spawn(ctx, &tracker, &token);
+    let notifier = crate::notify::Notifier {
+        config: ctx.config.clone(),
+        store: ctx.store.clone(),
+        clock: ctx.clock.clone(),
+        enqueued: &crate::engine::outbox::ENQUEUED,
+    };
+    tracker.spawn(crate::notify::run(notifier, token.clone()).instrument(tracing::info_span!("notifier")));
     tracker.close();
     Generation { token, tracker }
 }
@@ -206,7 +213,7 @@ async fn watch_store(
         Ok(n) => debug!(looks = n, "looks at the channels written"),
         Err(e) => {
             store.note_failure(&e);
-            warn!(error = %e, kind = e.kind(), "cannot write the looks at the channels; kept for the next try");
+            warn!(error = %crate::channel::error_chain(&e), kind = e.kind(), "cannot write the looks at the channels; kept for the next try");
         }
     };
     loop {
@@ -227,7 +234,7 @@ async fn watch_store(
                 }
                 last = Some(v);
             }
-            Err(e) => debug!(error = %e, "cannot read the store's data version"),
+            Err(e) => debug!(error = %crate::channel::error_chain(&e), "cannot read the store's data version"),
         }
     }
 }
@@ -298,7 +305,9 @@ impl Running {
         // What the engine looked at since the last write is kept.
         match self.store.write_looks() {
             Ok(n) => debug!(looks = n, "looks at the channels written"),
-            Err(e) => warn!(error = %e, "cannot write the last looks at the channels (they will be looked at again)"),
+            Err(e) => {
+                warn!(error = %crate::channel::error_chain(&e), "cannot write the last looks at the channels (they will be looked at again)")
+            }
         }
     }
 }

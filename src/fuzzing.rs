@@ -8,9 +8,9 @@ use std::path::Path;
 
 use axum::http::HeaderMap;
 
+use crate::channel::ChannelKind;
 use crate::classify::{AuthorKind, ClassifyOverrides, classify};
 use crate::config::{Config, SourceFile};
-use crate::model::ChannelKind;
 
 /// A raw mail, as an IMAP server could hand it over: parsed (size-capped),
 /// classified, explained.
@@ -73,7 +73,7 @@ pub fn webhook_verify(data: &[u8]) {
         return;
     }
     let mut signed = axum::http::HeaderMap::new();
-    for (k, v) in supportprobe_simulator::signing::headers(kind, secret, body, now) {
+    for (k, v) in supportprobe_simulator::signing::headers(kind.as_str(), secret, body, now) {
         if let Ok(v) = axum::http::HeaderValue::from_str(&v) {
             signed.insert(k, v);
         }

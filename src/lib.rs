@@ -1,43 +1,44 @@
 //! supportprobe: measures, with evidence, how fast each vendor's support
 //! really answers.
 //!
-//! Data flows one way:
+//! This is the binary crate: the process around the workspace's crates
+//! (see ARCHITECTURE.md). Data flows one way, and the crate boundaries hold
+//! it to that:
 //!
 //! ```text
-//! config ─→ scheduler ─→ engine ─→ channel adapters (open / poll / reply / close)
-//!                          │  ↑ replies
-//!                          ↓
-//!             classify → lifecycle (pure) → sla (pure) → store (SQLite)
-//!                                                           ↓
-//!                                                metrics (/metrics)
+//! config ─→ engine (scheduler, workers) ─→ channels (open / poll / reply / close)
+//!              │  ↑ snapshots
+//!              ↓
+//!   core: classify → lifecycle → sla ─→ store (SQLite) ─→ metrics (/metrics)
+//!              │                           ↑
+//!              └─→ outbox ─────────────────┴─→ notify
 //! ```
 //!
-//! - [`config`]: strict TOML with located errors; [`scenario`]: what a probe says.
-//! - [`calendar`], [`lifecycle`], [`sla`], [`classify`]: pure, no I/O, no clock.
-//! - [`store`]: SQLite, the source of truth; [`metrics`] are derived from it.
-//! - [`engine`]: scheduler and per-channel workers; [`channel`]: adapters.
-//! - [`simulator`]: simulated vendors on real wire formats, with ground truth.
-//! - [`daemon`], [`server`], [`cli`]: the process around it all.
+//! - Re-exported under their old paths: [`config`], [`channel`] (adapters,
+//!   one folder per kind), [`store`], [`engine`], [`notify`], [`simulator`]
+//!   and the core's modules ([`calendar`], [`classify`], [`lifecycle`], [`sla`], …).
+//! - Here: [`daemon`], [`server`], [`metrics`], [`cli`], [`record`],
+//!   [`simulated`] (how the binary composes the simulator), [`fuzzing`].
 #![forbid(unsafe_code)]
 
+pub use supportprobe_channels as channel;
+pub use supportprobe_channels::webhook;
+pub use supportprobe_config as config;
 pub use supportprobe_core::{
     calendar, classify, clock, duration, lifecycle, mail, model, redact, reference, scenario, sla, template, value,
 };
+pub use supportprobe_engine as engine;
+pub use supportprobe_engine::failpoint;
+pub use supportprobe_notify as notify;
 pub use supportprobe_simulator as simulator;
+pub use supportprobe_store as store;
 
-pub mod channel;
 pub mod cli;
-pub mod config;
 pub mod daemon;
-pub mod engine;
-pub mod failpoint;
 pub mod fuzzing;
 pub mod lock;
 pub mod metrics;
-pub mod notify;
 pub mod record;
 pub mod replyfile;
 pub mod server;
 pub mod simulated;
-pub mod store;
-pub mod webhook;

@@ -22,7 +22,7 @@ pub enum LockError {
          stop it first, or give this one its own data_dir"
     )]
     Held { dir: PathBuf, holder: String },
-    #[error("cannot lock the data directory {dir}")]
+    #[error("cannot lock the data directory {dir}: {source}")]
     Io {
         dir: PathBuf,
         #[source]

@@ -129,7 +129,7 @@ async fn record_handler(
         }
         Ok(Err(e @ RecordError::Invalid(_))) => (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")).into_response(),
         Ok(Err(e)) => {
-            warn!(error = %e, "cannot record");
+            warn!(error = %crate::channel::error_chain(&e), "cannot record");
             (StatusCode::INTERNAL_SERVER_ERROR, "store unavailable\n").into_response()
         }
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response(),
@@ -152,21 +152,22 @@ async fn webhook_handler(
         return (StatusCode::NOT_FOUND, "no webhook configured for this channel (set webhook_secret)\n")
             .into_response();
     };
-    // Feishu checks the URL with a challenge (encrypted with the Encrypt Key when one is set).
-    if spec.kind == crate::model::ChannelKind::Feishu && headers.get("x-lark-signature").is_none() {
-        return match crate::webhook::feishu_challenge(secret.expose().as_bytes(), &body) {
-            Ok(Some(challenge)) => axum::Json(serde_json::json!({ "challenge": challenge })).into_response(),
-            Ok(None) => (StatusCode::UNAUTHORIZED, "missing header x-lark-signature\n").into_response(),
-            Err(e) => (StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response(),
-        };
+    let handshake = crate::channel::platform(spec.kind).webhooks.and_then(|w| w.handshake);
+    let echo = |challenge: String| axum::Json(serde_json::json!({ "challenge": challenge })).into_response();
+    // A platform that does not sign its URL-verification handshake is answered before verification.
+    if let Some(h) = handshake.filter(|h| !h.signed) {
+        match (h.challenge)(secret.expose().as_bytes(), &headers, &body) {
+            Ok(Some(challenge)) => return echo(challenge),
+            Ok(None) => {}
+            Err(e) => return (StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response(),
+        }
     }
     match crate::webhook::verify(spec.kind, secret.expose().as_bytes(), &headers, &body, state.clock.now()) {
         Ok(()) => {
-            // Slack's Events API checks the URL with a signed challenge to echo.
-            if spec.kind == crate::model::ChannelKind::Slack
-                && let Some(challenge) = slack_challenge(&body)
+            if let Some(h) = handshake.filter(|h| h.signed)
+                && let Ok(Some(challenge)) = (h.challenge)(secret.expose().as_bytes(), &headers, &body)
             {
-                return axum::Json(serde_json::json!({ "challenge": challenge })).into_response();
+                return echo(challenge);
             }
             match crate::webhook::ticket_hint(spec.kind, secret.expose().as_bytes(), &body) {
                 Some(ticket) => {
@@ -181,16 +182,10 @@ async fn webhook_handler(
             (StatusCode::OK, "ok\n").into_response()
         }
         Err(e) => {
-            warn!(%vendor, %channel, error = %e, "webhook refused");
+            warn!(%vendor, %channel, error = %crate::channel::error_chain(&e), "webhook refused");
             (StatusCode::UNAUTHORIZED, format!("{e}\n")).into_response()
         }
     }
-}
-
-/// The challenge of a Slack `url_verification` event, if the body is one.
-fn slack_challenge(body: &[u8]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    (v["type"] == "url_verification").then(|| v["challenge"].as_str().map(String::from))?
 }
 
 async fn reload_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
@@ -220,7 +215,7 @@ async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, "store unavailable\n").into_response()
         }
         Err(e) => {
-            warn!(error = %e, "metrics task failed");
+            warn!(error = %crate::channel::error_chain(&e), "metrics task failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
         }
     }
@@ -287,7 +282,7 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: tok
                 Ok((stream, _)) => stream,
                 Err(e) => {
                     // Out of file descriptors and the like: wait a moment, keep serving.
-                    warn!(error = %e, "cannot accept a connection");
+                    warn!(error = %crate::channel::error_chain(&e), "cannot accept a connection");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }

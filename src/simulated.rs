@@ -50,7 +50,7 @@ pub async fn start(
     tracker.spawn(
         async move {
             if let Err(e) = simulator::serve(sim, listener, shutdown).await {
-                error!(error = %e, "simulator stopped");
+                error!(error = %crate::channel::error_chain(&e), "simulator stopped");
             }
         }
         .instrument(info_span!("simulator")),

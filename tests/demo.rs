@@ -46,7 +46,7 @@ async fn the_demo_shows_every_vendor_and_channel_measured_and_a_breach_within_90
     let running =
         daemon::start(h.config.clone(), RunOptions { simulator: false }, Arc::new(SystemClock)).await.unwrap();
     let url = format!("http://{}/metrics", running.http);
-    supportprobe::channel::http::install_crypto_provider();
+    supportprobe::channel::client::install_crypto_provider();
     let client = reqwest::Client::new();
 
     let what = "every vendor and every channel measured, and Hanyun's P0 breach";

@@ -219,9 +219,19 @@ async fn run(restart_imap: bool) {
     let measures = h.store.measures_of(id).unwrap();
     let nr = measures.iter().find(|m| m.measure == supportprobe::model::Measure::NextReply).unwrap();
     assert!(nr.wall_secs.is_some_and(|s| s >= 0.0), "next reply measured: {nr:?}");
-    // The courtesy close reached the vendor, in-thread, once.
-    let mails = vendor.mailbox(&reference).await;
-    let closes: Vec<_> = mails.iter().filter(|r| r.mail.text.contains(&format!("[{reference}/close]"))).collect();
+    // The courtesy close reached the vendor, in-thread, once. It was accepted
+    // by SMTP before the probe finished; delivery into the vendor's mailbox
+    // can lag on a loaded machine, so wait for it (at most 10 s).
+    let close_tag = format!("[{reference}/close]");
+    let mut mails = vendor.mailbox(&reference).await;
+    for _ in 0..50 {
+        if mails.iter().any(|r| r.mail.text.contains(&close_tag)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        mails = vendor.mailbox(&reference).await;
+    }
+    let closes: Vec<_> = mails.iter().filter(|r| r.mail.text.contains(&close_tag)).collect();
     assert_eq!(closes.len(), 1);
     assert!(!closes[0].mail.references.is_empty());
     let errors = h.store.error_counts().unwrap();

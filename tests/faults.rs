@@ -54,7 +54,7 @@ resolution_delay = "2s"
 
 /// `POST /_sim/faults/{vendor}` with a JSON body.
 async fn fault(h: &Harness, vendor: &str, body: serde_json::Value) {
-    supportprobe::channel::http::install_crypto_provider();
+    supportprobe::channel::client::install_crypto_provider();
     let r =
         reqwest::Client::new().post(format!("http://{}/_sim/faults/{vendor}", h.sim)).json(&body).send().await.unwrap();
     assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use supportprobe::channel::client::Http;
 use supportprobe::channel::feishu::FeishuChannel;
-use supportprobe::channel::http::Http;
+use supportprobe::channel::feishu::FeishuSettings;
 use supportprobe::channel::{Channel, ChannelError};
 use supportprobe::classify::{AuthorKind, ClassifyOverrides, classify};
-use supportprobe::config::{FeishuSettings, Secret, SecretSource};
+use supportprobe::config::{Secret, SecretSource};
 use supportprobe::model::ReplyClass;
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use supportprobe::channel::client::Http;
 use supportprobe::channel::github::GithubChannel;
-use supportprobe::channel::http::Http;
+use supportprobe::channel::github::GithubSettings;
 use supportprobe::channel::{Channel, ChannelError, OpenRequest, TicketStatus};
 use supportprobe::classify::{AuthorKind, ClassifyOverrides, classify};
-use supportprobe::config::{GithubSettings, Secret, SecretSource};
+use supportprobe::config::{Secret, SecretSource};
 use supportprobe::model::{Priority, ReplyClass};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};

@@ -73,7 +73,7 @@ fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
 
 #[tokio::test]
 async fn described_api_opens_reads_pages_and_finds_again() {
-    supportprobe::channel::http::install_crypto_provider();
+    supportprobe::channel::client::install_crypto_provider();
     let server = MockServer::start().await;
     let (c, _dir) = channel(&server);
     let uri = server.uri();

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use supportprobe::channel::http::Http;
+use supportprobe::channel::client::Http;
 use supportprobe::channel::intercom::IntercomChannel;
+use supportprobe::channel::intercom::IntercomSettings;
 use supportprobe::channel::{Channel, ChannelError, OpenRequest, TicketStatus};
 use supportprobe::classify::{AuthorKind, ClassifyOverrides, classify};
-use supportprobe::config::{IntercomSettings, Secret, SecretSource};
+use supportprobe::config::{Secret, SecretSource};
 use supportprobe::model::{Priority, ReplyClass};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

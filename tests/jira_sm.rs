@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use supportprobe::channel::http::Http;
+use supportprobe::channel::client::Http;
 use supportprobe::channel::jira_sm::JiraSmChannel;
+use supportprobe::channel::jira_sm::JiraSmSettings;
 use supportprobe::channel::{Channel, ChannelError, TicketStatus};
 use supportprobe::classify::{AuthorKind, ClassifyOverrides, classify};
-use supportprobe::config::{JiraSmSettings, Secret, SecretSource};
+use supportprobe::config::{Secret, SecretSource};
 use supportprobe::model::ReplyClass;
 use wiremock::matchers::{body_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -50,7 +50,7 @@ async fn the_operator_is_told_and_records_over_the_api() {
     let h = common::harness(CONFIG, &common::test_probes()).await;
     let running =
         daemon::start(h.config.clone(), RunOptions { simulator: false }, Arc::new(SystemClock)).await.unwrap();
-    supportprobe::channel::http::install_crypto_provider();
+    supportprobe::channel::client::install_crypto_provider();
     let client = reqwest::Client::new();
     let base = format!("http://{}", running.http);
 

@@ -226,7 +226,7 @@ fn probe<'a>(reference: &'a str, vendor: &'a str) -> NewProbe<'a> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_reach_every_target_once() {
-    supportprobe::channel::http::install_crypto_provider();
+    supportprobe::channel::client::install_crypto_provider();
     let rx = Receiver::default();
     *rx.fail_first.lock().unwrap() = 2;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -84,7 +84,7 @@ fn dashboard_queries() -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboards_return_data_and_the_breach_alert_reaches_alertmanager() {
     let (Some(prometheus), Some(alertmanager)) = (tool("prometheus"), tool("prometheus-alertmanager")) else { return };
-    supportprobe::channel::http::install_crypto_provider();
+    supportprobe::channel::client::install_crypto_provider();
 
     // The demo daemon.
     let h = common::demo_harness().await;

@@ -61,7 +61,7 @@ async fn reload_over_http_keeps_the_old_config_when_the_new_one_is_invalid() {
     let h = common::harness(BASE, &common::test_probes()).await;
     let running =
         daemon::start(h.config.clone(), RunOptions { simulator: false }, Arc::new(SystemClock)).await.unwrap();
-    supportprobe::channel::http::install_crypto_provider();
+    supportprobe::channel::client::install_crypto_provider();
     let client = reqwest::Client::new();
     let base = format!("http://{}", running.http);
     let metrics = || async { client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap() };
@@ -104,7 +104,7 @@ fn sighup_reloads_the_running_daemon() {
     let (mut child, addr) = run_daemon(&h.config_path);
     let get = |rt: &tokio::runtime::Runtime| {
         rt.block_on(async {
-            supportprobe::channel::http::install_crypto_provider();
+            supportprobe::channel::client::install_crypto_provider();
             reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap()
         })
     };
@@ -216,7 +216,7 @@ async fn a_reload_stops_the_old_generation_even_inside_a_stalled_call() {
         async move { store.all_probes().ok()?.into_iter().find(|p| p.ticket_id.is_some()) }
     })
     .await;
-    supportprobe::channel::http::install_crypto_provider();
+    supportprobe::channel::client::install_crypto_provider();
     let faults = format!("http://{}/_sim/faults/acme", h.sim);
     let r = reqwest::Client::new().post(&faults).json(&serde_json::json!({ "rate": 1.0, "kinds": ["stall"] })).send();
     assert!(r.await.unwrap().status().is_success());

@@ -43,7 +43,7 @@ struct Txn {
 
 impl Rt {
     fn new(base: &str) -> Rt {
-        supportprobe::channel::http::install_crypto_provider();
+        supportprobe::channel::client::install_crypto_provider();
         Rt { http: reqwest::Client::new(), api: format!("{base}/REST/2.0") }
     }
 

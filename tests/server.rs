@@ -50,7 +50,7 @@ async fn three_thousand_idle_or_slow_connections_do_not_stop_health_metrics_or_w
         }
         idle.push(s);
     }
-    supportprobe::channel::http::install_crypto_provider();
+    supportprobe::channel::client::install_crypto_provider();
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
     let base = format!("http://{addr}");
     for _ in 0..3 {

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use supportprobe::channel::http::Http;
+use supportprobe::channel::client::Http;
 use supportprobe::channel::slack::SlackChannel;
+use supportprobe::channel::slack::SlackSettings;
 use supportprobe::channel::{Channel, ChannelError, OpenRequest, TicketStatus};
 use supportprobe::classify::{AuthorKind, ClassifyOverrides, classify};
-use supportprobe::config::{Secret, SecretSource, SlackSettings};
+use supportprobe::config::{Secret, SecretSource};
 use supportprobe::model::{Priority, ReplyClass};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};

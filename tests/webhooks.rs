@@ -90,7 +90,7 @@ async fn a_verified_webhook_makes_the_daemon_look_at_once() {
     let h = common::harness(CONFIG, &common::test_probes()).await;
     let running =
         daemon::start(h.config.clone(), RunOptions { simulator: false }, Arc::new(SystemClock)).await.unwrap();
-    supportprobe::channel::http::install_crypto_provider();
+    supportprobe::channel::client::install_crypto_provider();
     let client = reqwest::Client::new();
     for (vendor, channel, secret) in [("zd", "tickets", "zd-signing-secret"), ("gh", "sdk", "gh-signing-secret")] {
         let store = h.store.clone();
@@ -260,7 +260,7 @@ async fn every_platform_is_verified_its_own_way_at_the_endpoint() {
     let h = common::harness(EVERY_PLATFORM, &common::test_probes()).await;
     let running =
         daemon::start(h.config.clone(), RunOptions { simulator: false }, Arc::new(SystemClock)).await.unwrap();
-    supportprobe::channel::http::install_crypto_provider();
+    supportprobe::channel::client::install_crypto_provider();
     let client = reqwest::Client::new();
     let post = |channel: &str, headers: Vec<(&'static str, String)>, body: Vec<u8>| {
         let mut rb = client.post(format!("http://{}/webhooks/v/{channel}", running.http)).body(body);
@@ -333,7 +333,7 @@ async fn every_platform_is_verified_its_own_way_at_the_endpoint() {
 /// (every probe is looked at), and a hostile one gives nothing usable.
 #[test]
 fn a_webhook_names_the_ticket_it_is_about() {
-    use supportprobe::model::ChannelKind;
+    use supportprobe::channel::ChannelKind;
     use supportprobe::webhook::ticket_hint;
     let dir = format!("{}/tests/fixtures/webhooks", env!("CARGO_MANIFEST_DIR"));
     let manifest: toml::Value =

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use supportprobe::channel::http::Http;
+use supportprobe::channel::client::Http;
 use supportprobe::channel::zendesk::ZendeskChannel;
+use supportprobe::channel::zendesk::{ZendeskAuth, ZendeskSettings};
 use supportprobe::channel::{Channel, ChannelError, OpenRequest, TicketStatus};
 use supportprobe::classify::{AuthorKind, ClassifyOverrides, classify};
-use supportprobe::config::{Secret, SecretSource, ZendeskAuth, ZendeskSettings};
+use supportprobe::config::{Secret, SecretSource};
 use supportprobe::model::{Priority, ReplyClass};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};

@@ -94,7 +94,7 @@ pub async fn demo_harness() -> Harness {
 }
 
 pub async fn truth(sim: SocketAddr) -> Vec<Truth> {
-    supportprobe::channel::http::install_crypto_provider();
+    supportprobe::channel::client::install_crypto_provider();
     reqwest::get(format!("http://{sim}/_sim/truth")).await.unwrap().json().await.unwrap()
 }
 

@@ -2,11 +2,19 @@
 //! tests can control time where they need to.
 
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+/// Where the engine gets its time: the wall clock (what figures are measured
+/// in) and a monotonic one (what spacing, back-off and timers are measured in).
 pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> DateTime<Utc>;
+
+    /// A monotonic instant; moves with [`now`](Clock::now) on a manual clock.
+    fn instant(&self) -> Instant {
+        Instant::now()
+    }
 }
 
 /// The real clock.
@@ -19,27 +27,65 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to (tests).
+/// A clock that only moves when told to (tests): its wall time and its
+/// monotonic instant move together, forward only.
 #[derive(Debug)]
-pub struct ManualClock(Mutex<DateTime<Utc>>);
+pub struct ManualClock(Mutex<Manual>);
+
+#[derive(Debug)]
+struct Manual {
+    at: DateTime<Utc>,
+    start: Instant,
+    moved: Duration,
+}
 
 impl ManualClock {
     pub fn new(at: DateTime<Utc>) -> ManualClock {
-        ManualClock(Mutex::new(at))
+        ManualClock(Mutex::new(Manual { at, start: Instant::now(), moved: Duration::ZERO }))
     }
 
+    /// Sets the wall time; the monotonic instant moves by as much when it is later.
     pub fn set(&self, at: DateTime<Utc>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = at;
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let later = (at - m.at).to_std().unwrap_or(Duration::ZERO);
+        m.moved += later;
+        m.at = at;
     }
 
     pub fn advance(&self, by: chrono::Duration) {
-        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *t += by;
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.at += by;
+        m.moved += by.to_std().unwrap_or(Duration::ZERO);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).at
+    }
+
+    fn instant(&self) -> Instant {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.start + m.moved
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_clock_moves_its_wall_time_and_its_instant_together() {
+        let t0 = DateTime::parse_from_rfc3339("2026-12-04T09:00:00Z").unwrap().with_timezone(&Utc);
+        let c = ManualClock::new(t0);
+        let i0 = c.instant();
+        c.advance(chrono::Duration::seconds(90));
+        assert_eq!(c.now() - t0, chrono::Duration::seconds(90));
+        assert_eq!(c.instant() - i0, Duration::from_secs(90));
+        c.set(t0 + chrono::Duration::seconds(100));
+        assert_eq!(c.instant() - i0, Duration::from_secs(100));
+        // Setting it back moves the wall time only: a monotonic clock never goes back.
+        c.set(t0);
+        assert_eq!((c.now(), c.instant() - i0), (t0, Duration::from_secs(100)));
     }
 }

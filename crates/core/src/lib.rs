@@ -22,6 +22,23 @@ pub mod model;
 pub mod redact;
 pub mod reference;
 pub mod scenario;
+pub mod secret;
 pub mod sla;
 pub mod template;
 pub mod value;
+
+/// An error with every cause under it, `a: b: c`, each said once (a cause
+/// whose text its parent already contains is skipped).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
+}

@@ -51,12 +51,6 @@ vocabulary! {
 }
 
 vocabulary! {
-    /// A kind of support channel: the config table name, the adapter's file
-    /// name under `channel/`, and the `channel` metric label.
-    ChannelKind { Zendesk => "zendesk", Email => "email", Rt => "rt", Github => "github", Manual => "manual", Freshdesk => "freshdesk", JiraSm => "jira_sm", Slack => "slack", Intercom => "intercom", Feishu => "feishu", Http => "http" }
-}
-
-vocabulary! {
     /// What a reply is, as decided by the classifier.
     ReplyClass {
         Human => "human",

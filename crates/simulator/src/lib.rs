@@ -643,14 +643,13 @@ async fn send_webhooks(sim: Simulator, shutdown: CancellationToken) {
 
 /// A platform's webhook about a new comment on a ticket, laid out as the
 /// platform documents it (the fields the daemon reads, and a few around them).
-fn webhook_payload(t: &SimTicket, c: &Comment) -> Option<(supportprobe_core::model::ChannelKind, serde_json::Value)> {
+fn webhook_payload(t: &SimTicket, c: &Comment) -> Option<(&'static str, serde_json::Value)> {
     use serde_json::json;
-    use supportprobe_core::model::ChannelKind as K;
     let id = t.platform_id();
     let at = t.stamp(c.at, c.id);
     Some(match t.channel {
         "zendesk" => (
-            K::Zendesk,
+            "zendesk",
             json!({
                 "account_id": 1, "detail": { "id": id, "status": t.status(c.at).to_uppercase() },
                 "event": { "comment": { "id": c.id.to_string(), "body": c.body, "is_public": true } },
@@ -659,14 +658,14 @@ fn webhook_payload(t: &SimTicket, c: &Comment) -> Option<(supportprobe_core::mod
             }),
         ),
         "github" => (
-            K::Github,
+            "github",
             json!({
                 "action": "created", "issue": { "number": t.id, "title": t.subject, "state": "open" },
                 "comment": { "id": c.id, "body": c.body, "created_at": rfc3339(at) },
             }),
         ),
         "jira_sm" => (
-            K::JiraSm,
+            "jira_sm",
             json!({
                 "timestamp": at.timestamp_millis(), "webhookEvent": "comment_created",
                 "comment": { "id": c.id.to_string(), "body": c.body },
@@ -674,14 +673,14 @@ fn webhook_payload(t: &SimTicket, c: &Comment) -> Option<(supportprobe_core::mod
             }),
         ),
         "slack" => (
-            K::Slack,
+            "slack",
             json!({
                 "type": "event_callback", "event_id": format!("EvSIM{}", c.id), "event_time": at.timestamp(),
                 "event": { "type": "message", "text": c.body, "ts": slack_ts(at), "thread_ts": id, "channel": "CSIM" },
             }),
         ),
         "intercom" => (
-            K::Intercom,
+            "intercom",
             json!({
                 "type": "notification_event", "topic": "conversation.admin.replied", "id": format!("notif_sim_{}", c.id),
                 "data": { "type": "notification_event_data", "item": { "type": "conversation", "id": id } },
@@ -689,7 +688,7 @@ fn webhook_payload(t: &SimTicket, c: &Comment) -> Option<(supportprobe_core::mod
             }),
         ),
         "feishu" => (
-            K::Feishu,
+            "feishu",
             json!({
                 "schema": "2.0",
                 "header": { "event_id": format!("sim{}", c.id), "event_type": "im.message.receive_v1", "create_time": at.timestamp_millis().to_string() },
