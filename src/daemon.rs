@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -23,20 +23,14 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::engine::{self, Ctx};
 use crate::metrics::DaemonFacts;
-use crate::server::{self, AppState};
+pub use crate::server::request_reload;
+use crate::server::{self, AppState, Control};
 use crate::store::Store;
 
 #[derive(Clone, Copy, Debug)]
 pub struct RunOptions {
     /// Start the `[simulator]` section's vendors in this process.
     pub simulator: bool,
-}
-
-/// Requests to the daemon's control task.
-#[derive(Debug)]
-pub enum Control {
-    /// Re-read the config file; the reply says what went wrong, if anything.
-    Reload(oneshot::Sender<Result<(), String>>),
 }
 
 /// A running daemon.
@@ -310,13 +304,6 @@ impl Running {
             }
         }
     }
-}
-
-/// Asks the control task to reload and waits for the answer.
-pub async fn request_reload(control: &mpsc::Sender<Control>) -> Result<(), String> {
-    let (tx, rx) = oneshot::channel();
-    control.send(Control::Reload(tx)).await.map_err(|_| "the daemon is shutting down".to_string())?;
-    rx.await.map_err(|_| "the daemon is shutting down".to_string())?
 }
 
 /// What the `run` command waits for.

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 use crate::clock::Clock;
@@ -31,7 +31,7 @@ pub struct AppState {
     pub ready: AtomicBool,
     pub facts: Mutex<DaemonFacts>,
     /// Where reload requests go (the daemon's control task).
-    pub control: mpsc::Sender<crate::daemon::Control>,
+    pub control: mpsc::Sender<Control>,
     /// Wakes channel workers when a verified webhook arrives.
     pub pokes: crate::webhook::Pokes,
     /// Each channel's load and poll freshness, published by the workers.
@@ -192,7 +192,7 @@ async fn reload_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) 
     if let Err(r) = authorize(&state, &headers) {
         return r;
     }
-    match crate::daemon::request_reload(&state.control).await {
+    match request_reload(&state.control).await {
         Ok(()) => (StatusCode::OK, "reloaded\n").into_response(),
         Err(e) => {
             (StatusCode::BAD_REQUEST, format!("config not reloaded; the running config is kept\n{e}\n")).into_response()
@@ -326,4 +326,18 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: tok
     }
     connections.close();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), connections.wait()).await;
+}
+
+/// Requests to the daemon's control task.
+#[derive(Debug)]
+pub enum Control {
+    /// Re-read the config file; the reply says what went wrong, if anything.
+    Reload(oneshot::Sender<Result<(), String>>),
+}
+
+/// Asks the control task to reload and waits for the answer.
+pub async fn request_reload(control: &mpsc::Sender<Control>) -> Result<(), String> {
+    let (tx, rx) = oneshot::channel();
+    control.send(Control::Reload(tx)).await.map_err(|_| "the daemon is shutting down".to_string())?;
+    rx.await.map_err(|_| "the daemon is shutting down".to_string())?
 }

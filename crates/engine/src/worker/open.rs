@@ -46,21 +46,15 @@ impl Worker {
         let Some(vendor) = config.vendor(&p.vendor) else {
             return self.skip(&p, "vendor no longer configured");
         };
-        if vendor.caps.paused {
-            return self.skip(&p, "vendor paused");
-        }
-        if vendor.caps.is_quiet(now) {
-            return self.skip(&p, "quiet period");
-        }
-        if let Some(max) = vendor.caps.max_open
-            && self.ctx.store.count_open(&p.vendor)? >= max
-        {
-            return self.skip(&p, &format!("cap: {max} probes already open"));
-        }
-        if let Some(max) = vendor.caps.max_per_day
-            && self.ctx.store.count_sent_since(&p.vendor, now - chrono::Duration::hours(24))? >= max
-        {
-            return self.skip(&p, &format!("cap: {max} probes in the last 24 hours"));
+        let store = &self.ctx.store;
+        let refusal = super::admission::refusal(
+            &vendor.caps,
+            now,
+            || store.count_open(&p.vendor),
+            |since| store.count_sent_since(&p.vendor, since),
+        )?;
+        if let Some(reason) = refusal {
+            return self.skip(&p, &reason);
         }
         let Some(scenario) = self.scenario(&p.scenario) else {
             return self.skip(&p, "scenario no longer available");
