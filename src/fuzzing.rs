@@ -45,14 +45,9 @@ pub fn config_parse_render(data: &[u8]) {
 /// Verification must not panic, and a request we sign ourselves must verify
 /// while the same with one body byte changed must not.
 pub fn webhook_verify(data: &[u8]) {
-    let kinds = [
-        ChannelKind::Github,
-        ChannelKind::Slack,
-        ChannelKind::Zendesk,
-        ChannelKind::Intercom,
-        ChannelKind::JiraSm,
-        ChannelKind::Feishu,
-    ];
+    // Every kind whose folder declares webhooks, as the registry lists them.
+    let kinds: Vec<ChannelKind> =
+        ChannelKind::ALL.iter().copied().filter(|k| crate::channel::platform(*k).webhooks.is_some()).collect();
     let Some((&pick, rest)) = data.split_first() else { return };
     let kind = kinds[usize::from(pick) % kinds.len()];
     let (secret, rest) = rest.split_at(rest.len().min(16));
