@@ -511,3 +511,77 @@ async fn a_probe_another_process_adds_right_after_the_start_is_worked_on() {
     .await;
     running.stop().await;
 }
+
+/// The scheduler runs on the engine's injected clock: on a manual clock it
+/// sleeps until the clock is moved past the next fire, not for real time,
+/// and the probe it writes is due at the fire's own instant.
+#[tokio::test]
+async fn the_scheduler_fires_on_a_manual_clock_without_waiting_for_real_time() {
+    use std::sync::Arc;
+
+    use supportprobe::clock::{Clock, ManualClock};
+    use supportprobe::config::{Config, SourceFile};
+    use supportprobe::store::Store;
+
+    let dir = tempfile::tempdir().unwrap();
+    let probes = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("probes");
+    let text = format!(
+        r#"[daemon]
+data_dir = "{data}"
+probes_dir = "{probes}"
+[vendors.hotline.promise]
+P3 = {{ first_response = "1d" }}
+[vendors.hotline.channels.phone.manual]
+contact = "+86 400 810 0000"
+[[schedules]]
+scenario = "p3-docs-mismatch"
+vendors = ["hotline"]
+cron = "0 0 9 * * *"
+"#,
+        data = dir.path().display(),
+        probes = probes.display()
+    );
+    let config = Arc::new(Config::parse(&SourceFile::new(std::path::Path::new("t.toml"), text), &|_| None).unwrap());
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let t0 = chrono::DateTime::parse_from_rfc3339("2026-12-04T08:00:00Z").unwrap().to_utc();
+    let clock = Arc::new(ManualClock::new(t0));
+    let ctx = supportprobe::engine::Ctx {
+        config,
+        store: store.clone(),
+        clock: clock.clone(),
+        pokes: Default::default(),
+        budgets: Default::default(),
+        loads: Default::default(),
+    };
+    let token = CancellationToken::new();
+    let started = std::time::Instant::now();
+    let scheduler = tokio::spawn(supportprobe::engine::scheduler::run(ctx, token.clone()));
+    // Whether the scheduler has written the probe yet; it gets a moment of real
+    // time (it runs on another task), never an hour.
+    let written = || async {
+        for _ in 0..500 {
+            if !store.all_probes().unwrap().is_empty() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    };
+    assert!(!written().await, "nothing is due at 08:00");
+    // The scheduler sleeps on the manual clock: moving it to 08:59:59 wakes it, and it finds nothing yet.
+    clock.advance(chrono::Duration::seconds(3599));
+    assert!(!written().await, "nothing is due at 08:59:59");
+    clock.advance(chrono::Duration::seconds(2));
+    assert!(written().await, "the 09:00 fire was recorded once the clock passed it");
+    let probe = store.all_probes().unwrap().pop().unwrap();
+    assert_eq!(probe.due_at, t0 + chrono::Duration::hours(1), "due at the fire, not when the scheduler woke");
+    assert_eq!(probe.state, State::Scheduled);
+    assert_eq!(clock.now(), t0 + chrono::Duration::seconds(3601));
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "an hour of schedule took {:?} of real time",
+        started.elapsed()
+    );
+    token.cancel();
+    scheduler.await.unwrap();
+}

@@ -1,6 +1,7 @@
 //! The rate gate of one channel: the least time between two calls, and the
-//! back-off after failures. Pure but for [`Gate::wait`]'s sleep: time comes
-//! in as an argument (the engine's clock), so it is tested on a manual clock.
+//! back-off after failures. Time comes in as an argument (the engine's
+//! clock), and [`Gate::wait`] sleeps on that clock, so it is tested on a
+//! manual clock.
 
 use std::time::{Duration, Instant};
 
@@ -34,7 +35,7 @@ impl Gate {
     pub(crate) async fn wait(&mut self, gap: Duration, clock: &dyn Clock) {
         let wait = self.wait_for(gap, clock.instant());
         if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+            crate::sleep(clock, wait).await;
         }
         self.last_call = Some(clock.instant());
     }

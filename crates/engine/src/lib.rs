@@ -29,6 +29,24 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::store::{NewProbe, Store, StoreError};
 
+/// Sleeps `d` on `clock`'s time: on the runtime's timer for a clock that
+/// moves by itself; until it has been moved that far for a manual one, so
+/// tests drive the scheduler and workers without waiting.
+pub async fn sleep(clock: &dyn Clock, d: std::time::Duration) {
+    let until = clock.instant() + d;
+    loop {
+        // Taken before looking at the time, so a move in between is not missed.
+        let Some(moved) = clock.advanced() else {
+            tokio::time::sleep_until(until.into()).await;
+            return;
+        };
+        if clock.instant() >= until {
+            return;
+        }
+        moved.await;
+    }
+}
+
 /// Runs store work (reading and deriving a probe, recording what a look
 /// found, classifying it) without holding up the async worker thread: on the
 /// daemon's multi-threaded runtime the thread hands its other tasks to another

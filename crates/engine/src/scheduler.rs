@@ -121,7 +121,7 @@ pub async fn run(ctx: Ctx, shutdown: CancellationToken) {
         let sleep = next.and_then(|t| (t - ctx.clock.now()).to_std().ok()).map_or(MAX_SLEEP, |d| d.min(MAX_SLEEP));
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(sleep) => {}
+            () = crate::sleep(&*ctx.clock, sleep) => {}
         }
     }
 }

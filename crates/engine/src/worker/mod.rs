@@ -163,7 +163,7 @@ impl Worker {
                         warn!(error = %supportprobe_core::error_chain(&e), kind = e.kind(), "store error reading the channel's probes; retrying");
                         tokio::select! {
                             () = shutdown.cancelled() => return,
-                            () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                            () = crate::sleep(&*self.ctx.clock, Duration::from_secs(1)) => continue,
                         }
                     }
                 }
@@ -176,7 +176,7 @@ impl Worker {
             if !sleep.is_zero() {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(sleep) => {}
+                    () = crate::sleep(&*self.ctx.clock, sleep) => {}
                     () = wake.notified() => continue,
                 }
             }
@@ -196,7 +196,7 @@ impl Worker {
                     // The failed probe is worked on again after a pause, not in a tight loop.
                     tokio::select! {
                         () = shutdown.cancelled() => return,
-                        () = tokio::time::sleep(REWORK_AFTER) => {}
+                        () = crate::sleep(&*self.ctx.clock, REWORK_AFTER) => {}
                     }
                 }
             }
@@ -206,7 +206,10 @@ impl Worker {
     /// How long to sleep before the next due probe (zero: work now).
     fn sleep_for(&self, synced: Option<Instant>) -> Duration {
         let now = self.ctx.clock.now();
-        let mut sleep = MAX_SLEEP.min(RESYNC_EVERY.saturating_sub(synced.map_or(RESYNC_EVERY, |t| t.elapsed())));
+        let mut sleep = MAX_SLEEP
+            .min(RESYNC_EVERY.saturating_sub(
+                synced.map_or(RESYNC_EVERY, |t| self.ctx.clock.instant().saturating_duration_since(t)),
+            ));
         if self.look_now.is_empty() {
             if let Some(next) = self.wake.values().min() {
                 sleep = sleep.min((*next - now).to_std().unwrap_or(Duration::ZERO));
