@@ -24,6 +24,7 @@ pub mod reference;
 pub mod scenario;
 pub mod secret;
 pub mod sla;
+pub mod stats;
 pub mod template;
 pub mod value;
 
