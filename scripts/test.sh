@@ -2,7 +2,9 @@
 # The whole test suite, from a fresh machine: installs and starts the real
 # servers and tools the tests use — Debian's prometheus and
 # prometheus-alertmanager (promtool, rule and dashboard checks), OpenSMTPD and
-# Dovecot on loopback (email), Request Tracker 5 (a real helpdesk) — then runs rustfmt, clippy and every test.
+# Dovecot on loopback (email), Request Tracker 5 (a real helpdesk), Debian's
+# chromium and chromium-driver (the scorecard pages in a real browser) — then
+# runs rustfmt, clippy and every test.
 # Usage: scripts/test.sh [extra cargo test args]      (root or sudo for apt)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,14 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus-alertmanager
   as_root apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
 fi
 promtool --version 2>&1 | sed -n 1p
+
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "== installing Debian's chromium and chromium-driver"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
+chromium --version 2>/dev/null | sed -n 1p
 
 echo "== mail stack (mail to rt@example.test goes to Request Tracker)"
 RT_URL=http://127.0.0.1:18080/ scripts/mail-stack.sh start

@@ -121,13 +121,57 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// The POC scorecard from the store: verdict, promise against reality, channels, charts,
+    /// communication, evidence and method (reads only; works while the daemon runs).
+    Report {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Probes opened on or after this day (YYYY-MM-DD, UTC) or instant (RFC 3339).
+        #[arg(long, value_parser = parse_day_start)]
+        from: Option<DateTime<Utc>>,
+        /// Probes opened up to the end of this day (YYYY-MM-DD, UTC), or before this instant.
+        #[arg(long, value_parser = parse_day_end)]
+        to: Option<DateTime<Utc>>,
+        /// Only these vendors (ids; repeat or separate with commas).
+        #[arg(long, value_delimiter = ',')]
+        vendor: Vec<String>,
+        #[arg(long, default_value = "html")]
+        format: supportprobe_report::Format,
+        /// Write here instead of stdout (CSV: FILE holds the rows, FILE-probes.csv the probes).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long, default_value = "en")]
+        lang: supportprobe_report::Lang,
+    },
+    /// Rate a probe's support as an evaluator: quality 1-5, solved or not, a note.
+    /// A later rating by the same person replaces theirs; the history is kept.
+    Rate {
+        reference: String,
+        #[arg(long, short)]
+        config: PathBuf,
+        /// 1 (poor) to 5 (excellent).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
+        quality: u8,
+        #[arg(long)]
+        solved: Option<crate::store::Solved>,
+        #[arg(long)]
+        note: Option<String>,
+        /// Who rates (default: cli:$USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(
         cli.command,
-        Command::Check { .. } | Command::Probes { .. } | Command::Record { .. } | Command::Classify { .. }
+        Command::Check { .. }
+            | Command::Probes { .. }
+            | Command::Record { .. }
+            | Command::Classify { .. }
+            | Command::Report { .. }
+            | Command::Rate { .. }
     );
     init_tracing(if quiet { "warn" } else { "info" });
     match dispatch(cli) {
@@ -339,7 +383,92 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             emit(&format!("{line}\n"))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Report { config: path, from, to, vendor, format, out, lang } => {
+            let config = load_for_reading(&path)?;
+            for v in &vendor {
+                if config.vendor(v).is_none() {
+                    let known: Vec<&str> = config.vendors.keys().map(String::as_str).collect();
+                    bail!("no vendor `{v}` in {} (its vendors: {})", path.display(), known.join(", "));
+                }
+            }
+            let store = Store::open_for_reading(&config.daemon.data_dir)?;
+            let options = supportprobe_report::Options { from, to, vendors: vendor, evidence: true };
+            let sc = supportprobe_report::scorecard(&config, &store, &options, SystemClock.now())?;
+            use supportprobe_report::Format;
+            let (main, extra) = match format {
+                Format::Html => (supportprobe_report::html(&sc, lang, None)?, None),
+                Format::Markdown => (supportprobe_report::markdown(&sc, lang)?, None),
+                Format::Json => (supportprobe_report::json(&sc), None),
+                Format::Csv => (supportprobe_report::csv_rows(&sc), Some(supportprobe_report::csv_probes(&sc))),
+            };
+            match out {
+                Some(file) => {
+                    write_file(&file, &main)?;
+                    if let Some(probes) = extra {
+                        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                        let probes_file = file.with_file_name(format!("{stem}-probes.csv"));
+                        write_file(&probes_file, &probes)?;
+                        eprintln!("wrote {} and {}", file.display(), probes_file.display());
+                    } else {
+                        eprintln!("wrote {}", file.display());
+                    }
+                }
+                None => {
+                    emit(&main)?;
+                    if extra.is_some() {
+                        eprintln!("note: the probes' CSV is written only with --out FILE (as FILE-probes.csv)");
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rate { reference, config, quality, solved, note, by } => {
+            let config = load_for_reading(&config)?;
+            let store = Store::open(&config.daemon.data_dir)?;
+            let by =
+                by.unwrap_or_else(|| format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into())));
+            let rating = crate::store::Rating { quality, solved, note };
+            let line = crate::record::rate(&store, &reference, &by, rating, SystemClock.now())?;
+            emit(&format!("{line}\n"))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// Writes a report file whole or not at all (a temporary file renamed over it).
+fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// The config for commands that only read the store (`report`, `rate`): an
+/// environment variable a channel's secret names need not be set.
+fn load_for_reading(path: &Path) -> anyhow::Result<Config> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).or_else(|| Some("unset-not-needed".into()));
+    match Config::load_with_env(path, &env) {
+        Ok(c) => Ok(c),
+        Err(_) => load(path),
+    }
+}
+
+/// `--from`: a day (its start, UTC) or an instant.
+fn parse_day_start(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("expected a day (2026-12-01) or an RFC 3339 instant: {e}"))
+}
+
+/// `--to`: a day (up to its end, UTC) or an instant.
+fn parse_day_end(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok((d + chrono::Days::new(1)).and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    parse_day_start(s)
 }
 
 fn check(path: &Path) -> anyhow::Result<ExitCode> {
@@ -649,13 +778,8 @@ pub fn probe_rows(store: &Store) -> anyhow::Result<Vec<ProbeRow>> {
     Ok(rows)
 }
 
-/// Calls `f` with each probe matching `filter`, oldest first, reading the
-/// store a page at a time.
-pub fn for_each_probe_row(
-    store: &Store,
-    filter: &crate::store::ProbeFilter,
-    mut f: impl FnMut(ProbeRow) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+/// Every forced override of a first human response, by probe id.
+fn overrides_by_probe(store: &Store) -> anyhow::Result<BTreeMap<i64, Vec<OverrideRow>>> {
     let mut overrides: BTreeMap<i64, Vec<OverrideRow>> = BTreeMap::new();
     for (probe, e) in store.events_with_rule(crate::record::FORCED_RULE)? {
         let d = &e.detail;
@@ -669,57 +793,89 @@ pub fn for_each_probe_row(
             note: text(&d["note"]),
         });
     }
+    Ok(overrides)
+}
+
+/// Calls `f` with each probe matching `filter`, oldest first, reading the
+/// store a page at a time.
+pub fn for_each_probe_row(
+    store: &Store,
+    filter: &crate::store::ProbeFilter,
+    mut f: impl FnMut(ProbeRow) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut overrides = overrides_by_probe(store)?;
     let mut after = 0;
     loop {
         let page = store.probes_page(filter, after, 500)?;
         let Some(last) = page.last() else { break };
         after = last.id;
         for p in page {
-            let ms = store.measures_of(p.id)?;
-            let get = |m: Measure| ms.iter().find(|x| x.measure == m);
-            let mut breaches: Vec<String> = ms
-                .iter()
-                .filter(|m| m.verdict == Verdict::Breached)
-                .map(|m| crate::engine::probe::promise_name(m.measure).to_string())
-                .collect();
-            breaches.dedup();
-            let row = ProbeRow {
-                reference: p.reference.clone(),
-                vendor: p.vendor.clone(),
-                channel: p.kind.clone(),
-                channel_id: p.channel.clone(),
-                priority: p.priority.to_string(),
-                scenario: p.scenario.clone(),
-                state: p.state.to_string(),
-                outcome: p.outcome.map(|o| o.to_string()),
-                ticket_id: p.ticket_id.clone(),
-                due_at: rfc(Some(p.due_at)).unwrap_or_default(),
-                opened_at: rfc(p.opened_at),
-                first_response_at: rfc(p.first_response_at),
-                first_any_reply_seconds: get(Measure::FirstResponse).and_then(|m| m.wall_secs),
-                first_human_response_at: rfc(p.first_human_response_at),
-                first_human_response_seconds: get(Measure::FirstHumanResponse).and_then(|m| m.wall_secs),
-                first_human_response_business_seconds: get(Measure::FirstHumanResponse).and_then(|m| m.business_secs),
-                next_reply_seconds: ms
-                    .iter()
-                    .filter(|m| m.measure == Measure::NextReply)
-                    .filter_map(|m| m.wall_secs)
-                    .collect(),
-                resolved_at: rfc(p.resolved_at),
-                resolved_by: p.resolved_by.clone(),
-                resolution_seconds: get(Measure::Resolution).and_then(|m| m.wall_secs),
-                resolution_business_seconds: get(Measure::Resolution).and_then(|m| m.business_secs),
-                closed_at: rfc(p.closed_at),
-                bot_turns: p.bot_turns,
-                handoffs: p.responders.saturating_sub(1),
-                breaches,
-                note: p.note.clone(),
-                overrides: overrides.remove(&p.id).unwrap_or_default(),
-            };
-            f(row)?;
+            let o = overrides.remove(&p.id).unwrap_or_default();
+            f(probe_row(store, &p, o)?)?;
         }
     }
     Ok(())
+}
+
+/// One page of probes as `probes --json` prints them (the API's `GET /api/v1/probes`):
+/// up to `limit` probes with ids above `after`, and the id to continue after.
+pub fn probe_rows_page(
+    store: &Store,
+    filter: &crate::store::ProbeFilter,
+    after: i64,
+    limit: u32,
+) -> anyhow::Result<(Vec<ProbeRow>, Option<i64>)> {
+    let mut overrides = overrides_by_probe(store)?;
+    let page = store.probes_page(filter, after, limit)?;
+    let next = (page.len() == limit as usize).then(|| page.last().map(|p| p.id)).flatten();
+    let mut rows = Vec::with_capacity(page.len());
+    for p in page {
+        let o = overrides.remove(&p.id).unwrap_or_default();
+        rows.push(probe_row(store, &p, o)?);
+    }
+    Ok((rows, next))
+}
+
+/// One probe as `probes --json` prints it.
+fn probe_row(store: &Store, p: &Probe, overrides: Vec<OverrideRow>) -> anyhow::Result<ProbeRow> {
+    let ms = store.measures_of(p.id)?;
+    let get = |m: Measure| ms.iter().find(|x| x.measure == m);
+    let mut breaches: Vec<String> = ms
+        .iter()
+        .filter(|m| m.verdict == Verdict::Breached)
+        .map(|m| crate::engine::probe::promise_name(m.measure).to_string())
+        .collect();
+    breaches.dedup();
+    let row = ProbeRow {
+        reference: p.reference.clone(),
+        vendor: p.vendor.clone(),
+        channel: p.kind.clone(),
+        channel_id: p.channel.clone(),
+        priority: p.priority.to_string(),
+        scenario: p.scenario.clone(),
+        state: p.state.to_string(),
+        outcome: p.outcome.map(|o| o.to_string()),
+        ticket_id: p.ticket_id.clone(),
+        due_at: rfc(Some(p.due_at)).unwrap_or_default(),
+        opened_at: rfc(p.opened_at),
+        first_response_at: rfc(p.first_response_at),
+        first_any_reply_seconds: get(Measure::FirstResponse).and_then(|m| m.wall_secs),
+        first_human_response_at: rfc(p.first_human_response_at),
+        first_human_response_seconds: get(Measure::FirstHumanResponse).and_then(|m| m.wall_secs),
+        first_human_response_business_seconds: get(Measure::FirstHumanResponse).and_then(|m| m.business_secs),
+        next_reply_seconds: ms.iter().filter(|m| m.measure == Measure::NextReply).filter_map(|m| m.wall_secs).collect(),
+        resolved_at: rfc(p.resolved_at),
+        resolved_by: p.resolved_by.clone(),
+        resolution_seconds: get(Measure::Resolution).and_then(|m| m.wall_secs),
+        resolution_business_seconds: get(Measure::Resolution).and_then(|m| m.business_secs),
+        closed_at: rfc(p.closed_at),
+        bot_turns: p.bot_turns,
+        handoffs: p.responders.saturating_sub(1),
+        breaches,
+        note: p.note.clone(),
+        overrides,
+    };
+    Ok(row)
 }
 
 fn secs(v: Option<f64>) -> String {

@@ -146,3 +146,26 @@ pub fn record(
     let (r, _) = refresh(config, store, &p, now)?;
     Ok(format!("{reference}: {} at {} (state {})", event.as_str(), at.to_rfc3339(), r.derived.state))
 }
+
+/// Records an evaluator's rating of a probe; returns the line to print.
+pub fn rate(
+    store: &Store,
+    reference: &str,
+    by: &str,
+    rating: crate::store::Rating,
+    now: Ts,
+) -> Result<String, RecordError> {
+    let p = store.probe_by_reference(reference)?.ok_or_else(|| RecordError::UnknownProbe(reference.to_string()))?;
+    let rating = rating.checked().map_err(RecordError::Invalid)?;
+    if by.trim().is_empty() || by.chars().count() > 200 {
+        return Err(RecordError::Invalid("the rater's name must be 1 to 200 characters".into()));
+    }
+    store.add_rating(p.id, by, &rating, now)?;
+    let current = crate::store::ratings_in(&store.events(p.id)?).into_iter().filter(|r| !r.replaced).count();
+    Ok(format!(
+        "{reference}: rated {}/5{} by {by} ({current} rating{} now count)",
+        rating.quality,
+        rating.solved.map(|s| format!(", solved: {}", s.as_str())).unwrap_or_default(),
+        if current == 1 { "" } else { "s" }
+    ))
+}

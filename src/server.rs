@@ -48,6 +48,12 @@ impl AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/", get(crate::pages::index))
+        .route("/vendors/{id}", get(crate::pages::vendor))
+        .route("/probes/{reference}", get(crate::pages::probe))
+        .route("/api/v1/scorecard", get(crate::pages::scorecard_json))
+        .route("/api/v1/probes", get(crate::pages::probes_json))
+        .route("/api/v1/probes/{reference}/rating", post(crate::pages::rate))
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready_handler))

@@ -35,6 +35,7 @@ mod looks;
 mod measures;
 mod outbox;
 mod probes;
+mod ratings;
 mod schema;
 
 pub use events::{NewEvent, StoredEvent};
@@ -44,6 +45,7 @@ pub use measures::{ProbeFigures, StoredMeasure};
 pub use outbox::{DeliveryCount, DueDelivery, NewNotification, Notification};
 pub(crate) use probes::{NEXT_REV, insert_probe};
 pub use probes::{NewProbe, Probe, ProbeFilter};
+pub use ratings::{RATING, Rating, Solved, StoredRating, ratings_in};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -40,6 +40,9 @@ pub struct StoredMeasure {
     pub verdict: Verdict,
     /// When the probe was opened at the vendor (for rolling windows).
     pub opened_at: Option<Ts>,
+    /// When the interval began, and when it ended (`None`: not reached yet, or never).
+    pub start: Ts,
+    pub end: Option<Ts>,
 }
 
 pub(crate) fn verdict_str(v: Verdict) -> &'static str {
@@ -141,7 +144,7 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT m.probe_id, p.vendor, p.kind, p.priority, m.measure, m.seq, m.wall_secs, m.business_secs,
-                    m.target_secs, m.deadline_at, m.verdict, p.opened_at
+                    m.target_secs, m.deadline_at, m.verdict, p.opened_at, m.start_at, m.end_at
              {from} {order}"
         ))?;
         let rows = stmt.query_map(params, |r| {
@@ -159,6 +162,8 @@ impl Store {
                     deadline: opt_ts("deadline_at", r.get(9)?)?,
                     verdict: parse_verdict(&r.get::<_, String>(10)?)?,
                     opened_at: opt_ts("opened_at", r.get(11)?)?,
+                    start: parse_ts("start_at", &r.get::<_, String>(12)?)?,
+                    end: opt_ts("end_at", r.get(13)?)?,
                 })
             };
             Ok(build())

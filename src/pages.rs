@@ -1,0 +1,264 @@
+//! The daemon's scorecard pages and their API: `/` (the scorecard, refreshing
+//! itself), `/vendors/{id}`, `/probes/{reference}` (the transcript with classes
+//! and rules, and the rating form), `GET /api/v1/scorecard` (the report's JSON),
+//! `GET /api/v1/probes` (paged, filterable) and `POST
+//! /api/v1/probes/{reference}/rating` (bearer token). Reading needs no token:
+//! the daemon listens on loopback unless told otherwise.
+
+// Handlers answer a refusal as early as they find it; a `Response` error is the plain way to.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+use tracing::warn;
+
+use crate::server::AppState;
+use crate::store::Store;
+use supportprobe_report::{Lang, Live, Options};
+
+/// How often `/` reloads itself.
+pub const REFRESH_SECONDS: u32 = 30;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    lang: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+fn bad(msg: String) -> Response {
+    (StatusCode::BAD_REQUEST, format!("{msg}\n")).into_response()
+}
+
+fn lang_of(q: &PageQuery) -> Result<Lang, Response> {
+    q.lang.as_deref().map_or(Ok(Lang::En), |l| l.parse().map_err(bad))
+}
+
+fn instant(s: &Option<String>, end_of_day: bool) -> Result<Option<chrono::DateTime<chrono::Utc>>, Response> {
+    let Some(s) = s.as_deref().filter(|s| !s.is_empty()) else { return Ok(None) };
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let d = if end_of_day { d + chrono::Days::new(1) } else { d };
+        return Ok(Some(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()));
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| Some(t.with_timezone(&chrono::Utc)))
+        .map_err(|e| bad(format!("`{s}` is neither a day (2026-12-01) nor an RFC 3339 instant: {e}")))
+}
+
+/// Runs `f` on the daemon's store, off the async workers. The daemon's own
+/// connection, not a reader of its own: it sees the last looks this process
+/// made that are not written yet, so a probe still waiting is censored at its
+/// true last look (each query takes the connection briefly; the engine's work
+/// goes on between them).
+async fn reading<T: Send + 'static>(
+    state: &Arc<AppState>,
+    f: impl FnOnce(&crate::config::Config, &Store) -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    let s = state.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let config = s.config();
+        f(&config, &s.store)
+    })
+    .await;
+    match done {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            warn!(error = %format!("{e:#}"), "cannot read the scorecard");
+            Err((StatusCode::INTERNAL_SERVER_ERROR, "store unavailable\n").into_response())
+        }
+        Err(_) => Err((StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()),
+    }
+}
+
+fn options(q: &PageQuery, vendors: Vec<String>) -> Result<Options, Response> {
+    Ok(Options { from: instant(&q.from, false)?, to: instant(&q.to, true)?, vendors, evidence: true })
+}
+
+async fn scorecard_page(state: Arc<AppState>, q: PageQuery, vendors: Vec<String>) -> Response {
+    let lang = match lang_of(&q) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let o = match options(&q, vendors) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let now = state.clock.now();
+    let live = Live { refresh_seconds: REFRESH_SECONDS, rating: state.config().daemon.api_token.is_some() };
+    let page = reading(&state, move |config, store| {
+        let sc = supportprobe_report::scorecard(config, store, &o, now)?;
+        Ok(supportprobe_report::html(&sc, lang, Some(&live))?)
+    })
+    .await;
+    match page {
+        Ok(html) => Html(html).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `GET /`: the scorecard of every vendor.
+pub async fn index(State(state): State<Arc<AppState>>, Query(q): Query<PageQuery>) -> Response {
+    scorecard_page(state, q, Vec::new()).await
+}
+
+/// `GET /vendors/{id}`: one vendor's scorecard.
+pub async fn vendor(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    if state.config().vendor(&id).is_none() {
+        return (StatusCode::NOT_FOUND, format!("no vendor `{id}`\n")).into_response();
+    }
+    scorecard_page(state, q, vec![id]).await
+}
+
+/// `GET /probes/{reference}`: a probe's figures, transcript and ratings.
+pub async fn probe(
+    State(state): State<Arc<AppState>>,
+    Path(reference): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let lang = match lang_of(&q) {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let live = Live { refresh_seconds: 0, rating: state.config().daemon.api_token.is_some() };
+    let r = reference.clone();
+    let page = reading(&state, move |config, store| {
+        let Some(p) = supportprobe_report::probe_evidence(config, store, &r)? else { return Ok(None) };
+        let name = config.vendor(&p.vendor).map_or(p.vendor.clone(), |v| v.name.clone());
+        Ok(Some(supportprobe_report::probe_page(&p, &name, lang, Some(&live))?))
+    })
+    .await;
+    match page {
+        Ok(Some(html)) => Html(html).into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, format!("no probe with reference {reference}\n")).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `GET /api/v1/scorecard`: the report's JSON.
+pub async fn scorecard_json(State(state): State<Arc<AppState>>, Query(q): Query<ScorecardQuery>) -> Response {
+    let page = PageQuery { lang: None, from: q.from, to: q.to };
+    let vendors: Vec<String> = q.vendor.map(|v| v.split(',').map(String::from).collect()).unwrap_or_default();
+    let config = state.config();
+    if let Some(v) = vendors.iter().find(|v| config.vendor(v).is_none()) {
+        return (StatusCode::NOT_FOUND, format!("no vendor `{v}`\n")).into_response();
+    }
+    let o = match options(&page, vendors) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let now = state.clock.now();
+    match reading(&state, move |config, store| Ok(supportprobe_report::scorecard(config, store, &o, now)?)).await {
+        Ok(sc) => ([(header::CONTENT_TYPE, "application/json")], supportprobe_report::json(&sc)).into_response(),
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ScorecardQuery {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    /// Vendor ids, comma-separated.
+    #[serde(default)]
+    vendor: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ProbesQuery {
+    #[serde(default)]
+    vendor: Option<String>,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    /// Created at or after (RFC 3339 or a day).
+    #[serde(default)]
+    since: Option<String>,
+    /// Continue after this cursor (the previous page's `next`).
+    #[serde(default)]
+    after: Option<i64>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// At most this many probes per page of `GET /api/v1/probes`.
+pub const MAX_PAGE: u32 = 500;
+
+/// `GET /api/v1/probes?vendor=&channel=&state=&since=&after=&limit=`: probes as
+/// `probes --json` prints them, oldest first, `{"probes": [...], "next": cursor|null}`.
+pub async fn probes_json(State(state): State<Arc<AppState>>, Query(q): Query<ProbesQuery>) -> Response {
+    let st = match q.state.as_deref().map(str::parse::<crate::model::State>).transpose() {
+        Ok(s) => s,
+        Err(e) => return bad(e),
+    };
+    let since = match instant(&q.since, false) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let filter = crate::store::ProbeFilter { vendor: q.vendor, channel: q.channel, state: st, since };
+    let after = q.after.unwrap_or(0);
+    match reading(&state, move |_, store| crate::cli::probe_rows_page(store, &filter, after, limit)).await {
+        Ok((rows, next)) => {
+            let body = serde_json::json!({ "probes": rows, "next": next });
+            ([(header::CONTENT_TYPE, "application/json")], format!("{body:#}\n")).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RatingBody {
+    quality: u8,
+    #[serde(default)]
+    solved: Option<crate::store::Solved>,
+    #[serde(default)]
+    note: Option<String>,
+    /// Who rates; `api` when absent.
+    #[serde(default)]
+    by: Option<String>,
+}
+
+/// `POST /api/v1/probes/{reference}/rating` with `{"quality": 1-5, "solved": "yes"|"partly"|"no", "note": …, "by": …}`.
+pub async fn rate(
+    State(state): State<Arc<AppState>>,
+    Path(reference): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = crate::server::authorize(&state, &headers) {
+        return r;
+    }
+    let body: RatingBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return bad(format!("invalid body: {e}")),
+    };
+    let (store, now) = (state.store.clone(), state.clock.now());
+    let by = body.by.clone().unwrap_or_else(|| "api".into());
+    let rating = crate::store::Rating { quality: body.quality, solved: body.solved, note: body.note };
+    let done = tokio::task::spawn_blocking(move || crate::record::rate(&store, &reference, &by, rating, now)).await;
+    use crate::record::RecordError;
+    match done {
+        Ok(Ok(line)) => (StatusCode::OK, format!("{line}\n")).into_response(),
+        Ok(Err(e @ RecordError::UnknownProbe(_))) => (StatusCode::NOT_FOUND, format!("{e}\n")).into_response(),
+        Ok(Err(e @ RecordError::Invalid(_))) => (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")).into_response(),
+        Ok(Err(e)) => {
+            warn!(error = %crate::channel::error_chain(&e), "cannot record a rating");
+            (StatusCode::INTERNAL_SERVER_ERROR, "store unavailable\n").into_response()
+        }
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response(),
+    }
+}
