@@ -412,3 +412,195 @@ async fn every_number_of_the_report_on_the_demo_equals_the_store_and_probes_json
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("its vendors: chatterbox, hanyun, swiftrtc"));
 }
+
+/// chromedriver on a free loopback port, with Debian's chromium headless; `None`
+/// (the test skips) when they are not installed and the test script did not
+/// ask for them.
+struct Driver {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn chromedriver() -> Option<Driver> {
+    let required = std::env::var_os("SUPPORTPROBE_REQUIRE_TOOLS").is_some();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = Command::new("chromedriver")
+        .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".into()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let child = match child {
+        Ok(c) => c,
+        Err(e) if !required => {
+            eprintln!("chromedriver not available ({e}); skipping the browser test (scripts/test.sh installs it)");
+            return None;
+        }
+        Err(e) => panic!("chromedriver is required (SUPPORTPROBE_REQUIRE_TOOLS is set) but cannot run: {e}"),
+    };
+    let url = format!("http://127.0.0.1:{port}");
+    let driver = Driver { child, url };
+    common::wait_for("chromedriver to listen", Duration::from_secs(20), || {
+        let url = format!("{}/status", driver.url);
+        async move { reqwest::get(url).await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
+    })
+    .await;
+    Some(driver)
+}
+
+async fn browser(driver: &Driver) -> fantoccini::Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-dev-shm-usage", "--window-size=1280,1800"],
+        }),
+    );
+    fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a chromium session")
+}
+
+use fantoccini::Locator;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_scorecard_works_in_chromium_from_overview_to_a_rated_probe() {
+    let Some(driver) = chromedriver().await else { return };
+    let h = common::demo_harness().await;
+    let running = demo_until_every_vendor_is_judged(&h).await;
+    let base = format!("http://{}", running.http);
+    let sc: Value = reqwest::get(format!("{base}/api/v1/scorecard")).await.unwrap().json().await.unwrap();
+    let answered = sc["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["vendor"] == "swiftrtc" && p["first_human_response_seconds"].is_number())
+        .expect("an answered SwiftRTC probe")["reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let c = browser(&driver).await;
+    let outcome = async {
+        c.goto(&format!("{base}/")).await?;
+        // Every vendor of the config has its section, and the ranking names each.
+        let mut vendors = Vec::new();
+        for s in c.find_all(Locator::Css("section.vendor")).await? {
+            vendors.push(s.attr("data-vendor").await?.unwrap_or_default());
+        }
+        vendors.sort();
+        let expected: Vec<String> = h.config.vendors.keys().cloned().collect();
+        assert_eq!(vendors, expected);
+        assert_eq!(c.find_all(Locator::Css("ol.ranking li")).await?.len(), expected.len());
+        let title = c.find(Locator::Css("h1")).await?.text().await?;
+        assert_eq!(title, "Support POC scorecard");
+        // Into a probe of SwiftRTC that a person answered.
+        let link = c.find(Locator::LinkText(&answered)).await?;
+        let reference = link.text().await?;
+        assert_eq!(reference, answered);
+        link.click().await?;
+        c.wait().for_element(Locator::Css("table.transcript tr.message")).await?;
+        assert!(c.current_url().await?.as_str().ends_with(&format!("/probes/{reference}")));
+        let rows = c.find_all(Locator::Css("table.transcript tr.message")).await?;
+        assert!(rows.len() >= 2, "our message and the vendor's");
+        let mut classes = Vec::new();
+        for r in &rows {
+            let cells = r.find_all(Locator::Css("td")).await?;
+            let class = cells[2].text().await?;
+            let rule = cells[3].find(Locator::Css("code")).await?.text().await?;
+            assert!(!rule.is_empty(), "every message shows the rule that decided it");
+            classes.push(class);
+        }
+        assert_eq!(classes[0], "ours");
+        assert!(classes.iter().any(|c| c == "human"), "the person's answer is in the transcript: {classes:?}");
+        // Rate it: a wrong token is refused on the page, the right one saves and the count shows it.
+        c.find(Locator::Id("quality")).await?.select_by_value("4").await?;
+        c.find(Locator::Id("solved")).await?.select_by_value("yes").await?;
+        c.find(Locator::Id("note")).await?.send_keys("clear answer, asked for the SDK version").await?;
+        c.find(Locator::Id("token")).await?.send_keys("wrong").await?;
+        c.find(Locator::Id("save")).await?.click().await?;
+        let status = c.find(Locator::Id("rating-status")).await?;
+        common::wait_for("the refusal on the page", Duration::from_secs(10), || {
+            let status = status.clone();
+            async move { status.text().await.ok().filter(|t| t.starts_with("401")) }
+        })
+        .await;
+        let token = c.find(Locator::Id("token")).await?;
+        token.clear().await?;
+        token.send_keys("demo-api-token").await?;
+        c.find(Locator::Id("save")).await?.click().await?;
+        common::wait_for("the rating on the reloaded page", Duration::from_secs(10), || {
+            let c = c.clone();
+            async move {
+                let n = c.find(Locator::Css(".rating-count")).await.ok()?.text().await.ok()?;
+                (n == "1").then_some(())
+            }
+        })
+        .await;
+        let q = c.find(Locator::Css(".rating-quality")).await?.text().await?;
+        assert_eq!(q, "4");
+        // The token is kept in this browser: the form has it after the reload.
+        assert_eq!(c.find(Locator::Id("token")).await?.prop("value").await?.as_deref(), Some("demo-api-token"));
+        Ok::<_, fantoccini::error::CmdError>(reference)
+    }
+    .await;
+    let _ = c.close().await;
+    let reference = outcome.unwrap();
+    // The rating is on the report: the API's and the file's.
+    let sc: Value = reqwest::get(format!("{base}/api/v1/scorecard")).await.unwrap().json().await.unwrap();
+    let p = sc["probes"].as_array().unwrap().iter().find(|p| p["reference"] == reference.as_str()).unwrap();
+    assert_eq!(p["ratings"][0]["quality"], 4);
+    assert_eq!(p["ratings"][0]["solved"], "yes");
+    assert_eq!(p["ratings"][0]["by"], "api");
+    running.stop().await;
+    let out = run(&["report", "--config", h.config_path.to_str().unwrap(), "--format", "md"]);
+    let swift = out.split("## SwiftRTC").nth(1).unwrap();
+    assert!(swift.contains("Evaluator ratings: 1; Mean quality (1–5): 4.0; Solved: yes 1"), "{swift}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_html_report_file_renders_offline_in_chromium_with_nothing_fetched() {
+    let Some(driver) = chromedriver().await else { return };
+    let h = common::demo_harness().await;
+    let running = demo_until_every_vendor_is_judged(&h).await;
+    running.stop().await;
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("scorecard.html");
+    run(&["report", "--config", h.config_path.to_str().unwrap(), "--format", "html", "--out", file.to_str().unwrap()]);
+    let probes = supportprobe::cli::probe_rows(&h.store).unwrap();
+    let counted = probes.iter().filter(|p| p.opened_at.is_some() && p.state != "skipped").count();
+    let c = browser(&driver).await;
+    let outcome = async {
+        c.goto(&format!("file://{}", file.display())).await?;
+        // Nothing was fetched: no stylesheet, font, image or script from anywhere.
+        let fetched = c.execute("return performance.getEntriesByType('resource').length", vec![]).await?;
+        assert_eq!(fetched, serde_json::json!(0));
+        assert_eq!(c.find_all(Locator::Css("section.vendor")).await?.len(), h.config.vendors.len());
+        // Three charts per vendor, drawn (the Kaplan–Meier curves have paths).
+        assert_eq!(c.find_all(Locator::Css("section.vendor figure.chart")).await?.len(), 3 * h.config.vendors.len());
+        assert!(!c.find_all(Locator::Css("section.vendor svg path")).await?.is_empty());
+        // Every probe's evidence is in the file, folded; opening one shows its transcript.
+        let details = c.find_all(Locator::Css("details.probe")).await?;
+        assert_eq!(details.len(), counted);
+        details[0].find(Locator::Css("summary")).await?.click().await?;
+        let shown = details[0].find_all(Locator::Css("tr.message")).await?;
+        assert!(!shown.is_empty() && shown[0].is_displayed().await?);
+        // The styles applied (inline CSS): a grade badge has its colour.
+        let colour =
+            c.execute("return getComputedStyle(document.querySelector('.grade')).backgroundColor", vec![]).await?;
+        assert_ne!(colour, serde_json::json!("rgba(0, 0, 0, 0)"));
+        Ok::<_, fantoccini::error::CmdError>(())
+    }
+    .await;
+    let _ = c.close().await;
+    outcome.unwrap();
+}

@@ -74,6 +74,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("resolution", "resolution", "解决"),
     ("update_interval", "update interval", "更新间隔"),
     ("all", "all channels", "全部渠道"),
+    ("by_channel", "By channel", "按渠道"),
     ("not_reached", "not reached", "未达到"),
     ("no_promise", "no promise", "无承诺"),
     ("none", "none", "无"),
