@@ -326,7 +326,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             if !json {
                 emit(&table_header())?;
             }
-            for_each_probe_row(&store, &filter, |row| {
+            for_each_probe_row(&store, &filter, Some(&config), |row| {
                 if json {
                     let sep = if first { "[\n" } else { ",\n" };
                     emit(&format!("{sep}{}", indent(&serde_json::to_string_pretty(&row)?)))?;
@@ -736,6 +736,25 @@ pub struct ProbeRow {
     pub note: Option<String>,
     /// First human responses a person overrode with `record --force`.
     pub overrides: Vec<OverrideRow>,
+    /// Each ended silence between the vendor's people while answered and unresolved.
+    pub update_interval_seconds: Vec<f64>,
+    /// The longest of them, or the one still open if longer (at the last look).
+    pub longest_silence_seconds: Option<f64>,
+    pub open_silence_seconds: Option<f64>,
+    /// Opened inside the promise calendar's hours.
+    pub in_hours: Option<bool>,
+    /// To the first technical responder (`escalation_basis` = engineer) or the first handoff.
+    pub escalation_seconds: Option<f64>,
+    pub escalated_by: Option<String>,
+    pub escalation_basis: String,
+    /// To the vendor's first request for logs, versions or reproduction steps, and the rule.
+    pub asked_for_diagnostics_seconds: Option<f64>,
+    pub diagnostics_rule: Option<String>,
+    /// Times the vendor marked it solved and the conversation went on after.
+    pub reopened: u32,
+    /// Evaluators' current ratings, and their mean quality (1-5).
+    pub ratings: u32,
+    pub rating_quality: Option<f64>,
 }
 
 /// One forced override of a measured first human response.
@@ -771,7 +790,7 @@ fn indent(json: &str) -> String {
 /// Every probe as `probes --json` prints it, in memory (tests, small stores).
 pub fn probe_rows(store: &Store) -> anyhow::Result<Vec<ProbeRow>> {
     let mut rows = Vec::new();
-    for_each_probe_row(store, &crate::store::ProbeFilter::default(), |r| {
+    for_each_probe_row(store, &crate::store::ProbeFilter::default(), None, |r| {
         rows.push(r);
         Ok(())
     })?;
@@ -801,6 +820,7 @@ fn overrides_by_probe(store: &Store) -> anyhow::Result<BTreeMap<i64, Vec<Overrid
 pub fn for_each_probe_row(
     store: &Store,
     filter: &crate::store::ProbeFilter,
+    config: Option<&Config>,
     mut f: impl FnMut(ProbeRow) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut overrides = overrides_by_probe(store)?;
@@ -811,7 +831,7 @@ pub fn for_each_probe_row(
         after = last.id;
         for p in page {
             let o = overrides.remove(&p.id).unwrap_or_default();
-            f(probe_row(store, &p, o)?)?;
+            f(probe_row(store, config, &p, o)?)?;
         }
     }
     Ok(())
@@ -821,6 +841,7 @@ pub fn for_each_probe_row(
 /// up to `limit` probes with ids above `after`, and the id to continue after.
 pub fn probe_rows_page(
     store: &Store,
+    config: Option<&Config>,
     filter: &crate::store::ProbeFilter,
     after: i64,
     limit: u32,
@@ -831,14 +852,24 @@ pub fn probe_rows_page(
     let mut rows = Vec::with_capacity(page.len());
     for p in page {
         let o = overrides.remove(&p.id).unwrap_or_default();
-        rows.push(probe_row(store, &p, o)?);
+        rows.push(probe_row(store, config, &p, o)?);
     }
     Ok((rows, next))
 }
 
 /// One probe as `probes --json` prints it.
-fn probe_row(store: &Store, p: &Probe, overrides: Vec<OverrideRow>) -> anyhow::Result<ProbeRow> {
+fn probe_row(
+    store: &Store,
+    config: Option<&Config>,
+    p: &Probe,
+    overrides: Vec<OverrideRow>,
+) -> anyhow::Result<ProbeRow> {
     let ms = store.measures_of(p.id)?;
+    let events = store.events(p.id)?;
+    let extras = supportprobe_report::extras(config, p, &ms, &events);
+    let conv = &extras.conversation;
+    let current: Vec<u8> =
+        crate::store::ratings_in(&events).iter().filter(|r| !r.replaced).map(|r| r.rating.quality).collect();
     let get = |m: Measure| ms.iter().find(|x| x.measure == m);
     let mut breaches: Vec<String> = ms
         .iter()
@@ -874,6 +905,23 @@ fn probe_row(store: &Store, p: &Probe, overrides: Vec<OverrideRow>) -> anyhow::R
         breaches,
         note: p.note.clone(),
         overrides,
+        update_interval_seconds: ms
+            .iter()
+            .filter(|m| m.measure == Measure::UpdateInterval)
+            .filter_map(|m| m.wall_secs)
+            .collect(),
+        longest_silence_seconds: extras.longest_silence_seconds,
+        open_silence_seconds: extras.open_silence_seconds,
+        in_hours: extras.in_hours,
+        escalation_seconds: conv.escalation.seconds,
+        escalated_by: conv.escalation.by.clone(),
+        escalation_basis: conv.escalation.basis.to_string(),
+        asked_for_diagnostics_seconds: conv.diagnostics.as_ref().map(|d| d.seconds),
+        diagnostics_rule: conv.diagnostics.as_ref().map(|d| d.rule.clone()),
+        reopened: conv.reopened,
+        ratings: current.len() as u32,
+        rating_quality: (!current.is_empty())
+            .then(|| current.iter().map(|&q| f64::from(q)).sum::<f64>() / current.len() as f64),
     };
     Ok(row)
 }

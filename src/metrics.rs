@@ -700,6 +700,11 @@ impl Aggregates {
         let mut next_reply =
             hist("supportprobe_next_reply_seconds", "A follow-up of ours to the vendor's next human reply.");
         let mut resolution = hist("supportprobe_resolution_seconds", "Ticket created to resolution.");
+        let mut update_interval = hist(
+            "supportprobe_update_interval_seconds",
+            "A gap between the vendor's human messages while the probe was answered and unresolved \
+             (each ended gap; the update_interval promise is judged on it).",
+        );
         let mut met = Family::new(
             "supportprobe_promise_met_total",
             "counter",
@@ -725,7 +730,9 @@ impl Aggregates {
         for key in config.series_keys() {
             let b = base_of(&key);
             let (vendor, _, priority) = &key;
-            for family in [&mut first_response, &mut first_human, &mut next_reply, &mut resolution] {
+            for family in
+                [&mut first_response, &mut first_human, &mut next_reply, &mut resolution, &mut update_interval]
+            {
                 for clock in ["wall", "business"] {
                     family.touch_raw(with(&b, "clock", clock));
                 }
@@ -756,6 +763,7 @@ impl Aggregates {
                 Measure::FirstHumanResponse => &mut first_human,
                 Measure::NextReply => &mut next_reply,
                 Measure::Resolution => &mut resolution,
+                Measure::UpdateInterval => &mut update_interval,
             };
             family.histograms.insert(with(&base_of(k), "clock", clock), h.export(buckets.len()));
         }
@@ -880,6 +888,7 @@ impl Aggregates {
             &first_human,
             &next_reply,
             &resolution,
+            &update_interval,
             &met,
             &breaches,
             &waiting_past,

@@ -210,7 +210,9 @@ pub async fn probes_json(State(state): State<Arc<AppState>>, Query(q): Query<Pro
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let filter = crate::store::ProbeFilter { vendor: q.vendor, channel: q.channel, state: st, since };
     let after = q.after.unwrap_or(0);
-    match reading(&state, move |_, store| crate::cli::probe_rows_page(store, &filter, after, limit)).await {
+    match reading(&state, move |config, store| crate::cli::probe_rows_page(store, Some(config), &filter, after, limit))
+        .await
+    {
         Ok((rows, next)) => {
             let body = serde_json::json!({ "probes": rows, "next": next });
             ([(header::CONTENT_TYPE, "application/json")], format!("{body:#}\n")).into_response()

@@ -364,6 +364,37 @@ async fn every_number_of_the_report_on_the_demo_equals_the_store_and_probes_json
             assert_eq!((h - opened).num_seconds() as f64, secs.round(), "{what}");
         }
     }
+    // Asked for diagnostics: the simulated people ask for SDK logs and the version in their
+    // first message (English and Chinese), so on Zendesk it is the first human response, to the second.
+    let mut asked = 0;
+    for r in &counted {
+        if let Some(d) = r.asked_for_diagnostics_seconds {
+            assert!(
+                d >= r.first_human_response_seconds.unwrap() - 1e-9,
+                "{}: asked before a person answered",
+                r.reference
+            );
+        }
+        if r.channel == "zendesk" && r.overrides.is_empty() && r.first_human_response_seconds.is_some() {
+            assert_eq!(r.asked_for_diagnostics_seconds, r.first_human_response_seconds, "{}", r.reference);
+            let lang = if r.vendor == "hanyun" { "diag:zh:" } else { "diag:en:" };
+            assert!(r.diagnostics_rule.as_deref().is_some_and(|x| x.starts_with(lang)), "{:?}", r.diagnostics_rule);
+            asked += 1;
+        }
+    }
+    assert!(asked >= 3, "{asked} Zendesk probes checked for diagnostics");
+    // SwiftRTC promises P0 updates every 30 s: the row is there, judged like the others.
+    let u = row(&sc, "swiftrtc", "all", "P0", "update_interval");
+    assert_eq!(u["target_seconds"], 30.0);
+    // Chatterbox names an engineer: escalation is to her first reply, never before a person answered.
+    let chatter = sc["vendors"].as_array().unwrap().iter().find(|v| v["vendor"] == "chatterbox").unwrap();
+    assert_eq!(chatter["communication"]["escalation_basis"], "engineer");
+    for p in probes.iter().filter(|p| p["vendor"] == "chatterbox") {
+        if let Some(by) = p["conversation"]["escalation"]["by"].as_str() {
+            assert_eq!(by, "Priya Nair");
+        }
+    }
+
     // The rating: one current (ann's second), its history of two.
     let p = probes.iter().find(|p| p["reference"] == rated.as_str()).unwrap();
     let ratings = p["ratings"].as_array().unwrap();

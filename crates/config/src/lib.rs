@@ -80,6 +80,8 @@ pub struct Vendor {
     pub channels: BTreeMap<String, ChannelSpec>,
     pub caps: Caps,
     pub classify: ClassifyOverrides,
+    /// Technical responders (escalation); none: the first handoff counts.
+    pub engineers: supportprobe_core::communication::Engineers,
     /// Share of judged measures expected within promise (default 0.9).
     pub compliance_target: f64,
     /// The vendor's API limit for all its channels together, per minute.

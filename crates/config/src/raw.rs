@@ -156,6 +156,9 @@ pub struct RawVendor {
     pub caps: RawCaps,
     #[serde(default)]
     pub classify: ClassifyOverrides,
+    /// The vendor's technical responders: the first to answer is the escalation.
+    #[serde(default)]
+    pub engineers: supportprobe_core::communication::Engineers,
     /// Share of judged measures that should meet the promise (the compliance alert's threshold).
     pub compliance_target: Option<Share>,
     /// The vendor's API limit, all its channels together (requests per minute).
@@ -170,6 +173,8 @@ pub struct RawPromise {
     pub first_response: Option<Dur>,
     pub next_reply: Option<Dur>,
     pub resolution: Option<Dur>,
+    /// Periodic update: the longest silence while answered and unresolved.
+    pub update_interval: Option<Dur>,
     pub calendar: Option<Spanned<String>>,
 }
 

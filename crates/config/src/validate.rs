@@ -84,6 +84,7 @@ pub(super) fn validate(
                 (PromiseMeasure::FirstResponse, rp.first_response),
                 (PromiseMeasure::NextReply, rp.next_reply),
                 (PromiseMeasure::Resolution, rp.resolution),
+                (PromiseMeasure::UpdateInterval, rp.update_interval),
             ] {
                 if let Some(d) = d {
                     targets.insert(m, d);
@@ -130,6 +131,7 @@ pub(super) fn validate(
                 channels,
                 caps,
                 classify: rv.classify,
+                engineers: rv.engineers,
                 compliance_target: rv.compliance_target.map_or(0.9, |s| s.0),
                 rate_limit_per_minute: rv.rate_limit_per_minute.map(|l| l.into_inner()),
                 rate_budget: rv.rate_budget,
@@ -255,7 +257,7 @@ pub(super) fn validate(
                 continue;
             };
             for (m, d) in &promise.targets {
-                if *m != PromiseMeasure::NextReply && give_up_after < *d {
+                if matches!(m, PromiseMeasure::FirstResponse | PromiseMeasure::Resolution) && give_up_after < *d {
                     cx.warnings.push(format!(
                         "schedule #{} gives up after {give_up_after}, before vendor `{}`'s {} {m} promise of {d}: expired probes count as breaches",
                         index + 1,

@@ -14,6 +14,7 @@
 pub mod calendar;
 pub mod classify;
 pub mod clock;
+pub mod communication;
 pub mod diag;
 pub mod duration;
 pub mod lifecycle;

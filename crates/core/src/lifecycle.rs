@@ -105,6 +105,11 @@ pub struct FollowUpTiming {
     pub seq: u32,
     pub sent_at: Ts,
     pub replied_at: Option<Ts>,
+    /// It starts a cycle of its own: none of our earlier messages (the opening
+    /// one included) was still waiting for a person when it was sent. A
+    /// follow-up sent while an earlier message waits is measured with it, from
+    /// the oldest unanswered message (Zendesk's "next reply" rule).
+    pub starts_cycle: bool,
 }
 
 /// Everything the event log says about a probe.
@@ -125,6 +130,9 @@ pub struct Derived {
     pub expired_at: Option<Ts>,
     pub closed_at: Option<Ts>,
     pub last_human_at: Option<Ts>,
+    /// The vendor's human messages by their time, up to the resolution: the
+    /// updates whose gaps are the update interval.
+    pub human_at: Vec<Ts>,
 }
 
 impl Derived {
@@ -176,6 +184,7 @@ pub fn derive(events: &[Event]) -> Derived {
         expired_at: None,
         closed_at: None,
         last_human_at: None,
+        human_at: Vec::new(),
     };
     // Replies by their own time: any from the vendor side, people (author), machines.
     let mut responses: Vec<Ts> = Vec::new();
@@ -212,7 +221,7 @@ pub fn derive(events: &[Event]) -> Derived {
                 humans.push((*at, author.as_str()));
             }
             Event::FollowUp { seq, at } if !d.follow_ups.iter().any(|f| f.seq == *seq) => {
-                d.follow_ups.push(FollowUpTiming { seq: *seq, sent_at: *at, replied_at: None });
+                d.follow_ups.push(FollowUpTiming { seq: *seq, sent_at: *at, replied_at: None, starts_cycle: true });
             }
             Event::VendorResolved { at } | Event::ManualResolved { at } if waiting && d.resolved_at.is_none() => {
                 d.resolved_at = Some(*at);
@@ -241,6 +250,22 @@ pub fn derive(events: &[Event]) -> Derived {
     for f in &mut d.follow_ups {
         f.replied_at = humans.iter().map(|(t, _)| *t).chain(solved).filter(|t| *t >= f.sent_at).min();
     }
+    // Cycles, by the oldest unanswered message: the opening one waits until the
+    // first human response; a follow-up sent while an earlier one waits joins its cycle.
+    d.follow_ups.sort_by_key(|f| (f.sent_at, f.seq));
+    let mut waiting_until: Option<Option<Ts>> = Some(d.first_human_at);
+    for f in &mut d.follow_ups {
+        let earlier_waits = waiting_until.is_some_and(|until| until.is_none_or(|u| u > f.sent_at));
+        f.starts_cycle = !earlier_waits;
+        if f.starts_cycle {
+            waiting_until = Some(f.replied_at);
+        }
+    }
+    let mut human_at: Vec<Ts> =
+        humans.iter().map(|(t, _)| *t).filter(|t| d.resolved_at.is_none_or(|r| *t <= r)).collect();
+    human_at.sort();
+    human_at.dedup();
+    d.human_at = human_at;
     d
 }
 
@@ -322,7 +347,11 @@ mod tests {
         assert_eq!(d.bot_turns, 3, "bot turns count only before the first human");
         assert_eq!(d.responders, 2, "carol replied after resolution");
         assert_eq!(d.handoffs(), 1);
-        assert_eq!(d.follow_ups, vec![FollowUpTiming { seq: 1, sent_at: t(1000), replied_at: Some(t(2800)) }]);
+        assert_eq!(
+            d.follow_ups,
+            vec![FollowUpTiming { seq: 1, sent_at: t(1000), replied_at: Some(t(2800)), starts_cycle: true }]
+        );
+        assert_eq!(d.human_at.len(), 2, "the updates up to the resolution: {:?}", d.human_at);
         assert_eq!((d.resolved_at, d.resolved_by), (Some(t(5000)), Some(ResolvedBy::Status)));
         assert_eq!(d.outcome(), Some(Outcome::Resolved));
         assert_eq!(d.closed_at, Some(t(5100)));
@@ -407,5 +436,31 @@ mod tests {
         assert_eq!(d.resolved_at, Some(t(260)));
         assert_eq!(d.first_human_at, Some(t(160)));
         assert_eq!(d.follow_ups[0].replied_at, Some(t(160)), "the first human reply at or after the follow-up");
+    }
+
+    #[test]
+    fn next_reply_cycles_start_at_the_oldest_unanswered_message() {
+        let fu = |seq, secs| Event::FollowUp { seq, at: t(secs) };
+        let events = vec![
+            Event::Opened { at: t(0) },
+            // A nudge before anyone answered: part of the first response's cycle.
+            fu(1, 100),
+            reply(300, ReplyClass::Human, "li"),
+            // Two follow-ups before the next answer: one cycle, from the first.
+            fu(2, 400),
+            fu(3, 500),
+            reply(900, ReplyClass::Human, "li"),
+            // Answered: the next follow-up starts a cycle again.
+            fu(4, 1000),
+            reply(1300, ReplyClass::Human, "zhang"),
+        ];
+        let d = derive(&events);
+        let cycles: Vec<(u32, bool, Option<Ts>)> =
+            d.follow_ups.iter().map(|f| (f.seq, f.starts_cycle, f.replied_at)).collect();
+        assert_eq!(
+            cycles,
+            vec![(1, false, Some(t(300))), (2, true, Some(t(900))), (3, false, Some(t(900))), (4, true, Some(t(1300)))]
+        );
+        assert_eq!(d.human_at, vec![t(300), t(900), t(1300)]);
     }
 }

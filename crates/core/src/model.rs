@@ -65,12 +65,14 @@ vocabulary! {
 
 vocabulary! {
     /// A measured interval. `FirstResponse` is the first reply of any kind;
+    /// `UpdateInterval` a gap between the vendor's human messages while answered and unresolved;
     /// the vendor's `first_response` promise is judged on `FirstHumanResponse`.
     Measure {
         FirstResponse => "first_response",
         FirstHumanResponse => "first_human_response",
         NextReply => "next_reply",
         Resolution => "resolution",
+        UpdateInterval => "update_interval",
     }
 }
 
@@ -81,6 +83,7 @@ vocabulary! {
         FirstResponse => "first_response",
         NextReply => "next_reply",
         Resolution => "resolution",
+        UpdateInterval => "update_interval",
     }
 }
 
@@ -142,6 +145,7 @@ impl PromiseMeasure {
             PromiseMeasure::FirstResponse => Measure::FirstHumanResponse,
             PromiseMeasure::NextReply => Measure::NextReply,
             PromiseMeasure::Resolution => Measure::Resolution,
+            PromiseMeasure::UpdateInterval => Measure::UpdateInterval,
         }
     }
 }

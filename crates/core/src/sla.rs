@@ -50,6 +50,8 @@ pub struct PromiseView<'a> {
     pub first_response: Option<Dur>,
     pub next_reply: Option<Dur>,
     pub resolution: Option<Dur>,
+    /// The longest a vendor may stay silent while the probe is answered and unresolved.
+    pub update_interval: Option<Dur>,
     pub calendar: &'a Calendar,
 }
 
@@ -59,6 +61,7 @@ impl PromiseView<'_> {
             PromiseMeasure::FirstResponse => self.first_response,
             PromiseMeasure::NextReply => self.next_reply,
             PromiseMeasure::Resolution => self.resolution,
+            PromiseMeasure::UpdateInterval => self.update_interval,
         }
     }
 }
@@ -132,7 +135,10 @@ pub fn measures(d: &Derived, promise: Option<&PromiseView<'_>>, always: &Calenda
                 calendar,
                 known_until,
                 finished_at,
-                measure == Measure::NextReply && d.resolved_by == Some(crate::lifecycle::ResolvedBy::Manual),
+                // A silence cut short by the probe ending is no late update; a follow-up
+                // still open when a person marked the probe resolved is not judged.
+                measure == Measure::UpdateInterval
+                    || (measure == Measure::NextReply && d.resolved_by == Some(crate::lifecycle::ResolvedBy::Manual)),
             ),
             None => (None, if end.is_some() { Verdict::Met } else { Verdict::Pending }),
         };
@@ -152,10 +158,20 @@ pub fn measures(d: &Derived, promise: Option<&PromiseView<'_>>, always: &Calenda
         row(Measure::FirstResponse, 0, opened, d.first_response_at, None),
         row(Measure::FirstHumanResponse, 0, opened, d.first_human_at, Some(PromiseMeasure::FirstResponse)),
     ];
-    for f in &d.follow_ups {
+    // One cycle per follow-up sent when nothing of ours was waiting (the oldest unanswered message).
+    for f in d.follow_ups.iter().filter(|f| f.starts_cycle) {
         rows.push(row(Measure::NextReply, f.seq, f.sent_at, f.replied_at, Some(PromiseMeasure::NextReply)));
     }
     rows.push(row(Measure::Resolution, 0, opened, d.resolved_at, Some(PromiseMeasure::Resolution)));
+    // Updates: each gap between the vendor's human messages once answered, and the
+    // last one until the resolution (or still open while unresolved).
+    for (i, start) in d.human_at.iter().enumerate() {
+        let end = d.human_at.get(i + 1).copied().or(d.resolved_at);
+        if end == Some(*start) {
+            continue;
+        }
+        rows.push(row(Measure::UpdateInterval, i as u32, *start, end, Some(PromiseMeasure::UpdateInterval)));
+    }
     rows
 }
 
@@ -247,6 +263,7 @@ mod tests {
             first_response: Some(Dur::from_secs(15 * 60)),
             next_reply: Some(Dur::from_secs(3600)),
             resolution: Some(Dur::from_secs(8 * 3600)),
+            update_interval: None,
             calendar: &sh,
         };
         let d = derive(&[
@@ -287,5 +304,60 @@ mod tests {
         let d = derive(&[Event::Opened { at: utc("2026-11-23T00:00:00Z") }]);
         let rows = measures(&d, None, &always, utc("2026-11-30T00:00:00Z"));
         assert!(rows.iter().all(|r| r.deadline.is_none() && r.verdict == Verdict::Pending));
+    }
+
+    #[test]
+    fn update_intervals_are_the_silences_between_human_messages_judged_while_waiting() {
+        let always = Calendar::always("24x7");
+        let promise = PromiseView {
+            first_response: None,
+            next_reply: None,
+            resolution: None,
+            update_interval: Some(Dur::from_secs(3600)),
+            calendar: &always,
+        };
+        let human =
+            |at: &str| Event::Reply { at: utc(at), class: ReplyClass::Human, author: "li".into(), resolves: false };
+        let d = derive(&[
+            Event::Opened { at: utc("2026-11-23T00:00:00Z") },
+            human("2026-11-23T00:10:00Z"),
+            // A bot between people is no update.
+            Event::Reply {
+                at: utc("2026-11-23T00:20:00Z"),
+                class: ReplyClass::Bot,
+                author: "b".into(),
+                resolves: false,
+            },
+            human("2026-11-23T00:50:00Z"),
+        ]);
+        // Looked at 2 h 05 after the last person: the open silence is a breach while still waiting.
+        let rows = measures(&d, Some(&promise), &always, utc("2026-11-23T02:05:00Z"));
+        let gaps: Vec<(u32, Option<f64>, Verdict)> = rows
+            .iter()
+            .filter(|r| r.measure == Measure::UpdateInterval)
+            .map(|r| (r.seq, r.wall_secs, r.verdict))
+            .collect();
+        assert_eq!(gaps, vec![(0, Some(2400.0), Verdict::Met), (1, None, Verdict::Breached)]);
+        let open = rows.iter().find(|r| r.measure == Measure::UpdateInterval && r.seq == 1).unwrap();
+        assert_eq!(open.deadline, Some(utc("2026-11-23T01:50:00Z")));
+        // Before the deadline it is pending, and the engine is told when to look.
+        let rows = measures(&d, Some(&promise), &always, utc("2026-11-23T01:00:00Z"));
+        assert_eq!(next_deadline(&rows), Some(utc("2026-11-23T01:50:00Z")));
+        // Resolved 30 min after the last person: the last silence ends at the resolution.
+        let mut events = vec![
+            Event::Opened { at: utc("2026-11-23T00:00:00Z") },
+            human("2026-11-23T00:10:00Z"),
+            human("2026-11-23T00:50:00Z"),
+            Event::VendorResolved { at: utc("2026-11-23T01:20:00Z") },
+        ];
+        let rows = measures(&derive(&events), Some(&promise), &always, utc("2026-11-23T03:00:00Z"));
+        let last = rows.iter().rfind(|r| r.measure == Measure::UpdateInterval).unwrap();
+        assert_eq!((last.wall_secs, last.verdict), (Some(1800.0), Verdict::Met));
+        // Expired 20 min into a silence: cut short, not judged.
+        events.pop();
+        events.push(Event::Expired { at: utc("2026-11-23T01:10:00Z") });
+        let rows = measures(&derive(&events), Some(&promise), &always, utc("2026-11-23T01:10:00Z"));
+        let last = rows.iter().rfind(|r| r.measure == Measure::UpdateInterval).unwrap();
+        assert_eq!(last.verdict, Verdict::Void);
     }
 }

@@ -109,6 +109,7 @@ pub fn promise_name(m: Measure) -> &'static str {
         Measure::FirstResponse | Measure::FirstHumanResponse => "first_response",
         Measure::NextReply => "next_reply",
         Measure::Resolution => "resolution",
+        Measure::UpdateInterval => "update_interval",
     }
 }
 
@@ -189,6 +190,7 @@ pub fn refresh_cached(
         first_response: pr.targets.get(&crate::model::PromiseMeasure::FirstResponse).copied(),
         next_reply: pr.targets.get(&crate::model::PromiseMeasure::NextReply).copied(),
         resolution: pr.targets.get(&crate::model::PromiseMeasure::Resolution).copied(),
+        update_interval: pr.targets.get(&crate::model::PromiseMeasure::UpdateInterval).copied(),
         calendar: &pr.calendar,
     });
     let always = crate::calendar::Calendar::always("24x7");

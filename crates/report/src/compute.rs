@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use supportprobe_config::Config;
 use supportprobe_core::calendar::Calendar;
+use supportprobe_core::communication::{Conversation, Engineers, Turn, asks_for_diagnostics, conversation};
 use supportprobe_core::model::{Measure, Priority, PromiseMeasure, ReplyClass, State};
 use supportprobe_core::sla::Verdict;
 use supportprobe_core::stats::{self, Observation, Z95};
@@ -27,8 +28,12 @@ pub struct Options {
 }
 
 /// The measures of the table, as the promise names them.
-pub const MEASURES: [PromiseMeasure; 3] =
-    [PromiseMeasure::FirstResponse, PromiseMeasure::NextReply, PromiseMeasure::Resolution];
+pub const MEASURES: [PromiseMeasure; 4] = [
+    PromiseMeasure::FirstResponse,
+    PromiseMeasure::NextReply,
+    PromiseMeasure::Resolution,
+    PromiseMeasure::UpdateInterval,
+];
 
 /// Below this many judged probes a grade says `insufficient_data`.
 pub const MIN_JUDGED: u64 = 5;
@@ -182,7 +187,7 @@ pub fn scorecard(config: &Config, store: &Store, o: &Options, now: DateTime<Utc>
             })
             .collect();
         let weekly = weekly(&loaded);
-        let communication = communication(&loaded);
+        let communication = communication(&loaded, &v.engineers, now);
         let curves = priorities
             .iter()
             .map(|&pri| {
@@ -203,7 +208,7 @@ pub fn scorecard(config: &Config, store: &Store, o: &Options, now: DateTime<Utc>
             .collect();
         if o.evidence {
             for l in &loaded {
-                probes.push(evidence(l, calendar_of(l.probe.priority)));
+                probes.push(evidence(l, calendar_of(l.probe.priority), &v.engineers));
             }
         }
         vendors.push(VendorCard {
@@ -426,9 +431,13 @@ fn weekly(loaded: &[Loaded]) -> Vec<WeekLine> {
         .collect()
 }
 
-fn communication(loaded: &[Loaded]) -> Communication {
-    let mut c = Communication::default();
+fn communication(loaded: &[Loaded], engineers: &Engineers, now: DateTime<Utc>) -> Communication {
+    let mut c = Communication {
+        escalation_basis: if engineers.is_empty() { "handoff" } else { "engineer" }.to_string(),
+        ..Default::default()
+    };
     let mut quality = 0u64;
+    let (mut escalation, mut diagnostics, mut silences) = (Vec::new(), Vec::new(), Vec::new());
     for l in loaded {
         let handoffs = l.probe.responders.saturating_sub(1);
         if handoffs > 0 {
@@ -445,9 +454,113 @@ fn communication(loaded: &[Loaded]) -> Communication {
                 None => {}
             }
         }
+        let conv = conversation_of(l, engineers);
+        let opened = l.probe.opened_at.unwrap_or(l.probe.due_at);
+        // Waited at least until the last look (or the end of the probe) without one.
+        let censor = l.probe.known_until.unwrap_or(opened).min(now).max(opened);
+        let waited = (censor - opened).num_milliseconds() as f64 / 1000.0;
+        match conv.escalation.seconds {
+            Some(s) => {
+                c.escalated += 1;
+                escalation.push(Observation { seconds: s, answered: true });
+            }
+            None => escalation.push(Observation { seconds: waited, answered: false }),
+        }
+        match &conv.diagnostics {
+            Some(d) => {
+                c.asked_for_diagnostics += 1;
+                diagnostics.push(Observation { seconds: d.seconds, answered: true });
+            }
+            None => diagnostics.push(Observation { seconds: waited, answered: false }),
+        }
+        c.reopened += u64::from(conv.reopened.min(1));
+        if let (Some(longest), true) = (silences_of(l).0, l.probe.first_human_response_at.is_some()) {
+            silences.push(longest);
+        }
     }
     c.mean_quality = share(quality, c.ratings);
+    c.escalation_median_seconds = stats::quantile(&stats::kaplan_meier(&escalation), 0.5);
+    c.diagnostics_median_seconds = stats::quantile(&stats::kaplan_meier(&diagnostics), 0.5);
+    silences.sort_by(f64::total_cmp);
+    c.longest_silence_median_seconds = (!silences.is_empty()).then(|| silences[(silences.len() - 1) / 2]);
+    c.longest_silence_seconds = silences.last().copied();
     c
+}
+
+/// A probe's messages as the conversation reads them.
+fn turns(l: &Loaded) -> Vec<Turn> {
+    let text = |e: &StoredEvent, k: &str| e.detail.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    l.events
+        .iter()
+        .filter_map(|e| match e.kind.as_str() {
+            "opened" | "follow_up" => Some(Turn::Ours { at: e.at }),
+            "vendor_resolved" => Some(Turn::Solved { at: e.at }),
+            "reply" if e.class == Some(ReplyClass::Human) && e.detail.get("repeat_of").is_none_or(|r| r.is_null()) => {
+                // Recorded at ingest on the whole message; older events have only the excerpt.
+                let diagnostics = match e.detail.get("asks_for_diagnostics") {
+                    Some(v) => v.as_str().map(String::from),
+                    None => asks_for_diagnostics(&text(e, "excerpt")).map(String::from),
+                };
+                Some(Turn::Human {
+                    at: e.at,
+                    id: e.author.clone().unwrap_or_default(),
+                    name: text(e, "author_name"),
+                    email: text(e, "author_email"),
+                    diagnostics,
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn conversation_of(l: &Loaded, engineers: &Engineers) -> Conversation {
+    conversation(l.probe.opened_at.unwrap_or(l.probe.due_at), &turns(l), engineers)
+}
+
+/// The longest silence between the vendor's people while answered and
+/// unresolved (ended or still open at the last look), and the open one.
+fn silences_of(l: &Loaded) -> (Option<f64>, Option<f64>) {
+    let mut longest: Option<f64> = None;
+    let mut open = None;
+    for x in l.intervals(Measure::UpdateInterval) {
+        let secs = match (x.end, x.wall_secs) {
+            (Some(_), Some(w)) => w,
+            _ if !l.stopped_waiting() && l.probe.resolved_at.is_none() => {
+                let until = l.probe.known_until.unwrap_or(x.start).max(x.start);
+                let s = (until - x.start).num_milliseconds() as f64 / 1000.0;
+                open = Some(s);
+                s
+            }
+            _ => continue,
+        };
+        longest = Some(longest.map_or(secs, |m: f64| m.max(secs)));
+    }
+    (longest, open)
+}
+
+/// What the scorecard reads from one probe beyond its stored figures (for `probes --json`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Extras {
+    pub in_hours: Option<bool>,
+    pub conversation: Conversation,
+    pub longest_silence_seconds: Option<f64>,
+    pub open_silence_seconds: Option<f64>,
+}
+
+/// Without a config: no calendar to say in or out of hours, and no engineers (escalation is the first handoff).
+pub fn extras(config: Option<&Config>, probe: &Probe, measures: &[StoredMeasure], events: &[StoredEvent]) -> Extras {
+    let none = Engineers::default();
+    let calendar = config.and_then(|c| c.promise(&probe.vendor, probe.priority)).map(|p| p.calendar.as_ref());
+    let engineers = config.and_then(|c| c.vendor(&probe.vendor)).map_or(&none, |v| &v.engineers);
+    let l = Loaded { probe: probe.clone(), measures: measures.to_vec(), events: events.to_vec() };
+    let (longest_silence_seconds, open_silence_seconds) = silences_of(&l);
+    Extras {
+        in_hours: probe.opened_at.and_then(|t| calendar.map(|c| c.is_open(t))),
+        conversation: conversation_of(&l, engineers),
+        longest_silence_seconds,
+        open_silence_seconds,
+    }
 }
 
 fn ranking(vendors: &[VendorCard]) -> Vec<Rank> {
@@ -491,19 +604,22 @@ fn ranking(vendors: &[VendorCard]) -> Vec<Rank> {
 
 const OUR_KINDS: [&str; 3] = ["opened", "follow_up", "follow_up_sent"];
 
-fn evidence(l: &Loaded, calendar: &Calendar) -> ProbeEvidence {
+fn evidence(l: &Loaded, calendar: &Calendar, engineers: &Engineers) -> ProbeEvidence {
     let p = &l.probe;
+    let (longest_silence_seconds, open_silence_seconds) = silences_of(l);
     let get = |m: Measure| l.intervals(m).next();
     let mut breaches: Vec<String> = l
         .measures
         .iter()
         .filter(|m| m.verdict == Verdict::Breached)
-        .map(|m| match m.measure {
-            Measure::FirstResponse | Measure::FirstHumanResponse => "first_response",
-            Measure::NextReply => "next_reply",
-            Measure::Resolution => "resolution",
+        .map(|m| m.measure)
+        .map(|m| match m {
+            Measure::FirstResponse | Measure::FirstHumanResponse => PromiseMeasure::FirstResponse,
+            Measure::NextReply => PromiseMeasure::NextReply,
+            Measure::Resolution => PromiseMeasure::Resolution,
+            Measure::UpdateInterval => PromiseMeasure::UpdateInterval,
         })
-        .map(String::from)
+        .map(|m| m.as_str().to_string())
         .collect();
     breaches.dedup();
     let confirmed: BTreeSet<u64> = l
@@ -584,6 +700,9 @@ fn evidence(l: &Loaded, calendar: &Calendar) -> ProbeEvidence {
         messages,
         timeline,
         ratings: ratings_in(&l.events),
+        conversation: conversation_of(l, engineers),
+        longest_silence_seconds,
+        open_silence_seconds,
     }
 }
 
@@ -593,5 +712,7 @@ pub fn probe_evidence(config: &Config, store: &Store, reference: &str) -> Result
     let always = Calendar::always("24x7");
     let calendar = config.promise(&probe.vendor, probe.priority).map_or(&always, |p| p.calendar.as_ref());
     let l = Loaded { measures: store.measures_of(probe.id)?, events: store.events(probe.id)?, probe };
-    Ok(Some(evidence(&l, calendar)))
+    let none = Engineers::default();
+    let engineers = config.vendor(&l.probe.vendor).map_or(&none, |v| &v.engineers);
+    Ok(Some(evidence(&l, calendar, engineers)))
 }

@@ -150,6 +150,21 @@ pub struct WeekLine {
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Communication {
+    /// Probes a technical responder answered (or, without configured engineers, a second person).
+    pub escalated: u64,
+    /// `engineer` or `handoff`: what counts as escalation for this vendor.
+    pub escalation_basis: String,
+    /// Kaplan–Meier median time to escalation, never-escalated probes censored at the last look.
+    pub escalation_median_seconds: Option<f64>,
+    /// Probes where the vendor asked for logs, versions or reproduction steps.
+    pub asked_for_diagnostics: u64,
+    pub diagnostics_median_seconds: Option<f64>,
+    /// Probes the vendor marked solved and the conversation went on after.
+    pub reopened: u64,
+    /// The median over answered probes of each one's longest silence while answered and unresolved.
+    pub longest_silence_median_seconds: Option<f64>,
+    /// The longest silence of any probe.
+    pub longest_silence_seconds: Option<f64>,
     /// Probes where a second person or more answered.
     pub probes_with_handoffs: u64,
     pub handoffs: u64,
@@ -217,6 +232,12 @@ pub struct ProbeEvidence {
     pub bot_turns: u32,
     pub handoffs: u32,
     pub messages: Vec<Message>,
+    /// Escalation, diagnostics asked for, reopened.
+    pub conversation: supportprobe_core::communication::Conversation,
+    /// The longest silence between the vendor's people while answered and unresolved, ended or still open.
+    pub longest_silence_seconds: Option<f64>,
+    /// The silence still open now (answered, unresolved, nobody since), at the last look.
+    pub open_silence_seconds: Option<f64>,
     /// What else happened: resolved, breaches, expiry, close.
     pub timeline: Vec<Mark>,
     pub ratings: Vec<StoredRating>,

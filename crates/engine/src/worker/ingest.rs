@@ -125,6 +125,11 @@ pub(crate) fn found(rules: &Rules<'_>, snap: &Snapshot, events: &[StoredEvent], 
                 "author_kind": m.author_kind.as_str(), "evidence": m.kind_evidence, "resolves": resolves,
                 "excerpt": excerpt, "subject": m.subject, "matched_by": m.matched_by,
                 "fingerprint": fingerprint, "repeat_of": repeat_of,
+                // Judged on the whole message, not the excerpt: a request for logs,
+                // versions or reproduction steps (the scorecard's "asked for diagnostics").
+                "asks_for_diagnostics": (c.class == ReplyClass::Human)
+                    .then(|| supportprobe_core::communication::asks_for_diagnostics(&c.judged))
+                    .flatten(),
             }),
         );
         f.class = Some(c.class);
