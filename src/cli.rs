@@ -142,6 +142,9 @@ enum Command {
         out: Option<PathBuf>,
         #[arg(long, default_value = "en")]
         lang: supportprobe_report::Lang,
+        /// Only probes opened inside (`in`) or outside (`out`) the promise calendar's hours.
+        #[arg(long, value_parser = ["in", "out"])]
+        hours: Option<String>,
     },
     /// Rate a probe's support as an evaluator: quality 1-5, solved or not, a note.
     /// A later rating by the same person replaces theirs; the history is kept.
@@ -383,7 +386,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             emit(&format!("{line}\n"))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Report { config: path, from, to, vendor, format, out, lang } => {
+        Command::Report { config: path, from, to, vendor, format, out, lang, hours } => {
             let config = load_for_reading(&path)?;
             for v in &vendor {
                 if config.vendor(v).is_none() {
@@ -392,7 +395,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             let store = Store::open_for_reading(&config.daemon.data_dir)?;
-            let options = supportprobe_report::Options { from, to, vendors: vendor, evidence: true };
+            let in_hours = hours.map(|h| h == "in");
+            let options = supportprobe_report::Options { from, to, vendors: vendor, evidence: true, in_hours };
             let sc = supportprobe_report::scorecard(&config, &store, &options, SystemClock.now())?;
             use supportprobe_report::Format;
             let (main, extra) = match format {

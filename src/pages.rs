@@ -31,6 +31,9 @@ pub struct PageQuery {
     from: Option<String>,
     #[serde(default)]
     to: Option<String>,
+    /// `in` or `out`: only probes opened inside or outside the promise's hours.
+    #[serde(default)]
+    hours: Option<String>,
 }
 
 fn bad(msg: String) -> Response {
@@ -78,7 +81,13 @@ async fn reading<T: Send + 'static>(
 }
 
 fn options(q: &PageQuery, vendors: Vec<String>) -> Result<Options, Response> {
-    Ok(Options { from: instant(&q.from, false)?, to: instant(&q.to, true)?, vendors, evidence: true })
+    let in_hours = match q.hours.as_deref() {
+        None | Some("") => None,
+        Some("in") => Some(true),
+        Some("out") => Some(false),
+        Some(other) => return Err(bad(format!("hours=`{other}`: expected `in` or `out`"))),
+    };
+    Ok(Options { from: instant(&q.from, false)?, to: instant(&q.to, true)?, vendors, evidence: true, in_hours })
 }
 
 async fn scorecard_page(state: Arc<AppState>, q: PageQuery, vendors: Vec<String>) -> Response {
@@ -147,7 +156,7 @@ pub async fn probe(
 
 /// `GET /api/v1/scorecard`: the report's JSON.
 pub async fn scorecard_json(State(state): State<Arc<AppState>>, Query(q): Query<ScorecardQuery>) -> Response {
-    let page = PageQuery { lang: None, from: q.from, to: q.to };
+    let page = PageQuery { lang: None, from: q.from, to: q.to, hours: q.hours };
     let vendors: Vec<String> = q.vendor.map(|v| v.split(',').map(String::from).collect()).unwrap_or_default();
     let config = state.config();
     if let Some(v) = vendors.iter().find(|v| config.vendor(v).is_none()) {
@@ -166,6 +175,8 @@ pub async fn scorecard_json(State(state): State<Arc<AppState>>, Query(q): Query<
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ScorecardQuery {
+    #[serde(default)]
+    hours: Option<String>,
     #[serde(default)]
     from: Option<String>,
     #[serde(default)]

@@ -159,11 +159,73 @@ fn medians_are_kaplan_meier_with_unanswered_probes_censored_never_dropped() {
     assert_eq!(probes_csv.lines().count(), 1 + 10);
 
     // A period: only probes opened in it (steady's first three: opened at 0, 60 and 120 minutes).
-    let o = Options { from: Some(minutes(0)), to: Some(minutes(121)), vendors: vec!["steady".into()], evidence: true };
+    let o = Options {
+        from: Some(minutes(0)),
+        to: Some(minutes(121)),
+        vendors: vec!["steady".into()],
+        evidence: true,
+        in_hours: None,
+    };
     let sc = supportprobe_report::scorecard(&config, &store, &o, minutes(600)).unwrap();
     assert_eq!(sc.vendors.len(), 1);
     assert_eq!(sc.probes.len(), 3);
     assert_eq!(sc.method.probes_counted, 3);
+
+    // Grades by the [scorecard] thresholds: 4 of 6 is acceptable at 60 %, and 4 judged suffice.
+    let graded = format!(
+        "{}[scorecard]\nacceptable = 0.6\nexcellent = 0.95\nmin_judged = 4\n",
+        config.file.text.replace("[vendors.steady]", "[vendors.steady]\ncompliance_target = 0.99")
+    );
+    let graded = Config::parse(&SourceFile::new(Path::new("t.toml"), graded), &|_| None).unwrap();
+    let sc = supportprobe_report::scorecard(&graded, &store, &Options::default(), minutes(600)).unwrap();
+    let sc: Value = serde_json::from_str(&supportprobe_report::json(&sc)).unwrap();
+    assert_eq!(row(&sc, "steady", "all", "P1", "first_response")["grade"], "acceptable");
+    assert_eq!(row(&sc, "sparse", "all", "P1", "first_response")["grade"], "failing", "1 of 4, now judged");
+}
+
+#[test]
+fn every_figure_splits_by_whether_the_probe_was_opened_in_the_promises_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    // Shanghai office hours; t0 is Monday 09:00 there.
+    let text = format!(
+        "[daemon]\ndata_dir = \"{}\"\n[calendars.office]\ntimezone = \"Asia/Shanghai\"\nweekly = {{ mon-fri = \"09:00-18:00\" }}\n\
+         [vendors.office]\n[vendors.office.promise]\nP1 = {{ first_response = \"10m\", calendar = \"office\" }}\n",
+        dir.path().display()
+    );
+    let config = Config::parse(&SourceFile::new(Path::new("t.toml"), text), &|_| None).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // Opened 09:00 and 10:00 (answered in 5 min), and 19:00 and 20:00 CST (answered after 3 hours).
+    probe(&store, &config, "office", 0, 0, Some(5), 20);
+    probe(&store, &config, "office", 1, 60, Some(5), 80);
+    probe(&store, &config, "office", 2, 600, Some(180), 800);
+    probe(&store, &config, "office", 3, 660, Some(180), 860);
+    let split = |h| {
+        let o = Options { in_hours: h, evidence: true, ..Default::default() };
+        let sc = supportprobe_report::scorecard(&config, &store, &o, minutes(2000)).unwrap();
+        serde_json::from_str::<Value>(&supportprobe_report::json(&sc)).unwrap()
+    };
+    let inside = split(Some(true));
+    let r = row(&inside, "office", "all", "P1", "first_response");
+    assert_eq!((r["probes"].as_u64(), r["median_seconds"].as_f64()), (Some(2), Some(300.0)));
+    assert_eq!(
+        (inside["method"]["excluded_other_hours"].as_u64(), inside["method"]["hours"].as_str()),
+        (Some(2), Some("in_hours"))
+    );
+    let outside = split(Some(false));
+    let r = row(&outside, "office", "all", "P1", "first_response");
+    assert_eq!((r["probes"].as_u64(), r["median_seconds"].as_f64()), (Some(2), Some(10_800.0)));
+    // 3 hours of wall clock at night, none of business time: the business clock still starts at 09:00.
+    assert_eq!(r["median_business_seconds"].as_f64(), Some(0.0));
+    assert!(outside["probes"].as_array().unwrap().iter().all(|p| p["in_hours"] == false));
+    let all = split(None);
+    let v = &all["vendors"][0];
+    let hours: Vec<(&str, u64)> = v["hours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["when"].as_str().unwrap(), h["probes"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(hours, vec![("in_hours", 2), ("out_of_hours", 2)]);
 }
 
 /// Kaplan–Meier's quantile by brute force: the first answer time where the

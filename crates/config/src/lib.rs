@@ -50,8 +50,27 @@ pub struct Config {
     pub schedules: Vec<Schedule>,
     /// Notification targets, by name.
     pub notify: BTreeMap<String, NotifyTarget>,
+    /// How the scorecard grades.
+    pub scorecard: ScorecardGrades,
     /// Things that are legal but probably not what was meant.
     pub warnings: Vec<String>,
+}
+
+/// `[scorecard]`: where a share within promise makes a grade.
+#[derive(Clone, Copy, Debug)]
+pub struct ScorecardGrades {
+    pub excellent: Option<f64>,
+    pub acceptable: Option<f64>,
+    pub min_judged: u64,
+}
+
+impl ScorecardGrades {
+    /// The thresholds for a vendor whose `compliance_target` is `target`: (excellent, acceptable).
+    pub fn for_target(&self, target: f64) -> (f64, f64) {
+        let acceptable = self.acceptable.unwrap_or(target);
+        let excellent = self.excellent.unwrap_or(1.0 - (1.0 - acceptable) / 2.0).max(acceptable);
+        (excellent, acceptable)
+    }
 }
 
 #[derive(Clone, Debug)]

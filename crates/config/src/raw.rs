@@ -35,6 +35,20 @@ pub struct RawConfig {
     pub simulator: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     pub notify: BTreeMap<Spanned<String>, Spanned<RawNotify>>,
+    #[serde(default)]
+    pub scorecard: RawScorecard,
+}
+
+/// How the scorecard grades (`[scorecard]`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScorecard {
+    /// Within promise at least this share: `excellent` (default: half the misses the vendor's target allows).
+    pub excellent: Option<Share>,
+    /// At least this share: `acceptable` (default: the vendor's `compliance_target`).
+    pub acceptable: Option<Share>,
+    /// Fewer judged probes than this: `insufficient_data` (default 5).
+    pub min_judged: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

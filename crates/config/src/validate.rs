@@ -306,10 +306,31 @@ pub(super) fn validate(
         }
     }
 
+    let rs = &raw.scorecard;
+    let scorecard = crate::ScorecardGrades {
+        excellent: rs.excellent.map(|s| s.0),
+        acceptable: rs.acceptable.map(|s| s.0),
+        min_judged: rs.min_judged.unwrap_or(5).max(1),
+    };
+    if let (Some(e), Some(a)) = (scorecard.excellent, scorecard.acceptable)
+        && e < a
+    {
+        cx.warnings.push(format!("[scorecard] excellent = {e} is below acceptable = {a}: excellent is taken as {a}"));
+    }
     if !cx.errors.is_empty() {
         return Err(cx.errors);
     }
-    Ok(Config { notify, file: file.clone(), daemon, calendars, vendors, scenarios, schedules, warnings: cx.warnings })
+    Ok(Config {
+        notify,
+        file: file.clone(),
+        daemon,
+        calendars,
+        vendors,
+        scenarios,
+        schedules,
+        scorecard,
+        warnings: cx.warnings,
+    })
 }
 
 fn weekly_from(cx: &mut Ctx<'_>, table: &BTreeMap<Spanned<String>, Spanned<String>>) -> [Vec<Window>; 7] {

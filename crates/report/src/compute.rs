@@ -23,8 +23,11 @@ pub struct Options {
     pub to: Option<DateTime<Utc>>,
     /// Only these vendors (ids); all when empty.
     pub vendors: Vec<String>,
-    /// Include each probe's transcript (the report file; the live overview leaves it out).
+    /// Include each probe's transcript.
     pub evidence: bool,
+    /// Only probes opened inside (`Some(true)`) or outside (`Some(false)`) the
+    /// promise calendar's hours: every figure split this way.
+    pub in_hours: Option<bool>,
 }
 
 /// The measures of the table, as the promise names them.
@@ -35,7 +38,7 @@ pub const MEASURES: [PromiseMeasure; 4] = [
     PromiseMeasure::UpdateInterval,
 ];
 
-/// Below this many judged probes a grade says `insufficient_data`.
+/// Below this many judged probes a grade says `insufficient_data` (unless `[scorecard] min_judged` says otherwise).
 pub const MIN_JUDGED: u64 = 5;
 
 fn rfc(t: DateTime<Utc>) -> String {
@@ -112,8 +115,16 @@ pub fn scorecard(config: &Config, store: &Store, o: &Options, now: DateTime<Utc>
         if !wanted(id) {
             continue;
         }
-        let loaded = by_vendor.remove(id).unwrap_or_default();
         let calendar_of = |pri: Priority| config.promise(id, pri).map_or(&always, |pr| pr.calendar.as_ref());
+        let mut loaded = by_vendor.remove(id).unwrap_or_default();
+        if let Some(wanted) = o.in_hours {
+            let before = loaded.len();
+            loaded.retain(|l| {
+                calendar_of(l.probe.priority).is_open(l.probe.opened_at.unwrap_or(l.probe.due_at)) == wanted
+            });
+            method.excluded_other_hours += (before - loaded.len()) as u64;
+            method.probes_counted -= (before - loaded.len()) as u64;
+        }
         for pr in v.promises.values() {
             let c = &pr.calendar;
             calendars.entry(c.name().to_string()).or_insert_with(|| CalendarNote {
@@ -122,8 +133,8 @@ pub fn scorecard(config: &Config, store: &Store, o: &Options, now: DateTime<Utc>
                 description: c.describe(),
             });
         }
-        let acceptable = v.compliance_target;
-        let thresholds = Thresholds { excellent: 1.0 - (1.0 - acceptable) / 2.0, acceptable, min_judged: MIN_JUDGED };
+        let (excellent, acceptable) = config.scorecard.for_target(v.compliance_target);
+        let thresholds = Thresholds { excellent, acceptable, min_judged: config.scorecard.min_judged };
         // `all` first, then each channel kind.
         let mut kinds: Vec<String> = vec!["all".into()];
         kinds.extend(loaded.iter().map(|l| l.probe.kind.clone()).collect::<BTreeSet<_>>());
@@ -227,6 +238,7 @@ pub fn scorecard(config: &Config, store: &Store, o: &Options, now: DateTime<Utc>
     }
     probes.sort_by(|a, b| (&a.vendor, &a.opened_at, &a.reference).cmp(&(&b.vendor, &b.opened_at, &b.reference)));
     method.calendars = calendars.into_values().collect();
+    method.hours = o.in_hours.map(|h| if h { "in_hours" } else { "out_of_hours" }.to_string());
     let ranking = ranking(&vendors);
     Ok(Scorecard {
         generated_at: rfc(now),

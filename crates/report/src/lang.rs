@@ -155,6 +155,9 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("excluded_dry_run", "Left out: dry runs", "未计入：演练（dry run）"),
     ("excluded_failed_open", "Left out: could not be opened", "未计入：未能创建"),
     ("excluded_not_opened_yet", "Left out: not opened yet", "未计入：尚未创建"),
+    ("excluded_other_hours", "Left out: opened on the other side of business hours", "未计入：在另一时段发起"),
+    ("only_in_hours", "Only probes opened in the promise's hours", "仅统计在承诺工作时间内发起的探测"),
+    ("only_out_of_hours", "Only probes opened outside the promise's hours", "仅统计在承诺工作时间外发起的探测"),
     ("timezone", "Time zone", "时区"),
     ("version", "supportprobe version", "supportprobe 版本"),
 ];

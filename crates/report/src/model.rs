@@ -270,6 +270,10 @@ pub struct Method {
     pub excluded_dry_run: u64,
     pub excluded_failed_open: u64,
     pub excluded_not_opened_yet: u64,
+    /// Left out by `--hours`: opened on the other side of the promise calendar's hours.
+    pub excluded_other_hours: u64,
+    /// `in_hours` or `out_of_hours` when the figures are split so; `null`: all probes.
+    pub hours: Option<String>,
     pub calendars: Vec<CalendarNote>,
 }
 
