@@ -699,7 +699,10 @@ fn evidence(l: &Loaded, calendar: &Calendar, engineers: &Engineers) -> ProbeEvid
         outcome: p.outcome.map(|o| o.to_string()),
         opened_at: p.opened_at.map(rfc),
         ticket_id: p.ticket_id.clone(),
-        ticket_url: p.ticket_url.clone(),
+        // Linked only when it is a web address (never `javascript:` from a hostile API answer).
+        ticket_url: p.ticket_url.clone().filter(|u| {
+            (u.starts_with("https://") || u.starts_with("http://")) && !u.contains(['"', '<', '>', ' ', '|', ')'])
+        }),
         in_hours: p.opened_at.map(|t| calendar.is_open(t)),
         first_human_response_seconds: get(Measure::FirstHumanResponse).and_then(|m| m.wall_secs),
         first_human_response_business_seconds: get(Measure::FirstHumanResponse).and_then(|m| m.business_secs),

@@ -280,3 +280,81 @@ pub fn csv_probes(sc: &Scorecard) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::*;
+
+    fn empty() -> Scorecard {
+        Scorecard {
+            generated_at: "2026-12-04T00:00:00Z".into(),
+            from: None,
+            to: None,
+            version: "0".into(),
+            vendors: Vec::new(),
+            ranking: Vec::new(),
+            probes: Vec::new(),
+            method: Method::default(),
+        }
+    }
+
+    #[test]
+    fn every_template_renders_in_both_languages_and_escapes_what_vendors_write() {
+        for lang in [Lang::En, Lang::Zh] {
+            let sc = empty();
+            assert!(html(&sc, lang, None).unwrap().contains("<h1>"));
+            assert!(html(&sc, lang, Some(&Live { refresh_seconds: 30, rating: true })).unwrap().contains("refresh"));
+            assert!(markdown(&sc, lang).unwrap().starts_with("# "));
+        }
+        // A hostile author name and excerpt come out as text, not markup.
+        let p = ProbeEvidence {
+            reference: "SP-1".into(),
+            vendor: "v".into(),
+            channel: "zendesk".into(),
+            channel_id: "tickets".into(),
+            priority: "P1".into(),
+            scenario: "s".into(),
+            state: "answered".into(),
+            outcome: None,
+            opened_at: Some("2026-12-04T00:00:00Z".into()),
+            ticket_id: None,
+            ticket_url: None,
+            in_hours: Some(true),
+            first_human_response_seconds: Some(60.0),
+            first_human_response_business_seconds: Some(60.0),
+            next_reply_seconds: Vec::new(),
+            resolution_seconds: None,
+            resolution_business_seconds: None,
+            breaches: Vec::new(),
+            bot_turns: 0,
+            handoffs: 0,
+            messages: vec![Message {
+                at: "2026-12-04T00:01:00Z".into(),
+                author: "<script>alert(1)</script>".into(),
+                class: "human".into(),
+                rule: "relay:zendesk:agent".into(),
+                excerpt: Some("</td><img src=x onerror=alert(2)>".into()),
+            }],
+            conversation: Default::default(),
+            longest_silence_seconds: None,
+            open_silence_seconds: None,
+            timeline: Vec::new(),
+            ratings: Vec::new(),
+        };
+        let page = probe_page(&p, "Vendor \"V\"", Lang::En, Some(&Live { refresh_seconds: 0, rating: true })).unwrap();
+        assert!(!page.contains("<script>alert") && page.contains("&lt;script&gt;"), "escaped author");
+        assert!(!page.contains("<img src=x"), "escaped excerpt");
+        assert!(page.contains("id=\"rating-form\""));
+        let read_only = probe_page(&p, "V", Lang::Zh, None).unwrap();
+        assert!(!read_only.contains("rating-form") && read_only.contains("首次人工响应"));
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_as_rfc_4180_says() {
+        assert_eq!(field("plain"), "plain");
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("two\nlines"), "\"two\nlines\"");
+    }
+}
