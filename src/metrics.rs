@@ -237,6 +237,8 @@ struct Summary {
     bot_turns: u32,
     resolved: bool,
     responders: u32,
+    /// What the conversation showed (`CONVERSATION` names them).
+    conversation: [bool; 4],
     /// Counted in the 7-day windows.
     recent: bool,
     measures: Vec<MeasureSum>,
@@ -322,6 +324,8 @@ struct Aggregates {
     states: BTreeMap<(Arc<SeriesKey>, State), i64>,
     bot_turns: BTreeMap<Arc<SeriesKey>, LiveHist>,
     handoffs: BTreeMap<Arc<SeriesKey>, LiveHist>,
+    /// Probes that were escalated, asked for diagnostics, reopened, opened out of hours.
+    conversation: BTreeMap<(Arc<SeriesKey>, usize), i64>,
     durations: BTreeMap<(Measure, Arc<SeriesKey>, &'static str), LiveHist>,
     met: BTreeMap<(Arc<SeriesKey>, &'static str), i64>,
     breached: BTreeMap<(Arc<SeriesKey>, &'static str), i64>,
@@ -463,6 +467,12 @@ impl Aggregates {
             bot_turns: p.bot_turns,
             resolved: p.resolved_at.is_some(),
             responders: p.responders,
+            conversation: [
+                p.escalated_at.is_some(),
+                p.diagnostics_at.is_some(),
+                p.reopened > 0,
+                p.in_hours == Some(false),
+            ],
             recent: p.opened_at.is_some_and(|t| t >= cutoff),
             measures: measures
                 .iter()
@@ -496,6 +506,11 @@ impl Aggregates {
         }
         if s.first_human {
             self.bot_turns.entry(k.clone()).or_default().observe(COUNT_BUCKETS, i64::from(s.bot_turns) * 1000, sign);
+        }
+        for (i, yes) in s.conversation.iter().enumerate() {
+            if *yes {
+                *self.conversation.entry((k.clone(), i)).or_insert(0) += sign;
+            }
         }
         if s.resolved {
             let h = i64::from(s.responders.saturating_sub(1)) * 1000;
@@ -655,6 +670,16 @@ impl Aggregates {
         }
         for (k, h) in &self.handoffs {
             handoffs.histograms.insert(inner(&base(k)), h.export(COUNT_BUCKETS.len()));
+        }
+        let mut conversation: Vec<Family> =
+            CONVERSATION.iter().map(|(name, help)| Family::new(name, "counter", help)).collect();
+        for key in config.series_keys() {
+            for f in &mut conversation {
+                f.set_raw(inner(&base(&key)), 0.0);
+            }
+        }
+        for ((k, i), n) in &self.conversation {
+            conversation[*i].set_raw(inner(&base(k)), *n as f64);
         }
         let mut channel_up = Family::new(
             "supportprobe_channel_up",
@@ -913,6 +938,9 @@ impl Aggregates {
         ] {
             f.write(&mut out);
         }
+        for f in &conversation {
+            f.write(&mut out);
+        }
         Ok(out)
     }
 }
@@ -957,6 +985,20 @@ fn load_families(config: &Config, loads: &crate::engine::Loads) -> [Family; 4] {
     }
     [freshness, interval, effective, in_flight]
 }
+
+/// Probe counters of what the conversation showed, in `Summary::conversation` order.
+const CONVERSATION: [(&str, &str); 4] = [
+    (
+        "supportprobe_probes_escalated_total",
+        "Probes a technical responder answered ([vendors.ID.engineers]), or without any configured, a second person.",
+    ),
+    (
+        "supportprobe_probes_asked_for_diagnostics_total",
+        "Probes where the vendor asked for logs, versions or reproduction steps (English and Chinese wording).",
+    ),
+    ("supportprobe_probes_reopened_total", "Probes the vendor marked solved where the conversation went on after."),
+    ("supportprobe_probes_opened_outside_calendar_total", "Probes opened outside the promise calendar's hours."),
+];
 
 /// The measures with exact quantiles, by their label.
 const QUANTILE_MEASURES: [(Measure, &str); 3] = [

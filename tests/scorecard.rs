@@ -445,6 +445,18 @@ async fn every_number_of_the_report_on_the_demo_equals_the_store_and_probes_json
         }
     }
     assert!(asked >= 3, "{asked} Zendesk probes checked for diagnostics");
+    // The store keeps what the conversation showed, as the report reads it from the events.
+    for p in probes {
+        let stored = h.store.probe_by_reference(p["reference"].as_str().unwrap()).unwrap().unwrap();
+        let at = |t: Option<chrono::DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        let conv = &p["conversation"];
+        let json_at =
+            |v: &Value| v.as_str().map(|s| common::parse(s).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        assert_eq!(at(stored.escalated_at), json_at(&conv["escalation"]["at"]), "{}", p["reference"]);
+        assert_eq!(at(stored.diagnostics_at), json_at(&conv["diagnostics"]["at"]), "{}", p["reference"]);
+        assert_eq!(stored.diagnostics_rule.as_deref(), conv["diagnostics"]["rule"].as_str());
+        assert_eq!(stored.in_hours, p["in_hours"].as_bool());
+    }
     // SwiftRTC promises P0 updates every 30 s: the row is there, judged like the others.
     let u = row(&sc, "swiftrtc", "all", "P0", "update_interval");
     assert_eq!(u["target_seconds"], 30.0);

@@ -232,6 +232,15 @@ pub fn refresh_cached(
             }
         }
     }
+    // What the conversation showed beyond the timed figures.
+    let none = supportprobe_core::communication::Engineers::default();
+    let engineers = config.vendor(&p.vendor).map_or(&none, |v| &v.engineers);
+    let conv = match derived.opened_at {
+        Some(opened) => {
+            supportprobe_core::communication::conversation(opened, &crate::store::turns(&events), engineers)
+        }
+        None => Default::default(),
+    };
     let figures = ProbeFigures {
         state: Some(derived.state),
         outcome: derived.outcome(),
@@ -244,6 +253,11 @@ pub fn refresh_cached(
         closed_at: derived.closed_at,
         bot_turns: derived.bot_turns,
         responders: derived.responders,
+        escalated_at: conv.escalation.at,
+        diagnostics_at: conv.diagnostics.as_ref().map(|d| d.at),
+        diagnostics_rule: conv.diagnostics.as_ref().map(|d| d.rule.clone()),
+        reopened: conv.reopened,
+        in_hours: derived.opened_at.map(|t| promise.map_or(&always, |pr| pr.calendar.as_ref()).is_open(t)),
     };
     let changed = p.state != derived.state
         || p.outcome != figures.outcome
@@ -256,6 +270,11 @@ pub fn refresh_cached(
         || p.bot_turns != figures.bot_turns
         || p.responders != figures.responders
         || p.resolved_by.as_deref() != figures.resolved_by
+        || p.escalated_at != figures.escalated_at
+        || p.diagnostics_at != figures.diagnostics_at
+        || p.diagnostics_rule != figures.diagnostics_rule
+        || p.reopened != figures.reopened
+        || p.in_hours != figures.in_hours
         || !new_breaches.is_empty();
     let before = match saved.take() {
         Some(rows) => rows,

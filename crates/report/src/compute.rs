@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use supportprobe_config::Config;
 use supportprobe_core::calendar::Calendar;
-use supportprobe_core::communication::{Conversation, Engineers, Turn, asks_for_diagnostics, conversation};
+use supportprobe_core::communication::{Conversation, Engineers, conversation};
 use supportprobe_core::model::{Measure, Priority, PromiseMeasure, ReplyClass, State};
 use supportprobe_core::sla::Verdict;
 use supportprobe_core::stats::{self, Observation, Z95};
@@ -499,35 +499,8 @@ fn communication(loaded: &[Loaded], engineers: &Engineers, now: DateTime<Utc>) -
     c
 }
 
-/// A probe's messages as the conversation reads them.
-fn turns(l: &Loaded) -> Vec<Turn> {
-    let text = |e: &StoredEvent, k: &str| e.detail.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    l.events
-        .iter()
-        .filter_map(|e| match e.kind.as_str() {
-            "opened" | "follow_up" => Some(Turn::Ours { at: e.at }),
-            "vendor_resolved" => Some(Turn::Solved { at: e.at }),
-            "reply" if e.class == Some(ReplyClass::Human) && e.detail.get("repeat_of").is_none_or(|r| r.is_null()) => {
-                // Recorded at ingest on the whole message; older events have only the excerpt.
-                let diagnostics = match e.detail.get("asks_for_diagnostics") {
-                    Some(v) => v.as_str().map(String::from),
-                    None => asks_for_diagnostics(&text(e, "excerpt")).map(String::from),
-                };
-                Some(Turn::Human {
-                    at: e.at,
-                    id: e.author.clone().unwrap_or_default(),
-                    name: text(e, "author_name"),
-                    email: text(e, "author_email"),
-                    diagnostics,
-                })
-            }
-            _ => None,
-        })
-        .collect()
-}
-
 fn conversation_of(l: &Loaded, engineers: &Engineers) -> Conversation {
-    conversation(l.probe.opened_at.unwrap_or(l.probe.due_at), &turns(l), engineers)
+    conversation(l.probe.opened_at.unwrap_or(l.probe.due_at), &supportprobe_store::turns(&l.events), engineers)
 }
 
 /// The longest silence between the vendor's people while answered and

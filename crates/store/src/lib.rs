@@ -28,6 +28,7 @@ use rusqlite::{Connection, Row};
 
 use supportprobe_core::lifecycle::Ts;
 
+mod conversation;
 mod cursors;
 mod events;
 mod health;
@@ -38,6 +39,7 @@ mod probes;
 mod ratings;
 mod schema;
 
+pub use conversation::turns;
 pub use events::{NewEvent, StoredEvent};
 pub use health::{ChannelState, ErrorCount, Health};
 pub use looks::LOOKS_WRITTEN_EVERY;

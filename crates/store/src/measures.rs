@@ -22,6 +22,11 @@ pub struct ProbeFigures {
     pub closed_at: Option<Ts>,
     pub bot_turns: u32,
     pub responders: u32,
+    pub escalated_at: Option<Ts>,
+    pub diagnostics_at: Option<Ts>,
+    pub diagnostics_rule: Option<String>,
+    pub reopened: u32,
+    pub in_hours: Option<bool>,
 }
 
 /// One judged measure, as stored (for metrics and output).
@@ -69,7 +74,8 @@ impl Store {
             &format!(
                 "UPDATE probes SET state = COALESCE(?2, state), outcome = ?3, opened_at = ?4, first_response_at = ?5,
              first_human_response_at = ?6, resolved_at = ?7, resolved_by = ?8, expired_at = ?9, closed_at = ?10,
-             bot_turns = ?11, responders = ?12, updated_at = ?13, {NEXT_REV} WHERE id = ?1"
+             bot_turns = ?11, responders = ?12, updated_at = ?13, escalated_at = ?14, diagnostics_at = ?15,
+             diagnostics_rule = ?16, reopened = ?17, in_hours = ?18, {NEXT_REV} WHERE id = ?1"
             ),
             params![
                 id,
@@ -85,6 +91,11 @@ impl Store {
                 f.bot_turns,
                 f.responders,
                 ts(now),
+                f.escalated_at.map(ts),
+                f.diagnostics_at.map(ts),
+                f.diagnostics_rule,
+                f.reopened,
+                f.in_hours,
             ],
         )?;
         for r in rows {

@@ -48,13 +48,26 @@ pub struct Probe {
     pub known_until: Option<Ts>,
     pub note: Option<String>,
     pub created_at: Ts,
+    /// The first reply by one of the vendor's engineers (or, without any configured, the first handoff).
+    pub escalated_at: Option<Ts>,
+    /// The vendor's first request for logs, versions or reproduction steps, and the rule that saw it.
+    pub diagnostics_at: Option<Ts>,
+    pub diagnostics_rule: Option<String>,
+    /// Times the vendor marked it solved and the conversation went on after.
+    pub reopened: u32,
+    /// Opened inside the promise calendar's hours.
+    pub in_hours: Option<bool>,
 }
+
+/// How many columns [`PROBE_COLUMNS`] names: the index of a column selected after them.
+pub(crate) const PROBE_COLUMN_COUNT: usize = 35;
 
 pub(crate) const PROBE_COLUMNS: &str =
     "id, reference, slot, vendor, channel, kind, scenario, priority, state, outcome, due_at,
     give_up_after_ms, follow_up_delay_ms, attempts, next_attempt_at, sent_at, ticket_id, ticket_url, opened_at,
     first_response_at, first_human_response_at, resolved_at, resolved_by, expired_at, closed_at, bot_turns,
-    responders, (SELECT known_until FROM looks WHERE looks.probe_id = probes.id), note, created_at";
+    responders, (SELECT known_until FROM looks WHERE looks.probe_id = probes.id), note, created_at, escalated_at,
+    diagnostics_at, diagnostics_rule, reopened, in_hours";
 
 /// Reads one probe row; the outer error is SQLite's, the inner a corrupt value.
 pub(crate) fn probe_from_row(r: &Row<'_>) -> Result<Result<Probe, StoreError>, rusqlite::Error> {
@@ -91,6 +104,11 @@ pub(crate) fn probe_from_row(r: &Row<'_>) -> Result<Result<Probe, StoreError>, r
             known_until: t(27, "known_until")?,
             note: r.get(28)?,
             created_at: parse_ts("created_at", &r.get::<_, String>(29)?)?,
+            escalated_at: t(30, "escalated_at")?,
+            diagnostics_at: t(31, "diagnostics_at")?,
+            diagnostics_rule: r.get(32)?,
+            reopened: r.get(33)?,
+            in_hours: r.get(PROBE_COLUMN_COUNT - 1)?,
         })
     };
     Ok(build())
@@ -211,7 +229,7 @@ impl Store {
         let mut rows = stmt.query(params![rev, limit])?;
         while let Some(r) = rows.next()? {
             let p = probe_from_row(r)??;
-            f(r.get(30)?, p);
+            f(r.get(PROBE_COLUMN_COUNT)?, p);
         }
         Ok(())
     }

@@ -124,6 +124,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO looks(probe_id, known_until) SELECT id, known_until FROM probes WHERE known_until IS NOT NULL;
     ALTER TABLE probes DROP COLUMN known_until;",
+    // 5: what a probe's conversation showed beyond the timed figures (escalation,
+    // diagnostics asked for, reopened) and whether it was opened in the promise's hours
+    "ALTER TABLE probes ADD COLUMN escalated_at TEXT;
+    ALTER TABLE probes ADD COLUMN diagnostics_at TEXT;
+    ALTER TABLE probes ADD COLUMN diagnostics_rule TEXT;
+    ALTER TABLE probes ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE probes ADD COLUMN in_hours INTEGER;",
 ];
 
 impl Store {
