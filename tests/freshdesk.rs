@@ -75,6 +75,7 @@ async fn poll_reads_conversations_across_pages_without_private_notes() {
     let snap = channel(&server).poll("2187").await.unwrap();
     assert_eq!(snap.status, TicketStatus::Solved, "status 4 = resolved");
     assert_eq!(snap.status_at, Some(utc("2026-11-23T05:02:31Z")));
+    assert_eq!(snap.team.as_deref(), Some("43000578234"), "the ticket's group");
     let ids: Vec<&str> = snap.messages.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids, ["43150001001", "43150001003", "43150001004"], "the private note is never seen");
     let kinds: Vec<AuthorKind> = snap.messages.iter().map(|m| m.author_kind).collect();

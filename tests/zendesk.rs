@@ -131,6 +131,7 @@ async fn poll_reads_documented_payloads_across_pages() {
     let snap = channel(&server, token_auth()).poll("35436").await.unwrap();
     assert_eq!(snap.status, TicketStatus::Open);
     assert_eq!(snap.status_at, Some(utc("2011-05-05T10:38:52Z")));
+    assert_eq!(snap.team.as_deref(), Some("360004812"), "the assigned group, shown to end users");
     let got: Vec<(&str, AuthorKind, &str)> =
         snap.messages.iter().map(|m| (m.id.as_str(), m.author_kind, m.author_name.as_str())).collect();
     assert_eq!(

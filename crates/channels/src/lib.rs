@@ -137,6 +137,10 @@ pub struct Snapshot {
     pub status_at: Option<Ts>,
     /// Every message, oldest first, including ours.
     pub messages: Vec<Message>,
+    /// The team (group) the ticket is assigned to, where the platform shows it
+    /// to the requester (Zendesk's and Freshdesk's `group_id`): a move to an
+    /// engineers' team is an escalation.
+    pub team: Option<String>,
 }
 
 /// The operation a channel call was part of: the `operation` metric label.

@@ -26,11 +26,15 @@ pub struct Engineers {
     /// Patterns on the author's name or email (e.g. `(?i)engineer|工程师|L2`).
     #[serde(default)]
     pub patterns: Vec<Pattern>,
+    /// Teams (groups) whose taking the ticket is an escalation, by the platform's
+    /// id (Zendesk and Freshdesk `group_id`).
+    #[serde(default)]
+    pub teams: Vec<String>,
 }
 
 impl Engineers {
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty() && self.ids.is_empty() && self.patterns.is_empty()
+        self.names.is_empty() && self.ids.is_empty() && self.patterns.is_empty() && self.teams.is_empty()
     }
 
     pub fn matches(&self, id: &str, name: &str, email: &str) -> bool {
@@ -76,6 +80,8 @@ pub enum Turn {
     Human { at: Ts, id: String, name: String, email: String, diagnostics: Option<String> },
     /// The vendor marked the ticket solved.
     Solved { at: Ts },
+    /// The ticket was seen with this team (group).
+    Team { at: Ts, team: String },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -140,6 +146,21 @@ pub fn conversation(opened: Ts, turns: &[Turn], engineers: &Engineers) -> Conver
         if let (Some(rule), None) = (diagnostics, &c.diagnostics) {
             c.diagnostics = Some(Diagnostics { at: *at, seconds: secs(opened, *at).max(0.0), rule: rule.clone() });
         }
+    }
+    // A move to one of the engineers' teams escalates too, if it came first.
+    let moved = turns
+        .iter()
+        .filter_map(|t| match t {
+            Turn::Team { at, team } if engineers.teams.iter().any(|e| e.trim() == team) => Some((*at, team)),
+            _ => None,
+        })
+        .min_by_key(|(at, _)| *at);
+    if let Some((at, team)) = moved
+        && c.escalation.at.is_none_or(|e| at < e)
+    {
+        c.escalation.at = Some(at);
+        c.escalation.seconds = Some(secs(opened, at).max(0.0));
+        c.escalation.by = Some(format!("team {team}"));
     }
     let mut solved_at: Option<Ts> = None;
     for t in turns {
@@ -236,5 +257,27 @@ mod tests {
             Turn::Solved { at: t(300) },
         ];
         assert_eq!(conversation(t(0), &turns, &Engineers::default()).reopened, 1);
+    }
+
+    #[test]
+    fn a_move_to_an_engineers_team_is_an_escalation_when_it_comes_first() {
+        let turns = vec![
+            Turn::Ours { at: t(0) },
+            Turn::Team { at: t(5), team: "360001".into() },
+            human(60, "11", "Amy (Support)", "We are on it."),
+            Turn::Team { at: t(300), team: "360099".into() },
+            human(900, "77", "Zhang San", "Fixed in 4.2.1."),
+        ];
+        let teams = Engineers { teams: vec!["360099".into()], ..Default::default() };
+        let c = conversation(t(0), &turns, &teams);
+        assert_eq!((c.escalation.basis, c.escalation.seconds), ("engineer", Some(300.0)));
+        assert_eq!(c.escalation.by.as_deref(), Some("team 360099"));
+        // An engineer who answered before the move is the escalation.
+        let both =
+            Engineers { teams: vec!["360099".into()], names: vec!["Amy (Support)".into()], ..Default::default() };
+        assert_eq!(conversation(t(0), &turns, &both).escalation.seconds, Some(60.0));
+        // The first-line team is no escalation.
+        let first_line = Engineers { teams: vec!["42".into()], ..Default::default() };
+        assert_eq!(conversation(t(0), &turns, &first_line).escalation.seconds, None);
     }
 }

@@ -15,6 +15,7 @@ pub fn turns(events: &[StoredEvent]) -> Vec<Turn> {
         .filter_map(|e| match e.kind.as_str() {
             "opened" | "follow_up" => Some(Turn::Ours { at: e.at }),
             "vendor_resolved" => Some(Turn::Solved { at: e.at }),
+            "team" => Some(Turn::Team { at: e.at, team: text(e, "team") }),
             "reply" if e.class == Some(ReplyClass::Human) && e.detail.get("repeat_of").is_none_or(|r| r.is_null()) => {
                 // Judged at ingest on the whole message; events from before that have only the excerpt.
                 let diagnostics = match e.detail.get("asks_for_diagnostics") {

@@ -674,7 +674,7 @@ impl Channel for EmailChannel {
         let mb = self.refresh().await?;
         let mut messages = mb.by_reference.get(&reference).cloned().unwrap_or_default();
         messages.sort_by_key(|m| m.at);
-        Ok(Snapshot { status: TicketStatus::Open, status_at: None, messages })
+        Ok(Snapshot { status: TicketStatus::Open, status_at: None, messages, team: None })
     }
 
     async fn reply(&self, ticket: &str, body: &str) -> Result<(), ChannelError> {

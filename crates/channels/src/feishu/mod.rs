@@ -353,7 +353,7 @@ impl Channel for FeishuChannel {
         }
         messages.sort_by_key(|m| m.at);
         messages.dedup_by(|a, b| a.id == b.id);
-        Ok(Snapshot { status: TicketStatus::Open, status_at: None, messages })
+        Ok(Snapshot { status: TicketStatus::Open, status_at: None, messages, team: None })
     }
 
     async fn reply(&self, ticket: &str, body: &str) -> Result<(), ChannelError> {

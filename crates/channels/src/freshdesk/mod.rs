@@ -74,6 +74,9 @@ struct FdTicket {
     created_at: String,
     #[serde(default)]
     updated_at: Option<String>,
+    /// The group the ticket is assigned to.
+    #[serde(default)]
+    group_id: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -303,7 +306,7 @@ impl Channel for FreshdeskChannel {
             pages.then(next);
         }
         messages.sort_by_key(|m| m.at);
-        Ok(Snapshot { status, status_at, messages })
+        Ok(Snapshot { status, status_at, messages, team: t.group_id.map(|g| g.to_string()) })
     }
 
     async fn reply(&self, ticket: &str, body: &str) -> Result<(), ChannelError> {

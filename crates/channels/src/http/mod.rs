@@ -282,7 +282,7 @@ impl Channel for GenericChannel {
             });
         }
         messages.sort_by_key(|m| m.at);
-        Ok(Snapshot { status, status_at, messages })
+        Ok(Snapshot { status, status_at, messages, team: None })
     }
 
     async fn reply(&self, ticket: &str, body: &str) -> Result<(), ChannelError> {

@@ -298,7 +298,7 @@ impl Channel for IntercomChannel {
             Some("open") => (TicketStatus::Open, None),
             other => (TicketStatus::Other(other.unwrap_or("").to_string()), None),
         };
-        Ok(Snapshot { status, status_at, messages })
+        Ok(Snapshot { status, status_at, messages, team: None })
     }
 
     async fn reply(&self, ticket: &str, body: &str) -> Result<(), ChannelError> {

@@ -400,7 +400,7 @@ impl Channel for JiraSmChannel {
             pages.then((!page.is_last_page.unwrap_or(n < PAGE) && n > 0).then_some(start + n));
         }
         messages.sort_by_key(|m| m.at);
-        Ok(Snapshot { status, status_at, messages })
+        Ok(Snapshot { status, status_at, messages, team: None })
     }
 
     async fn reply(&self, ticket: &str, body: &str) -> Result<(), ChannelError> {

@@ -47,7 +47,7 @@ impl Channel for ManualChannel {
     }
 
     async fn poll(&self, _ticket: &str) -> Result<Snapshot, ChannelError> {
-        Ok(Snapshot { status: TicketStatus::Open, status_at: None, messages: Vec::new() })
+        Ok(Snapshot { status: TicketStatus::Open, status_at: None, messages: Vec::new(), team: None })
     }
 
     async fn reply(&self, _ticket: &str, _body: &str) -> Result<(), ChannelError> {

@@ -485,7 +485,7 @@ impl Channel for RtChannel {
             _ => status_at.map_or_else(|| rt_date("LastUpdated", t.last_updated.as_deref()), |s| Ok(Some(s)))?,
         };
         messages.sort_by_key(|m| m.at);
-        Ok(Snapshot { status, status_at, messages })
+        Ok(Snapshot { status, status_at, messages, team: None })
     }
 
     async fn reply(&self, ticket: &str, body: &str) -> Result<(), ChannelError> {

@@ -346,7 +346,7 @@ impl Channel for SlackChannel {
         } else {
             (TicketStatus::Open, None)
         };
-        Ok(Snapshot { status, status_at, messages })
+        Ok(Snapshot { status, status_at, messages, team: None })
     }
 
     async fn reply(&self, ticket: &str, body: &str) -> Result<(), ChannelError> {

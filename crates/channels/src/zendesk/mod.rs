@@ -79,6 +79,9 @@ struct ZRequest {
     created_at: String,
     #[serde(default)]
     updated_at: Option<String>,
+    /// The assigned group, when the help center shows it to end users.
+    #[serde(default)]
+    group_id: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -341,7 +344,7 @@ impl Channel for ZendeskChannel {
             pages.then(page.paging.next().map(|next| self.follow(&next)).transpose()?);
         }
         messages.sort_by_key(|m| m.at);
-        Ok(Snapshot { status, status_at, messages })
+        Ok(Snapshot { status, status_at, messages, team: r.group_id.map(|g| g.to_string()) })
     }
 
     async fn reply(&self, ticket: &str, body: &str) -> Result<(), ChannelError> {

@@ -68,6 +68,9 @@ pub(crate) fn found(rules: &Rules<'_>, snap: &Snapshot, events: &[StoredEvent], 
     let mut relayed: HashMap<String, String> = HashMap::new();
     // Messages already recorded are not classified again: the store keeps the first record of each.
     let mut recorded: HashSet<&str> = HashSet::new();
+    for e in events.iter().filter(|e| e.kind == "team") {
+        recorded.insert(e.key.as_str());
+    }
     for e in events.iter().filter(|e| e.kind == kind::REPLY) {
         recorded.insert(e.key.as_str());
         if let (Some(fp), Some(id)) =
@@ -137,6 +140,16 @@ pub(crate) fn found(rules: &Rules<'_>, snap: &Snapshot, events: &[StoredEvent], 
         f.author = Some(m.author_id.clone());
         found.push(f);
     }
+    // The team the ticket is with, once per team, timed when we first saw it
+    // (our clock; the platform does not say when it moved): a move to an
+    // engineers' team is an escalation.
+    if let Some(team) = snap.team.as_deref().filter(|t| !t.is_empty()) {
+        let key = format!("team:{team}");
+        // Seen before: nothing to write (a poll that finds nothing new writes nothing).
+        if !recorded.contains(key.as_str()) {
+            found.push(Found::new("team", key, now, json!({ "team": team })));
+        }
+    }
     if snap.status.is_resolved() && rules.status_resolves {
         let at = snap.status_at.unwrap_or(now);
         found.push(Found::new(
@@ -176,7 +189,7 @@ mod tests {
     }
 
     fn snapshot(status: TicketStatus, messages: Vec<Message>) -> Snapshot {
-        Snapshot { status, status_at: Some(at("2026-12-04T10:30:00Z")), messages }
+        Snapshot { status, status_at: Some(at("2026-12-04T10:30:00Z")), messages, team: None }
     }
 
     fn recorded(key: &str) -> StoredEvent {
@@ -229,6 +242,35 @@ mod tests {
         assert_eq!(found[0].class, Some(ReplyClass::Human));
         assert_eq!(found[0].author.as_deref(), Some("u-Alex Chen"));
         assert!(found[0].rule.as_deref().is_some_and(|r| r.starts_with("human")), "{:?}", found[0].rule);
+        // "I checked the logs" is no request for them.
+        assert!(found[0].detail["asks_for_diagnostics"].is_null(), "{}", found[0].detail);
+    }
+
+    #[test]
+    fn the_ticket_s_team_and_a_request_for_diagnostics_are_recorded() {
+        let overrides = ClassifyOverrides::default();
+        let rules =
+            Rules { reference: "SP-7Q2K", overrides: &overrides, pattern: None, status_resolves: true, ours: &[] };
+        let mut snap = snapshot(
+            TicketStatus::Open,
+            vec![msg(
+                "3",
+                "2026-12-04T09:40:00Z",
+                AuthorKind::Agent,
+                "Li Wei",
+                "麻烦提供一下客户端日志和 SDK 版本号。",
+            )],
+        );
+        snap.team = Some("360004812".into());
+        let now = at("2026-12-04T11:00:00Z");
+        let found = found(&rules, &snap, &[], now);
+        let team = found.iter().find(|f| f.kind == "team").expect("a team event");
+        assert_eq!((team.key.as_str(), team.at), ("team:360004812", now), "timed when we saw it");
+        // Seen before: nothing new to write.
+        let seen = StoredEvent { kind: "team".into(), key: "team:360004812".into(), ..recorded("x") };
+        assert!(super::found(&rules, &snap, &[seen], now).iter().all(|f| f.kind != "team"));
+        let reply = found.iter().find(|f| f.kind == kind::REPLY).unwrap();
+        assert_eq!(reply.detail["asks_for_diagnostics"], "diag:zh:logs");
     }
 
     #[test]
