@@ -469,6 +469,18 @@ async fn every_number_of_the_report_on_the_demo_equals_the_store_and_probes_json
         }
     }
 
+    // SwiftRTC's escalation is its tickets moving to the engineers' group (after a handoff,
+    // Zendesk only): never before a person answered, and only by that team.
+    let swift_card = sc["vendors"].as_array().unwrap().iter().find(|v| v["vendor"] == "swiftrtc").unwrap();
+    assert_eq!(swift_card["communication"]["escalation_basis"], "engineer");
+    for p in probes.iter().filter(|p| p["vendor"] == "swiftrtc") {
+        let e = &p["conversation"]["escalation"];
+        if let Some(by) = e["by"].as_str() {
+            assert_eq!((by, p["channel"].as_str()), ("team 360000102", Some("zendesk")), "{}", p["reference"]);
+            assert!(e["seconds"].as_f64().unwrap() >= p["first_human_response_seconds"].as_f64().unwrap());
+        }
+    }
+
     // The rating: one current (ann's second), its history of two.
     let p = probes.iter().find(|p| p["reference"] == rated.as_str()).unwrap();
     let ratings = p["ratings"].as_array().unwrap();

@@ -110,7 +110,7 @@ fn ticket_json(t: &SimTicket, now: Ts) -> Value {
         "type": "Incident",
         "requester_id": REQUESTER_ID,
         "responder_id": null,
-        "group_id": null,
+        "group_id": t.group(now),
         "cc_emails": [],
         "fwd_emails": [],
         "reply_cc_emails": [],

@@ -71,6 +71,8 @@ pub struct Profile {
     pub on_call: Vec<Priority>,
     pub agents: Vec<String>,
     pub handoff_share: f64,
+    /// The ticket's group ids: the first from the start, the second from a handoff on.
+    pub groups: Vec<u64>,
     pub rate_limit_per_minute: Option<u32>,
     pub page_size: u32,
     pub seed: u64,
@@ -152,6 +154,15 @@ pub(crate) struct SimTicket {
     pub requester_solved_at: Option<Ts>,
     rng: Rng,
     agent: usize,
+    /// The groups it was with, from when.
+    groups: Vec<(Ts, u64)>,
+}
+
+impl SimTicket {
+    /// The group it is with at `now`.
+    pub(crate) fn group(&self, now: Ts) -> Option<u64> {
+        self.groups.iter().filter(|(at, _)| *at <= now).max_by_key(|(at, _)| *at).map(|(_, g)| *g)
+    }
 }
 
 impl SimTicket {
@@ -436,6 +447,7 @@ impl VendorState {
             requester_solved_at: None,
             rng,
             agent,
+            groups: self.profile.groups.first().map(|g| (now, *g)).into_iter().collect(),
         };
         let first = self.comment_id();
         t.comments.push(Comment { id: first, at: now, author: Author::Requester, body: description, solves: false });
@@ -514,6 +526,10 @@ impl VendorState {
         }
         if handoff && profile.agents.len() > 1 {
             t.agent = (t.agent + 1) % profile.agents.len();
+            // Handed to the engineers' group, from the new person's answer on.
+            if let Some(g) = profile.groups.get(1) {
+                t.groups.push((reply_at, *g));
+            }
         }
         let name = profile.agents.get(t.agent).cloned().unwrap_or_default();
         t.comments.push(Comment {
@@ -720,6 +736,7 @@ mod tests {
             on_call: vec![Priority::P0],
             agents: vec!["Alex".into(), "Wang".into()],
             handoff_share: 1.0,
+            groups: vec![360_001, 360_099],
             rate_limit_per_minute: Some(2),
             page_size: 100,
             seed: 7,
@@ -787,6 +804,9 @@ mod tests {
         let reply = t.comments.iter().find(|c| c.at == t0 + Duration::seconds(90)).unwrap();
         assert_eq!(reply.author, Author::Agent((t.agent) % 2), "handed off");
         assert_eq!(t.vendor_solved_at(t0 + Duration::hours(1)), Some(t0 + Duration::seconds(92)));
+        // The handoff moves it to the engineers' group from the new person's answer on.
+        assert_eq!(t.group(t0 + Duration::seconds(89)), Some(360_001));
+        assert_eq!(t.group(t0 + Duration::seconds(90)), Some(360_099));
     }
 
     #[test]

@@ -111,6 +111,7 @@ fn profile_from(id: &str, rv: RawSimVendor, hours: Arc<Calendar>) -> Result<Prof
         on_call: rv.on_call,
         agents: if rv.agents.is_empty() { vec!["Alex Chen".into()] } else { rv.agents },
         handoff_share: rv.handoff_share.0,
+        groups: rv.groups,
         rate_limit_per_minute: rv.rate_limit_per_minute,
         page_size: rv.page_size.clamp(1, 100),
         seed: rv.seed,
@@ -156,6 +157,10 @@ pub struct RawSimVendor {
     pub agents: Vec<String>,
     #[serde(default)]
     pub handoff_share: Share,
+    /// Group ids the ticket is with (Zendesk and Freshdesk `group_id`): the
+    /// first from the start, the second from a handoff on (first line, then engineers).
+    #[serde(default)]
+    pub groups: Vec<u64>,
     pub rate_limit_per_minute: Option<u32>,
     #[serde(default = "default_page_size")]
     pub page_size: u32,

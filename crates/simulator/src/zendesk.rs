@@ -109,6 +109,7 @@ fn request_json(t: &SimTicket, base: &str, now: Ts) -> Value {
         "via": { "channel": "api", "source": { "from": {}, "to": {}, "rel": null } },
         "custom_fields": [],
         "requester_id": REQUESTER_ID,
+        "group_id": t.group(now),
         "collaborator_ids": [],
         "email_cc_ids": [],
         "is_public": true,
