@@ -459,20 +459,12 @@ fn load_for_reading(path: &Path) -> anyhow::Result<Config> {
 
 /// `--from`: a day (its start, UTC) or an instant.
 fn parse_day_start(s: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
-    }
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("expected a day (2026-12-01) or an RFC 3339 instant: {e}"))
+    supportprobe_report::parse_bound(s, false)
 }
 
 /// `--to`: a day (up to its end, UTC) or an instant.
 fn parse_day_end(s: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok((d + chrono::Days::new(1)).and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
-    }
-    parse_day_start(s)
+    supportprobe_report::parse_bound(s, true)
 }
 
 fn check(path: &Path) -> anyhow::Result<ExitCode> {
@@ -870,10 +862,9 @@ fn probe_row(
 ) -> anyhow::Result<ProbeRow> {
     let ms = store.measures_of(p.id)?;
     let events = store.events(p.id)?;
-    let extras = supportprobe_report::extras(config, p, &ms, &events);
+    let extras = supportprobe_report::extras(config, p, &ms, &events, SystemClock.now());
     let conv = &extras.conversation;
-    let current: Vec<u8> =
-        crate::store::ratings_in(&events).iter().filter(|r| !r.replaced).map(|r| r.rating.quality).collect();
+    let (ratings, rating_quality) = crate::store::current_quality(&crate::store::ratings_in(&events));
     let get = |m: Measure| ms.iter().find(|x| x.measure == m);
     let mut breaches: Vec<String> = ms
         .iter()
@@ -923,9 +914,8 @@ fn probe_row(
         asked_for_diagnostics_seconds: conv.diagnostics.as_ref().map(|d| d.seconds),
         diagnostics_rule: conv.diagnostics.as_ref().map(|d| d.rule.clone()),
         reopened: conv.reopened,
-        ratings: current.len() as u32,
-        rating_quality: (!current.is_empty())
-            .then(|| current.iter().map(|&q| f64::from(q)).sum::<f64>() / current.len() as f64),
+        ratings,
+        rating_quality,
     };
     Ok(row)
 }

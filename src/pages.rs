@@ -46,13 +46,7 @@ fn lang_of(q: &PageQuery) -> Result<Lang, Response> {
 
 fn instant(s: &Option<String>, end_of_day: bool) -> Result<Option<chrono::DateTime<chrono::Utc>>, Response> {
     let Some(s) = s.as_deref().filter(|s| !s.is_empty()) else { return Ok(None) };
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let d = if end_of_day { d + chrono::Days::new(1) } else { d };
-        return Ok(Some(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()));
-    }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| Some(t.with_timezone(&chrono::Utc)))
-        .map_err(|e| bad(format!("`{s}` is neither a day (2026-12-01) nor an RFC 3339 instant: {e}")))
+    supportprobe_report::parse_bound(s, end_of_day).map(Some).map_err(|e| bad(format!("`{s}`: {e}")))
 }
 
 /// Runs `f` on the daemon's store, off the async workers. The daemon's own
@@ -140,9 +134,9 @@ pub async fn probe(
         Err(r) => return r,
     };
     let live = Live { refresh_seconds: 0, rating: state.config().daemon.api_token.is_some() };
-    let r = reference.clone();
+    let (r, now) = (reference.clone(), state.clock.now());
     let page = reading(&state, move |config, store| {
-        let Some(p) = supportprobe_report::probe_evidence(config, store, &r)? else { return Ok(None) };
+        let Some(p) = supportprobe_report::probe_evidence(config, store, &r, now)? else { return Ok(None) };
         let name = config.vendor(&p.vendor).map_or(p.vendor.clone(), |v| v.name.clone());
         Ok(Some(supportprobe_report::probe_page(&p, &name, lang, Some(&live))?))
     })

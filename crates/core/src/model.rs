@@ -138,6 +138,19 @@ vocabulary! {
     }
 }
 
+impl Measure {
+    /// The promise this measure is judged by (the first reply of any kind is
+    /// held against the first-response promise only through the first human one).
+    pub fn promise(self) -> PromiseMeasure {
+        match self {
+            Measure::FirstResponse | Measure::FirstHumanResponse => PromiseMeasure::FirstResponse,
+            Measure::NextReply => PromiseMeasure::NextReply,
+            Measure::Resolution => PromiseMeasure::Resolution,
+            Measure::UpdateInterval => PromiseMeasure::UpdateInterval,
+        }
+    }
+}
+
 impl PromiseMeasure {
     /// The measured interval a promise is judged on.
     pub fn measure(self) -> Measure {

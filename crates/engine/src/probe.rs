@@ -105,12 +105,7 @@ impl Refreshed {
 
 /// The promise a measure is judged by, as named in config and metrics.
 pub fn promise_name(m: Measure) -> &'static str {
-    match m {
-        Measure::FirstResponse | Measure::FirstHumanResponse => "first_response",
-        Measure::NextReply => "next_reply",
-        Measure::Resolution => "resolution",
-        Measure::UpdateInterval => "update_interval",
-    }
+    m.promise().as_str()
 }
 
 /// A judged measure as the store holds it, for "did anything change?".

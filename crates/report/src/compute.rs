@@ -45,20 +45,70 @@ fn rfc(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// One probe with what the store holds for it.
+/// One probe with what the store holds for it, and what its conversation showed (read once).
 struct Loaded {
     probe: Probe,
     measures: Vec<StoredMeasure>,
     events: Vec<StoredEvent>,
+    conversation: Conversation,
+    /// The longest silence while answered and unresolved, and the one still open.
+    silences: (Option<f64>, Option<f64>),
+}
+
+fn stopped_waiting(p: &Probe) -> bool {
+    matches!(p.state, State::Resolved | State::Expired | State::Closed | State::Failed)
+}
+
+/// Until when an interval from `start` is known unreached: the last successful
+/// look (never before the start, never after now), and how long that is.
+fn waited(p: &Probe, start: DateTime<Utc>, now: DateTime<Utc>) -> (DateTime<Utc>, f64) {
+    let until = p.known_until.unwrap_or(start).min(now).max(start);
+    (until, (until - start).num_milliseconds() as f64 / 1000.0)
+}
+
+fn conversation_of(p: &Probe, events: &[StoredEvent], engineers: &Engineers) -> Conversation {
+    conversation(p.opened_at.unwrap_or(p.due_at), &supportprobe_store::turns(events), engineers)
+}
+
+/// The longest silence between the vendor's people while answered and
+/// unresolved (ended or still open at the last look), and the open one.
+fn silences(p: &Probe, measures: &[StoredMeasure], now: DateTime<Utc>) -> (Option<f64>, Option<f64>) {
+    let mut longest: Option<f64> = None;
+    let mut open = None;
+    for x in measures.iter().filter(|x| x.measure == Measure::UpdateInterval) {
+        let secs = match (x.end, x.wall_secs) {
+            (Some(_), Some(w)) => w,
+            _ if !stopped_waiting(p) && p.resolved_at.is_none() => {
+                let (_, s) = waited(p, x.start, now);
+                open = Some(s);
+                s
+            }
+            _ => continue,
+        };
+        longest = Some(longest.map_or(secs, |m: f64| m.max(secs)));
+    }
+    (longest, open)
 }
 
 impl Loaded {
+    fn new(
+        probe: Probe,
+        measures: Vec<StoredMeasure>,
+        events: Vec<StoredEvent>,
+        engineers: &Engineers,
+        now: DateTime<Utc>,
+    ) -> Loaded {
+        let conversation = conversation_of(&probe, &events, engineers);
+        let silences = silences(&probe, &measures, now);
+        Loaded { probe, measures, events, conversation, silences }
+    }
+
     fn intervals(&self, m: Measure) -> impl Iterator<Item = &StoredMeasure> {
         self.measures.iter().filter(move |x| x.measure == m)
     }
 
     fn stopped_waiting(&self) -> bool {
-        matches!(self.probe.state, State::Resolved | State::Expired | State::Closed | State::Failed)
+        stopped_waiting(&self.probe)
     }
 }
 
@@ -71,6 +121,19 @@ fn exclusion(p: &Probe) -> Option<&'static str> {
         return Some(if p.state == State::Failed { "failed_open" } else { "not_opened_yet" });
     }
     None
+}
+
+/// A period's bound as people give it: a day (UTC; its start, or with
+/// `end_of_day` the start of the next, so `--to` includes the whole day) or
+/// an RFC 3339 instant.
+pub fn parse_bound(s: &str, end_of_day: bool) -> Result<DateTime<Utc>, String> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let d = if end_of_day { d + chrono::Days::new(1) } else { d };
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("expected a day (2026-12-01) or an RFC 3339 instant: {e}"))
 }
 
 fn in_period(p: &Probe, o: &Options) -> bool {
@@ -90,9 +153,9 @@ pub fn scorecard(config: &Config, store: &Store, o: &Options, now: DateTime<Utc>
         let Some(last) = page.last() else { break };
         after = last.id;
         for p in page {
-            if !wanted(&p.vendor) || !in_period(&p, o) || config.vendor(&p.vendor).is_none() {
+            let Some(vendor) = config.vendor(&p.vendor).filter(|_| wanted(&p.vendor) && in_period(&p, o)) else {
                 continue;
-            }
+            };
             method.probes_seen += 1;
             match exclusion(&p) {
                 Some("dry_run") => method.excluded_dry_run += 1,
@@ -103,7 +166,8 @@ pub fn scorecard(config: &Config, store: &Store, o: &Options, now: DateTime<Utc>
                     method.probes_counted += 1;
                     let measures = store.measures_of(p.id)?;
                     let events = store.events(p.id)?;
-                    by_vendor.entry(p.vendor.clone()).or_default().push(Loaded { probe: p, measures, events });
+                    let l = Loaded::new(p, measures, events, &vendor.engineers, now);
+                    by_vendor.entry(l.probe.vendor.clone()).or_default().push(l);
                 }
             }
         }
@@ -219,7 +283,7 @@ pub fn scorecard(config: &Config, store: &Store, o: &Options, now: DateTime<Utc>
             .collect();
         if o.evidence {
             for l in &loaded {
-                probes.push(evidence(l, calendar_of(l.probe.priority), &v.engineers));
+                probes.push(evidence(l, calendar_of(l.probe.priority)));
             }
         }
         vendors.push(VendorCard {
@@ -269,8 +333,7 @@ fn observations(
                     Observation { seconds: x.business_secs.unwrap_or(w), answered: true },
                 )),
                 _ => {
-                    let until = l.probe.known_until.unwrap_or(x.start).min(now).max(x.start);
-                    let wall = (until - x.start).num_milliseconds() as f64 / 1000.0;
+                    let (until, wall) = waited(&l.probe, x.start, now);
                     let business = calendar.business_between(x.start, until).num_milliseconds() as f64 / 1000.0;
                     out.push((
                         Observation { seconds: wall, answered: false },
@@ -466,11 +529,9 @@ fn communication(loaded: &[Loaded], engineers: &Engineers, now: DateTime<Utc>) -
                 None => {}
             }
         }
-        let conv = conversation_of(l, engineers);
-        let opened = l.probe.opened_at.unwrap_or(l.probe.due_at);
+        let conv = &l.conversation;
         // Waited at least until the last look (or the end of the probe) without one.
-        let censor = l.probe.known_until.unwrap_or(opened).min(now).max(opened);
-        let waited = (censor - opened).num_milliseconds() as f64 / 1000.0;
+        let (_, waited) = waited(&l.probe, l.probe.opened_at.unwrap_or(l.probe.due_at), now);
         match conv.escalation.seconds {
             Some(s) => {
                 c.escalated += 1;
@@ -486,7 +547,7 @@ fn communication(loaded: &[Loaded], engineers: &Engineers, now: DateTime<Utc>) -
             None => diagnostics.push(Observation { seconds: waited, answered: false }),
         }
         c.reopened += u64::from(conv.reopened.min(1));
-        if let (Some(longest), true) = (silences_of(l).0, l.probe.first_human_response_at.is_some()) {
+        if let (Some(longest), true) = (l.silences.0, l.probe.first_human_response_at.is_some()) {
             silences.push(longest);
         }
     }
@@ -499,31 +560,6 @@ fn communication(loaded: &[Loaded], engineers: &Engineers, now: DateTime<Utc>) -
     c
 }
 
-fn conversation_of(l: &Loaded, engineers: &Engineers) -> Conversation {
-    conversation(l.probe.opened_at.unwrap_or(l.probe.due_at), &supportprobe_store::turns(&l.events), engineers)
-}
-
-/// The longest silence between the vendor's people while answered and
-/// unresolved (ended or still open at the last look), and the open one.
-fn silences_of(l: &Loaded) -> (Option<f64>, Option<f64>) {
-    let mut longest: Option<f64> = None;
-    let mut open = None;
-    for x in l.intervals(Measure::UpdateInterval) {
-        let secs = match (x.end, x.wall_secs) {
-            (Some(_), Some(w)) => w,
-            _ if !l.stopped_waiting() && l.probe.resolved_at.is_none() => {
-                let until = l.probe.known_until.unwrap_or(x.start).max(x.start);
-                let s = (until - x.start).num_milliseconds() as f64 / 1000.0;
-                open = Some(s);
-                s
-            }
-            _ => continue,
-        };
-        longest = Some(longest.map_or(secs, |m: f64| m.max(secs)));
-    }
-    (longest, open)
-}
-
 /// What the scorecard reads from one probe beyond its stored figures (for `probes --json`).
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Extras {
@@ -534,15 +570,20 @@ pub struct Extras {
 }
 
 /// Without a config: no calendar to say in or out of hours, and no engineers (escalation is the first handoff).
-pub fn extras(config: Option<&Config>, probe: &Probe, measures: &[StoredMeasure], events: &[StoredEvent]) -> Extras {
+pub fn extras(
+    config: Option<&Config>,
+    probe: &Probe,
+    measures: &[StoredMeasure],
+    events: &[StoredEvent],
+    now: DateTime<Utc>,
+) -> Extras {
     let none = Engineers::default();
     let calendar = config.and_then(|c| c.promise(&probe.vendor, probe.priority)).map(|p| p.calendar.as_ref());
     let engineers = config.and_then(|c| c.vendor(&probe.vendor)).map_or(&none, |v| &v.engineers);
-    let l = Loaded { probe: probe.clone(), measures: measures.to_vec(), events: events.to_vec() };
-    let (longest_silence_seconds, open_silence_seconds) = silences_of(&l);
+    let (longest_silence_seconds, open_silence_seconds) = silences(probe, measures, now);
     Extras {
         in_hours: probe.opened_at.and_then(|t| calendar.map(|c| c.is_open(t))),
-        conversation: conversation_of(&l, engineers),
+        conversation: conversation_of(probe, events, engineers),
         longest_silence_seconds,
         open_silence_seconds,
     }
@@ -589,22 +630,15 @@ fn ranking(vendors: &[VendorCard]) -> Vec<Rank> {
 
 const OUR_KINDS: [&str; 3] = ["opened", "follow_up", "follow_up_sent"];
 
-fn evidence(l: &Loaded, calendar: &Calendar, engineers: &Engineers) -> ProbeEvidence {
+fn evidence(l: &Loaded, calendar: &Calendar) -> ProbeEvidence {
     let p = &l.probe;
-    let (longest_silence_seconds, open_silence_seconds) = silences_of(l);
+    let (longest_silence_seconds, open_silence_seconds) = l.silences;
     let get = |m: Measure| l.intervals(m).next();
     let mut breaches: Vec<String> = l
         .measures
         .iter()
         .filter(|m| m.verdict == Verdict::Breached)
-        .map(|m| m.measure)
-        .map(|m| match m {
-            Measure::FirstResponse | Measure::FirstHumanResponse => PromiseMeasure::FirstResponse,
-            Measure::NextReply => PromiseMeasure::NextReply,
-            Measure::Resolution => PromiseMeasure::Resolution,
-            Measure::UpdateInterval => PromiseMeasure::UpdateInterval,
-        })
-        .map(|m| m.as_str().to_string())
+        .map(|m| m.measure.promise().as_str().to_string())
         .collect();
     breaches.dedup();
     let confirmed: BTreeSet<u64> = l
@@ -688,19 +722,24 @@ fn evidence(l: &Loaded, calendar: &Calendar, engineers: &Engineers) -> ProbeEvid
         messages,
         timeline,
         ratings: ratings_in(&l.events),
-        conversation: conversation_of(l, engineers),
+        conversation: l.conversation.clone(),
         longest_silence_seconds,
         open_silence_seconds,
     }
 }
 
 /// One probe's evidence, for its page.
-pub fn probe_evidence(config: &Config, store: &Store, reference: &str) -> Result<Option<ProbeEvidence>, StoreError> {
+pub fn probe_evidence(
+    config: &Config,
+    store: &Store,
+    reference: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<ProbeEvidence>, StoreError> {
     let Some(probe) = store.probe_by_reference(reference)? else { return Ok(None) };
     let always = Calendar::always("24x7");
     let calendar = config.promise(&probe.vendor, probe.priority).map_or(&always, |p| p.calendar.as_ref());
-    let l = Loaded { measures: store.measures_of(probe.id)?, events: store.events(probe.id)?, probe };
     let none = Engineers::default();
-    let engineers = config.vendor(&l.probe.vendor).map_or(&none, |v| &v.engineers);
-    Ok(Some(evidence(&l, calendar, engineers)))
+    let engineers = config.vendor(&probe.vendor).map_or(&none, |v| &v.engineers);
+    let (measures, events) = (store.measures_of(probe.id)?, store.events(probe.id)?);
+    Ok(Some(evidence(&Loaded::new(probe, measures, events, engineers, now), calendar)))
 }

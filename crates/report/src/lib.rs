@@ -13,7 +13,7 @@ mod lang;
 mod model;
 mod render;
 
-pub use compute::{Extras, MEASURES, MIN_JUDGED, Options, extras, grade, probe_evidence, scorecard};
+pub use compute::{Extras, MEASURES, MIN_JUDGED, Options, extras, grade, parse_bound, probe_evidence, scorecard};
 pub use lang::{Lang, duration};
 pub use model::*;
 pub use render::{Format, Live, RenderError, csv_probes, csv_rows, html, json, markdown, probe_page};

@@ -251,9 +251,7 @@ pub fn csv_probes(sc: &Scorecard) -> String {
         .map(String::from),
     );
     for p in &sc.probes {
-        let current: Vec<u8> = p.ratings.iter().filter(|r| !r.replaced).map(|r| r.rating.quality).collect();
-        let mean =
-            (!current.is_empty()).then(|| current.iter().map(|&q| f64::from(q)).sum::<f64>() / current.len() as f64);
+        let (_, mean) = supportprobe_store::current_quality(&p.ratings);
         out.push_str(&line(&[
             p.reference.clone(),
             p.vendor.clone(),

@@ -47,7 +47,7 @@ pub use measures::{ProbeFigures, StoredMeasure};
 pub use outbox::{DeliveryCount, DueDelivery, NewNotification, Notification};
 pub(crate) use probes::{NEXT_REV, insert_probe};
 pub use probes::{NewProbe, Probe, ProbeFilter};
-pub use ratings::{RATING, Rating, Solved, StoredRating, ratings_in};
+pub use ratings::{RATING, Rating, Solved, StoredRating, current_quality, ratings_in};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -95,6 +95,13 @@ pub fn ratings_in(events: &[StoredEvent]) -> Vec<StoredRating> {
     out
 }
 
+/// How many ratings count (each person's latest) and their mean quality.
+pub fn current_quality(ratings: &[StoredRating]) -> (u32, Option<f64>) {
+    let current: Vec<f64> = ratings.iter().filter(|r| !r.replaced).map(|r| f64::from(r.rating.quality)).collect();
+    let n = current.len();
+    (u32::try_from(n).unwrap_or(u32::MAX), (n > 0).then(|| current.iter().sum::<f64>() / n as f64))
+}
+
 impl Store {
     /// Records a rating of probe `probe_id` by `by` at `now`.
     pub fn add_rating(&self, probe_id: i64, by: &str, rating: &Rating, now: Ts) -> Result<(), StoreError> {
@@ -137,6 +144,8 @@ mod tests {
         let summary: Vec<(&str, u8, bool)> =
             got.iter().map(|r| (r.by.as_str(), r.rating.quality, r.replaced)).collect();
         assert_eq!(summary, vec![("ann", 2, true), ("bo", 5, false), ("ann", 4, false)]);
+        assert_eq!(current_quality(&got), (2, Some(4.5)), "bo's 5 and ann's latest 4");
+        assert_eq!(current_quality(&[]), (0, None));
         assert!(Rating { quality: 0, solved: None, note: None }.checked().is_err());
         assert!(Rating { quality: 6, solved: None, note: None }.checked().is_err());
         assert_eq!("partly".parse::<Solved>(), Ok(Solved::Partly));
