@@ -146,6 +146,8 @@ fn main() {
                     due_at: t0,
                     give_up_after: chrono::Duration::hours(1),
                     follow_up_delay: None,
+                    manual: false,
+                    counted: true,
                 },
                 t0,
             )
@@ -193,6 +195,8 @@ fn main() {
                     due_at: t0,
                     give_up_after: chrono::Duration::hours(1),
                     follow_up_delay: None,
+                    manual: false,
+                    counted: true,
                 },
                 t0,
             )

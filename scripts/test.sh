@@ -3,7 +3,8 @@
 # servers and tools the tests use — Debian's prometheus and
 # prometheus-alertmanager (promtool, rule and dashboard checks), OpenSMTPD and
 # Dovecot on loopback (email), Request Tracker 5 (a real helpdesk), Debian's
-# chromium and chromium-driver (the scorecard pages in a real browser) — then
+# chromium and chromium-driver (the scorecard pages in a real browser),
+# systemd-analyze (the shipped unit) — then
 # runs rustfmt, clippy and every test.
 # Usage: scripts/test.sh [extra cargo test args]      (root or sudo for apt)
 set -euo pipefail
@@ -27,6 +28,13 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
   as_root apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
 fi
 chromium --version 2>/dev/null | sed -n 1p
+
+if ! command -v systemd-analyze >/dev/null 2>&1; then
+  echo "== installing Debian's systemd (systemd-analyze verifies deploy/supportprobe.service)"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq --no-install-recommends systemd >/dev/null
+fi
 
 echo "== mail stack (mail to rt@example.test goes to Request Tracker)"
 RT_URL=http://127.0.0.1:18080/ scripts/mail-stack.sh start

@@ -24,10 +24,14 @@ use crate::store::{Probe, Store, StoredMeasure};
 #[derive(Debug, Parser)]
 #[command(
     name = "supportprobe",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (revision ", env!("SUPPORTPROBE_REVISION"), ")"),
     about = "Measures, with evidence, how fast each vendor's support really answers"
 )]
 pub struct Cli {
+    /// Log lines as `text` (for a terminal) or `json` (one object a line, for journald, Loki or a
+    /// container platform); also `SUPPORTPROBE_LOG_FORMAT`.
+    #[arg(long, global = true, env = "SUPPORTPROBE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,12 +46,18 @@ enum Command {
         #[arg(long)]
         no_simulator: bool,
     },
-    /// Validate the config and every scenario it uses, and print the plan.
+    /// Validate the config and every scenario it uses, and print the plan. Every problem is
+    /// reported in one run; secrets are only checked for (unset ones are warnings).
     Check {
         #[arg(long, short)]
         config: PathBuf,
+        /// Also resolve every secret and log in to each channel with it (one read-only request
+        /// per channel), reporting per channel.
+        #[arg(long)]
+        online: bool,
     },
-    /// Open one probe now, follow it to the end and print its figures.
+    /// Open one probe now, follow it to the end and print its figures. Beside a running
+    /// daemon on the same data directory, the daemon follows it and this waits for it.
     Once {
         #[arg(long, short)]
         config: PathBuf,
@@ -63,6 +73,10 @@ enum Command {
         give_up_after: Option<Dur>,
         #[arg(long)]
         no_simulator: bool,
+        /// Count this probe in the POC's figures (metrics, scorecard). Without it a manual
+        /// run is kept and listed (`probes --manual`) but left out of every statistic.
+        #[arg(long)]
+        count: bool,
     },
     /// List probes from the store (streamed: any size of store in bounded memory).
     Probes {
@@ -83,6 +97,28 @@ enum Command {
         /// Only probes created since: an RFC 3339 instant or a duration back from now (`7d`, `12h`).
         #[arg(long, value_parser = parse_since)]
         since: Option<DateTime<Utc>>,
+        /// Only probes created before: an RFC 3339 instant or a duration back from now.
+        #[arg(long, value_parser = parse_since)]
+        until: Option<DateTime<Utc>>,
+        /// Only probes of this priority (P0-P3).
+        #[arg(long)]
+        priority: Option<crate::model::Priority>,
+        /// Only probes of this scenario (its id).
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Only manual runs (`once`); `--manual=false`: only scheduled probes.
+        #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+        manual: Option<bool>,
+        /// Order: `created` (the default, streamed), `first-human` or `resolution` (slowest first;
+        /// reads the filtered probes into memory to sort them).
+        #[arg(long, default_value = "created", value_parser = ["created", "first-human", "resolution"])]
+        sort: String,
+        /// Oldest first instead of newest first.
+        #[arg(long)]
+        reverse: bool,
+        /// At most this many probes.
+        #[arg(long)]
+        limit: Option<usize>,
     },
     /// Run only the config's simulated vendors, as their own process.
     Simulate {
@@ -176,7 +212,7 @@ pub fn main() -> ExitCode {
             | Command::Report { .. }
             | Command::Rate { .. }
     );
-    init_tracing(if quiet { "warn" } else { "info" });
+    init_tracing(if quiet { "warn" } else { "info" }, cli.log_format == "json");
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -196,15 +232,27 @@ fn emit(text: &str) -> anyhow::Result<()> {
     }
 }
 
-fn init_tracing(default: &str) {
+fn init_tracing(default: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},hyper=warn,reqwest=warn")));
+    if json {
+        // One JSON object a line: timestamp, level, target, the span's fields (probe, vendor, channel) and the event's.
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+        return;
+    }
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
 }
 
+/// The config for a command that does not talk to vendors: secrets need not be set.
 fn load(path: &Path) -> anyhow::Result<Config> {
-    match Config::load(path) {
+    match Config::load_offline(path) {
         Ok(c) => Ok(c),
         Err(d) => bail!("invalid configuration\n{d}"),
     }
@@ -234,7 +282,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check { config } => check(&config),
+        Command::Check { config, online } => check(&config, online),
         Command::Run { config, no_simulator } => {
             let config = Arc::new(load_with_simulator(&config)?.0);
             runtime()?.block_on(async move {
@@ -268,20 +316,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             })
         }
-        Command::Once { config, scenario, vendor, channel, give_up_after, no_simulator } => {
+        Command::Once { config, scenario, vendor, channel, give_up_after, no_simulator, count } => {
             let (config, simulator) = load_with_simulator(&config)?;
             let config = Arc::new(config);
             let scenario = config.scenario(&scenario).map_err(|d| anyhow::anyhow!("{d}"))?;
             runtime()?.block_on(async move {
                 let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-                // `once` changes things at vendors: never beside a daemon on the same data directory.
-                let _lock = crate::lock::DataDirLock::acquire(&config.daemon.data_dir)?;
                 let store = Arc::new(Store::open(&config.daemon.data_dir)?);
-                let token = CancellationToken::new();
-                let tracker = tokio_util::task::TaskTracker::new();
-                if let (false, Some(settings)) = (no_simulator, &simulator) {
-                    crate::simulated::start(settings, &tracker, token.clone()).await?;
-                }
                 let ctx = crate::engine::Ctx {
                     config: config.clone(),
                     store: store.clone(),
@@ -290,61 +331,116 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     budgets: Default::default(),
                     loads: Default::default(),
                 };
+                let give_up = give_up_after.map(Dur::chrono);
+                let token = CancellationToken::new();
                 let stop = token.clone();
                 let mut signals = daemon::Signals::install();
                 tokio::spawn(async move {
                     signals.stop().await;
                     stop.cancel();
                 });
-                let id = crate::engine::once(
-                    &ctx,
-                    &scenario,
-                    &vendor,
-                    &channel,
-                    give_up_after.map(Dur::chrono),
-                    token.clone(),
-                )
-                .await?;
-                token.cancel();
-                tracker.close();
-                tracker.wait().await;
+                // One process changes things at vendors per data directory. When a daemon
+                // holds it, the probe is handed to the daemon (it follows the store) and this
+                // process only waits for its figures: no second simulator, no second port.
+                let id = match crate::lock::DataDirLock::acquire(&config.daemon.data_dir) {
+                    Ok(_lock) => {
+                        let tracker = tokio_util::task::TaskTracker::new();
+                        if let (false, Some(settings)) = (no_simulator, &simulator) {
+                            crate::simulated::start(settings, &tracker, token.clone()).await?;
+                        }
+                        let id = crate::engine::once(&ctx, &scenario, &vendor, &channel, give_up, count, token.clone())
+                            .await?;
+                        token.cancel();
+                        tracker.close();
+                        tracker.wait().await;
+                        id
+                    }
+                    Err(crate::lock::LockError::Held { holder, .. }) => {
+                        let id = crate::engine::insert_once(&ctx, &scenario, &vendor, &channel, give_up, count)?;
+                        eprintln!("a daemon is running on this data directory ({holder}): it follows the probe");
+                        let addr = crate::lock::announced_listen(&holder).unwrap_or(config.daemon.listen);
+                        hand_to_daemon(&config, addr, &store, id, token.clone()).await?
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 let p = store.probe(id)?.context("probe vanished from the store")?;
                 let measures = store.measures_of(id)?;
                 emit(&figures(&p, &measures))?;
                 Ok(if p.state.is_final() { ExitCode::SUCCESS } else { ExitCode::from(2) })
             })
         }
-        Command::Probes { config: path, json, vendor, channel, state, since } => {
+        Command::Probes {
+            config: path,
+            json,
+            vendor,
+            channel,
+            state,
+            since,
+            until,
+            priority,
+            scenario,
+            manual,
+            sort,
+            reverse,
+            limit,
+        } => {
             let config = load(&path)?;
             if let Some(v) = &vendor
                 && config.vendor(v).is_none()
             {
                 let known: Vec<&str> = config.vendors.keys().map(String::as_str).collect();
-                anyhow::bail!("no vendor `{v}` in {} (its vendors: {})", path.display(), known.join(", "));
+                let near = crate::config::diag::nearest(v, known.iter().copied())
+                    .map(|n| format!("; did you mean `{n}`?"))
+                    .unwrap_or_default();
+                anyhow::bail!("no vendor `{v}` in {} (its vendors: {}){near}", path.display(), known.join(", "));
             }
             let store = Store::open_for_reading(&config.daemon.data_dir)?;
-            let filter = crate::store::ProbeFilter { vendor, channel, state, since };
-            let mut first = true;
-            let mut notes = String::new();
-            if !json {
-                emit(&table_header())?;
-            }
-            for_each_probe_row(&store, &filter, Some(&config), |row| {
-                if json {
-                    let sep = if first { "[\n" } else { ",\n" };
-                    emit(&format!("{sep}{}", indent(&serde_json::to_string_pretty(&row)?)))?;
-                } else {
-                    emit(&table_line(&row))?;
-                    notes.push_str(&override_lines(&row));
-                }
-                first = false;
-                Ok(())
-            })?;
-            if json {
-                emit(if first { "[]\n" } else { "\n]\n" })?;
+            let filter = crate::store::ProbeFilter {
+                vendor,
+                channel,
+                state,
+                since,
+                until,
+                priority,
+                scenario,
+                manual,
+                newest_first: !reverse,
+            };
+            let mut printer = ProbePrinter::new(json)?;
+            let limit = limit.unwrap_or(usize::MAX);
+            if sort == "created" {
+                let mut n = 0;
+                for_each_probe_row(&store, &filter, Some(&config), |row| {
+                    if n < limit {
+                        printer.row(row)?;
+                    }
+                    n += 1;
+                    Ok(())
+                })?;
             } else {
-                emit(&notes)?;
+                let mut rows = Vec::new();
+                for_each_probe_row(&store, &filter, Some(&config), |row| {
+                    rows.push(row);
+                    Ok(())
+                })?;
+                let key = |r: &ProbeRow| {
+                    if sort == "first-human" { r.first_human_response_seconds } else { r.resolution_seconds }
+                };
+                // Slowest first; probes without the figure (still waiting) last.
+                rows.sort_by(|a, b| match (key(a), key(b)) {
+                    (Some(x), Some(y)) => y.total_cmp(&x),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => std::cmp::Ordering::Equal,
+                });
+                if reverse {
+                    rows.reverse();
+                }
+                for row in rows.into_iter().take(limit) {
+                    printer.row(row)?;
+                }
             }
+            printer.finish()?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Classify { paths, config, vendor, explain } => {
@@ -387,7 +483,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { config: path, from, to, vendor, format, out, lang, hours } => {
-            let config = load_for_reading(&path)?;
+            let config = load(&path)?;
             for v in &vendor {
                 if config.vendor(v).is_none() {
                     let known: Vec<&str> = config.vendors.keys().map(String::as_str).collect();
@@ -427,7 +523,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rate { reference, config, quality, solved, note, by } => {
-            let config = load_for_reading(&config)?;
+            let config = load(&config)?;
             let store = Store::open(&config.daemon.data_dir)?;
             let by =
                 by.unwrap_or_else(|| format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into())));
@@ -439,22 +535,81 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Tells the running daemon to read its store now (`POST /-/resync`) and waits
+/// until the probe is final (or Ctrl-C): the daemon does the work.
+async fn hand_to_daemon(
+    config: &Config,
+    addr: std::net::SocketAddr,
+    store: &Store,
+    id: i64,
+    stop: CancellationToken,
+) -> anyhow::Result<i64> {
+    crate::channel::client::install_crypto_provider();
+    let mut req = reqwest::Client::new().post(format!("http://{addr}/-/resync"));
+    if let Some(t) = &config.daemon.api_token {
+        req = req.bearer_auth(t.expose());
+    }
+    match req.timeout(std::time::Duration::from_secs(10)).send().await {
+        Ok(r) if r.status().is_success() => {}
+        Ok(r) => eprintln!(
+            "note: the daemon on {addr} answered {} to /-/resync; it takes the probe at its next store read (within 5 minutes)",
+            r.status()
+        ),
+        Err(e) => eprintln!(
+            "note: nothing answers on {addr}, so the daemon holding the data directory was not told ({}); it takes the probe at its next store read (within 5 minutes)",
+            crate::channel::error_chain(&e)
+        ),
+    }
+    loop {
+        let p = store.probe(id)?.context("probe vanished from the store")?;
+        if p.state.is_final() {
+            return Ok(id);
+        }
+        tokio::select! {
+            () = stop.cancelled() => return Ok(id),
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Prints `probes` rows as a table (overrides listed under it) or a JSON array, streamed.
+struct ProbePrinter {
+    json: bool,
+    first: bool,
+    notes: String,
+}
+
+impl ProbePrinter {
+    fn new(json: bool) -> anyhow::Result<ProbePrinter> {
+        if !json {
+            emit(&table_header())?;
+        }
+        Ok(ProbePrinter { json, first: true, notes: String::new() })
+    }
+
+    fn row(&mut self, row: ProbeRow) -> anyhow::Result<()> {
+        if self.json {
+            let sep = if self.first { "[\n" } else { ",\n" };
+            emit(&format!("{sep}{}", indent(&serde_json::to_string_pretty(&row)?)))?;
+        } else {
+            emit(&table_line(&row))?;
+            self.notes.push_str(&override_lines(&row));
+        }
+        self.first = false;
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        if self.json { emit(if self.first { "[]\n" } else { "\n]\n" }) } else { emit(&self.notes) }
+    }
+}
+
 /// Writes a report file whole or not at all (a temporary file renamed over it).
 fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
     let tmp = path.with_extension("partial");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
-}
-
-/// The config for commands that only read the store (`report`, `rate`): an
-/// environment variable a channel's secret names need not be set.
-fn load_for_reading(path: &Path) -> anyhow::Result<Config> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty()).or_else(|| Some("unset-not-needed".into()));
-    match Config::load_with_env(path, &env) {
-        Ok(c) => Ok(c),
-        Err(_) => load(path),
-    }
 }
 
 /// `--from`: a day (its start, UTC) or an instant.
@@ -467,8 +622,9 @@ fn parse_day_end(s: &str) -> Result<DateTime<Utc>, String> {
     supportprobe_report::parse_bound(s, true)
 }
 
-fn check(path: &Path) -> anyhow::Result<ExitCode> {
-    let config = match crate::simulated::load(path) {
+fn check(path: &Path, online: bool) -> anyhow::Result<ExitCode> {
+    let loaded = if online { crate::simulated::load(path) } else { crate::simulated::load_offline(path) };
+    let config = match loaded {
         Ok((c, _)) => c,
         Err(d) => {
             eprintln!("{d}");
@@ -478,7 +634,11 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
     let mut out = String::new();
     plan(&config, Utc::now(), &mut out);
     emit(&out)?;
-    Ok(ExitCode::SUCCESS)
+    if !online {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let failed = runtime()?.block_on(crate::online::check_online(&config, &mut |line| emit(&format!("{line}\n"))))?;
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// The plan `check` prints: calendars, vendors with promises, channels and
@@ -585,13 +745,34 @@ pub fn plan(config: &Config, now: DateTime<Utc>, out: &mut String) {
             sim.vendors.keys().cloned().collect::<Vec<_>>().join(", ")
         );
     }
-    let load = load_warnings(config, now);
-    if !config.warnings.is_empty() || !load.is_empty() {
+    let mut warnings: Vec<String> = config
+        .warnings
+        .iter()
+        .map(|w| {
+            let mut line = match w.location() {
+                Some(loc) => format!("{loc}: {}", w.message),
+                None => w.message.clone(),
+            };
+            for n in &w.notes {
+                line.push_str(&format!("\n    {n}"));
+            }
+            line
+        })
+        .collect();
+    warnings.extend(load_warnings(config, now));
+    if !warnings.is_empty() {
         let _ = writeln!(out, "\nwarnings");
-        for w in config.warnings.iter().chain(&load) {
+        for w in &warnings {
             let _ = writeln!(out, "  - {w}");
         }
     }
+    let n = warnings.len();
+    let _ = writeln!(
+        out,
+        "\n{}: no problems, {}",
+        config.file.path.display(),
+        if n == 0 { "no warnings".to_string() } else { format!("{n} warning{}", if n == 1 { "" } else { "s" }) }
+    );
 }
 
 /// Rate budgets that cannot carry their channels' poll intervals with as
@@ -692,6 +873,37 @@ pub fn load_warnings(config: &Config, now: DateTime<Utc>) -> Vec<String> {
             ));
         }
     }
+    out.extend(holiday_coverage_warnings(config, now));
+    out
+}
+
+/// How long before a built-in holiday set's data ends `check` starts warning:
+/// a POC is typically planned a quarter ahead.
+const HOLIDAY_DATA_NOTICE_DAYS: i64 = 90;
+
+/// Calendars that name a built-in holiday set (`holidays = "cn"`) whose data
+/// ends soon or has ended: after that day, that region's public holidays
+/// count as business hours.
+pub fn holiday_coverage_warnings(config: &Config, now: DateTime<Utc>) -> Vec<String> {
+    let mut out = Vec::new();
+    for cal in config.calendars.values() {
+        let today = now.with_timezone(&cal.timezone()).date_naive();
+        for (set, until) in cal.holiday_sets() {
+            let left = (*until - today).num_days();
+            if left > HOLIDAY_DATA_NOTICE_DAYS {
+                continue;
+            }
+            let when = if left < 0 {
+                format!("ended on {until}")
+            } else {
+                format!("ends on {until}, {left} day{} from now", if left == 1 { "" } else { "s" })
+            };
+            out.push(format!(
+                "calendar `{}`: the built-in `{set}` holiday data {when}; after it that region's public holidays count as business hours (a newer supportprobe carries the next year, or list its dates under `holidays`)",
+                cal.name()
+            ));
+        }
+    }
     out
 }
 
@@ -730,6 +942,9 @@ pub struct ProbeRow {
     pub handoffs: u32,
     pub breaches: Vec<String>,
     pub note: Option<String>,
+    /// Started by hand (`once`), and whether it counts in the POC's figures.
+    pub manual: bool,
+    pub counted: bool,
     /// First human responses a person overrode with `record --force`.
     pub overrides: Vec<OverrideRow>,
     /// Each ended silence between the vendor's people while answered and unresolved.
@@ -899,6 +1114,8 @@ fn probe_row(
         handoffs: p.responders.saturating_sub(1),
         breaches,
         note: p.note.clone(),
+        manual: p.manual,
+        counted: p.counted,
         overrides,
         update_interval_seconds: ms
             .iter()
@@ -924,11 +1141,12 @@ fn secs(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_string(), |s| human_secs(s.round() as i64))
 }
 
-fn table_row(c: [&str; 10]) -> String {
-    format!(
-        "{:<12} {:<12} {:<9} {:<3} {:<22} {:<12} {:>9} {:>9} {:>9}  {}\n",
-        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]
-    )
+fn table_row(c: [&str; 11]) -> String {
+    let line = format!(
+        "{:<12} {:<12} {:<9} {:<3} {:<22} {:<12} {:>9} {:>9} {:>9}  {:<9} {}",
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10]
+    );
+    format!("{}\n", line.trim_end())
 }
 
 fn table_header() -> String {
@@ -943,6 +1161,7 @@ fn table_header() -> String {
         "BUSINESS",
         "RESOLVED",
         "BREACHES",
+        "NOTE",
     ])
 }
 
@@ -955,7 +1174,19 @@ fn table_line(r: &ProbeRow) -> String {
     );
     // A figure a person overrode is marked, and the override listed under the table.
     let h = if r.overrides.is_empty() { h } else { format!("{h}*") };
-    table_row([&r.reference, &r.vendor, &r.channel, &r.priority, &r.scenario, &r.state, &h, &b, &res, &br])
+    // Why a probe was skipped or failed, and which ones were run by hand.
+    let mut note = match r.state.as_str() {
+        "skipped" | "failed" => r.note.clone().unwrap_or_default(),
+        _ => String::new(),
+    };
+    if r.manual {
+        note = format!(
+            "manual{}{}",
+            if r.counted { ", counted" } else { "" },
+            if note.is_empty() { String::new() } else { format!("; {note}") }
+        );
+    }
+    table_row([&r.reference, &r.vendor, &r.channel, &r.priority, &r.scenario, &r.state, &h, &b, &res, &br, &note])
 }
 
 fn override_lines(r: &ProbeRow) -> String {

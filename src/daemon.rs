@@ -89,7 +89,7 @@ impl Generation {
 /// Starts everything; returns once listening.
 pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     // One daemon per data directory: a second one exits here, naming the first.
-    let lock = crate::lock::DataDirLock::acquire(&config.daemon.data_dir)?;
+    let mut lock = crate::lock::DataDirLock::acquire(&config.daemon.data_dir)?;
     let store = Arc::new(
         Store::open(&config.daemon.data_dir)
             .with_context(|| format!("cannot open the store in {}", config.daemon.data_dir.display()))?,
@@ -122,6 +122,9 @@ pub async fn start(config: Arc<Config>, opts: RunOptions, clock: Arc<dyn Clock>)
         .await
         .with_context(|| format!("cannot listen on {}", config.daemon.listen))?;
     let http = listener.local_addr()?;
+    if let Err(e) = lock.announce_listen(http) {
+        warn!(error = %e, "cannot write the listen address into the data directory's lock file");
+    }
     info!(%http, "serving /metrics, /healthz, /readyz, POST /-/reload, /api/v1/probes/REF/events, /webhooks/VENDOR/CHANNEL");
     let token = shutdown.clone();
     let app = server::router(state.clone());

@@ -38,6 +38,7 @@ pub mod daemon;
 pub mod fuzzing;
 pub mod lock;
 pub mod metrics;
+pub mod online;
 pub mod pages;
 pub mod record;
 pub mod replyfile;

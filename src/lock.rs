@@ -33,8 +33,10 @@ pub enum LockError {
 /// Held for as long as it lives; dropping it releases the directory.
 #[derive(Debug)]
 pub struct DataDirLock {
-    _file: File,
+    file: File,
     pub path: PathBuf,
+    /// `pid N on HOST since T`: what a second process is told.
+    holder: String,
 }
 
 fn host() -> String {
@@ -71,8 +73,24 @@ impl DataDirLock {
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         file.write_all(text.as_bytes()).map_err(io)?;
         file.sync_data().map_err(io)?;
-        Ok(DataDirLock { _file: file, path })
+        Ok(DataDirLock { file, path, holder: text.trim().to_string() })
     }
+
+    /// Adds where the holder serves HTTP (`…, listening on 127.0.0.1:9897`),
+    /// so a `once` beside it can tell it about a new probe even when the
+    /// config says port 0.
+    pub fn announce_listen(&mut self, addr: std::net::SocketAddr) -> std::io::Result<()> {
+        let text = format!("{}, listening on {addr}\n", self.holder);
+        self.file.set_len(0)?;
+        self.file.seek(SeekFrom::Start(0))?;
+        self.file.write_all(text.as_bytes())?;
+        self.file.sync_data()
+    }
+}
+
+/// The address a lock holder announced (`listening on ADDR`), if any.
+pub fn announced_listen(holder: &str) -> Option<std::net::SocketAddr> {
+    holder.split("listening on ").nth(1)?.split_whitespace().next()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -90,5 +108,10 @@ mod tests {
         assert!(msg.contains(&format!("pid {}", std::process::id())) && msg.contains(" since "), "{msg}");
         drop(first);
         DataDirLock::acquire(dir.path()).expect("released when the holder is gone");
+        let mut again = DataDirLock::acquire(dir.path()).unwrap();
+        again.announce_listen("127.0.0.1:4567".parse().unwrap()).unwrap();
+        let LockError::Held { holder, .. } = DataDirLock::acquire(dir.path()).unwrap_err() else { panic!() };
+        assert_eq!(announced_listen(&holder), Some("127.0.0.1:4567".parse().unwrap()), "{holder}");
+        assert!(holder.starts_with(&format!("pid {}", std::process::id())), "{holder}");
     }
 }

@@ -7,12 +7,16 @@
 //! scenario, clock, measure, class, outcome, operation, kind, state): never a
 //! ticket id or reference.
 //!
-//! The exposition is written here rather than through a client library:
-//! the values are recomputed from the store on each scrape, which fits a
-//! plain encoder better than live instruments.
+//! The values are aggregates over the store, not live instruments: each
+//! scrape turns them into the `prometheus` crate's metric families (a
+//! collector over the store), adds the crate's standard `process_*`
+//! families, and encodes them with its text encoder — or, when the scraper
+//! asks for it (`Accept: application/openmetrics-text`), as OpenMetrics.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write;
+
+use prometheus::proto::{self, MetricFamily, MetricType};
 use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
@@ -90,16 +94,6 @@ fn with(base: &str, k: &str, v: &str) -> String {
     out
 }
 
-fn fmt_f64(v: f64) -> String {
-    if v.is_infinite() {
-        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
-    } else if v.is_nan() {
-        "NaN".into()
-    } else {
-        format!("{v}")
-    }
-}
-
 /// One metric family being built, its series keyed by their formatted labels.
 struct Family {
     name: &'static str,
@@ -171,30 +165,170 @@ impl Family {
         h.count += 1;
     }
 
-    fn write(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
-        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
+    /// The family as the `prometheus` crate's model; `None` when it has no
+    /// series (an empty family is not exposed).
+    fn to_proto(&self) -> Option<MetricFamily> {
+        let mut metrics = Vec::with_capacity(self.samples.len() + self.histograms.len());
         for (labels, v) in &self.samples {
-            out.push_str(self.name);
-            if !labels.is_empty() {
-                out.push('{');
-                out.push_str(labels);
-                out.push('}');
+            let mut m = proto::Metric::from_label(parse_labels(labels));
+            match self.kind {
+                "counter" => {
+                    let mut c = proto::Counter::default();
+                    c.set_value(*v);
+                    m.set_counter(c);
+                }
+                _ => {
+                    let mut g = proto::Gauge::default();
+                    g.set_value(*v);
+                    m.set_gauge(g);
+                }
             }
-            let _ = writeln!(out, " {}", fmt_f64(*v));
+            metrics.push(m);
         }
-        let les: Vec<String> = self.buckets.iter().map(|b| fmt_f64(*b)).collect();
         for (labels, h) in &self.histograms {
-            let sep = if labels.is_empty() { "" } else { "," };
-            for (le, c) in les.iter().zip(&h.counts) {
-                let _ = writeln!(out, "{}_bucket{{{labels}{sep}le=\"{le}\"}} {c}", self.name);
+            let mut m = proto::Metric::from_label(parse_labels(labels));
+            let mut hist = proto::Histogram::default();
+            hist.set_sample_count(h.count);
+            hist.set_sample_sum(h.sum);
+            let buckets = self
+                .buckets
+                .iter()
+                .zip(&h.counts)
+                .map(|(le, c)| {
+                    let mut b = proto::Bucket::default();
+                    b.set_upper_bound(*le);
+                    b.set_cumulative_count(*c);
+                    b
+                })
+                .collect();
+            hist.set_bucket(buckets);
+            m.set_histogram(hist);
+            metrics.push(m);
+        }
+        if metrics.is_empty() {
+            return None;
+        }
+        let mut mf = MetricFamily::default();
+        mf.set_name(self.name.to_string());
+        mf.set_help(self.help.to_string());
+        mf.set_field_type(match self.kind {
+            "counter" => MetricType::COUNTER,
+            "histogram" => MetricType::HISTOGRAM,
+            _ => MetricType::GAUGE,
+        });
+        mf.set_metric(metrics);
+        Some(mf)
+    }
+}
+
+/// `k="v",k="v"` (as [`inner`] wrote it) back into label pairs.
+fn parse_labels(text: &str) -> Vec<proto::LabelPair> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some((key, after)) = rest.split_once("=\"") {
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = after.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, other)) => value.push(other),
+                    None => {}
+                },
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
             }
-            let _ = writeln!(out, "{}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", self.name, h.count);
-            let braced = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
-            let _ = writeln!(out, "{}_sum{braced} {}", self.name, fmt_f64(h.sum));
-            let _ = writeln!(out, "{}_count{braced} {}", self.name, h.count);
+        }
+        let mut pair = proto::LabelPair::default();
+        pair.set_name(key.trim_start_matches(',').to_string());
+        pair.set_value(value);
+        out.push(pair);
+        rest = &after[end..];
+    }
+    out
+}
+
+/// How the exposition is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exposition {
+    /// The Prometheus text format 0.0.4.
+    Text,
+    /// OpenMetrics 1.0 text (`application/openmetrics-text`).
+    OpenMetrics,
+}
+
+impl Exposition {
+    /// What the scraper asked for in its `Accept` header: OpenMetrics when it names it.
+    pub fn from_accept(accept: Option<&str>) -> Exposition {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Exposition::OpenMetrics,
+            _ => Exposition::Text,
         }
     }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Exposition::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Exposition::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// The families, and the process's own, encoded by the `prometheus` crate.
+pub fn encode(mut families: Vec<MetricFamily>, format: Exposition) -> String {
+    #[cfg(target_os = "linux")]
+    {
+        use prometheus::core::Collector;
+        families.extend(prometheus::process_collector::ProcessCollector::for_self().collect());
+    }
+    let mut text = String::with_capacity(64 * 1024);
+    // Every family is well-formed by construction (names, one type, no empty family).
+    if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&families, &mut text) {
+        tracing::warn!(error = %e, "cannot encode a metric family");
+    }
+    match format {
+        Exposition::Text => text,
+        Exposition::OpenMetrics => to_openmetrics(&text),
+    }
+}
+
+/// The text format as OpenMetrics 1.0: a counter family is named without its
+/// `_total` suffix in `# HELP`/`# TYPE` (its samples keep it), and the
+/// exposition ends with `# EOF`.
+fn to_openmetrics(text: &str) -> String {
+    let mut counters: HashSet<&str> = HashSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ")
+            && let Some(name) = rest.strip_suffix(" counter")
+        {
+            counters.insert(name);
+        }
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for line in text.lines() {
+        let header = line
+            .strip_prefix("# HELP ")
+            .map(|r| ("# HELP ", r))
+            .or(line.strip_prefix("# TYPE ").map(|r| ("# TYPE ", r)));
+        match header {
+            Some((tag, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let family = if counters.contains(name) { name.strip_suffix("_total").unwrap_or(name) } else { name };
+                out.push_str(tag);
+                out.push_str(family);
+                out.push(' ');
+                out.push_str(tail);
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out.push_str("# EOF\n");
+    out
 }
 
 /// Daemon-level facts that are not in the store.
@@ -315,6 +449,8 @@ struct Aggregates {
     event_mark: i64,
     buckets: Vec<f64>,
     probes: HashMap<i64, Summary>,
+    /// Manual runs left out of the figures.
+    uncounted: HashSet<i64>,
     keys: HashMap<SeriesKey, Arc<SeriesKey>>,
     scenarios: HashMap<String, Arc<str>>,
     /// Probes in the 7-day windows, by opening time.
@@ -357,7 +493,7 @@ impl Live {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Renders the whole exposition.
+    /// Renders the whole exposition in the Prometheus text format.
     pub fn render(
         &self,
         config: &Config,
@@ -366,9 +502,25 @@ impl Live {
         facts: DaemonFacts,
         now: Ts,
     ) -> Result<String, StoreError> {
-        let mut agg = self.lock();
-        agg.catch_up(config, store, now)?;
-        agg.render(config, store, loads, facts, now)
+        self.render_as(config, store, loads, facts, now, Exposition::Text)
+    }
+
+    /// Renders the whole exposition in the format asked for.
+    pub fn render_as(
+        &self,
+        config: &Config,
+        store: &Store,
+        loads: &crate::engine::Loads,
+        facts: DaemonFacts,
+        now: Ts,
+        format: Exposition,
+    ) -> Result<String, StoreError> {
+        let families = {
+            let mut agg = self.lock();
+            agg.catch_up(config, store, now)?;
+            agg.render(config, store, loads, facts, now)?
+        };
+        Ok(encode(families, format))
     }
 }
 
@@ -408,6 +560,11 @@ impl Aggregates {
             }
             let full = changed.len() == CATCH_UP_BATCH as usize;
             for (_, p) in changed {
+                if !p.counted {
+                    // A manual run (`once` without --count): kept in the store, out of the POC's figures.
+                    self.uncounted.insert(p.id);
+                    continue;
+                }
                 let ms = measures.remove(&p.id).unwrap_or_default();
                 let summary = self.summarize(&p, &ms, now);
                 if let Some(old) = self.probes.remove(&p.id) {
@@ -427,6 +584,9 @@ impl Aggregates {
             store.scan_replies(self.event_mark, |id, probe, class| replies.push((id, probe, class.to_string())))?;
         let mut mark = top;
         for (id, probe, class) in replies {
+            if self.uncounted.contains(&probe) {
+                continue;
+            }
             let Some(s) = self.probes.get(&probe) else {
                 // Its probe was created after the probes were read: count it next time.
                 mark = id - 1;
@@ -570,10 +730,13 @@ impl Aggregates {
         loads: &crate::engine::Loads,
         facts: DaemonFacts,
         now: Ts,
-    ) -> Result<String, StoreError> {
+    ) -> Result<Vec<MetricFamily>, StoreError> {
         let buckets = &self.buckets;
         let mut build = Family::new("supportprobe_build_info", "gauge", "Build information; always 1.");
-        build.set(vec![("version", env!("CARGO_PKG_VERSION").into())], 1.0);
+        build.set(
+            vec![("version", env!("CARGO_PKG_VERSION").into()), ("revision", env!("SUPPORTPROBE_REVISION").into())],
+            1.0,
+        );
         let mut reload = Family::new(
             "supportprobe_config_last_reload_successful",
             "gauge",
@@ -696,8 +859,14 @@ impl Aggregates {
             "gauge",
             "Share of judged measures a vendor is expected to meet (the compliance alert's threshold).",
         );
+        let mut vendor_info = Family::new(
+            "supportprobe_vendor_info",
+            "gauge",
+            "A configured vendor's display name (always 1): alerts and dashboards show the name, not the id.",
+        );
         for v in config.vendors.values() {
             target.set(vec![("vendor", v.id.clone())], v.compliance_target);
+            vendor_info.set(vec![("vendor", v.id.clone()), ("name", v.name.clone())], 1.0);
             for c in v.channels.values() {
                 let l: Labels = vec![("vendor", v.id.clone()), ("channel", c.kind.to_string())];
                 channel_up.set(l.clone(), 1.0);
@@ -897,7 +1066,7 @@ impl Aggregates {
         }
         let [freshness, interval, effective, in_flight] = load_families(config, loads);
 
-        let mut out = String::with_capacity(64 * 1024);
+        let mut out = Vec::with_capacity(64);
         for f in [
             &build,
             &reload,
@@ -928,6 +1097,7 @@ impl Aggregates {
             &channel_up,
             &overdue,
             &target,
+            &vendor_info,
             &notifications,
             &pending,
             &failed_attempts,
@@ -936,11 +1106,9 @@ impl Aggregates {
             &interval,
             &effective,
         ] {
-            f.write(&mut out);
+            out.extend(f.to_proto());
         }
-        for f in &conversation {
-            f.write(&mut out);
-        }
+        out.extend(conversation.iter().filter_map(Family::to_proto));
         Ok(out)
     }
 }
@@ -1083,12 +1251,48 @@ mod tests {
         f.observe(vec![("vendor", "a\"b".into())], 0.5);
         f.observe(vec![("vendor", "a\"b".into())], 5.0);
         f.observe(vec![("vendor", "a\"b".into())], 50.0);
-        let mut s = String::new();
-        f.write(&mut s);
+        let s = encode(vec![f.to_proto().unwrap()], Exposition::Text);
         assert!(s.contains("x_seconds_bucket{vendor=\"a\\\"b\",le=\"1\"} 1\n"), "{s}");
         assert!(s.contains("x_seconds_bucket{vendor=\"a\\\"b\",le=\"10\"} 2\n"), "{s}");
         assert!(s.contains("x_seconds_bucket{vendor=\"a\\\"b\",le=\"+Inf\"} 3\n"), "{s}");
         assert!(s.contains("x_seconds_sum{vendor=\"a\\\"b\"} 55.5\n"), "{s}");
         assert!(s.contains("x_seconds_count{vendor=\"a\\\"b\"} 3\n"), "{s}");
+        // The process's own families come with every exposition.
+        assert!(s.contains("# TYPE process_resident_memory_bytes gauge"), "{s}");
+    }
+
+    #[test]
+    fn labels_survive_the_round_trip_through_the_model() {
+        let labels = inner(&[("vendor", "a\\b\"c\nd".into()), ("channel", "zendesk".into()), ("empty", String::new())]);
+        let pairs: Vec<(String, String)> =
+            parse_labels(&labels).iter().map(|p| (p.name().to_string(), p.value().to_string())).collect();
+        assert_eq!(
+            pairs,
+            [
+                ("vendor".into(), "a\\b\"c\nd".into()),
+                ("channel".into(), "zendesk".into()),
+                ("empty".into(), String::new())
+            ]
+        );
+    }
+
+    #[test]
+    fn openmetrics_names_counter_families_without_total_and_ends_with_eof() {
+        let mut c = Family::new("supportprobe_replies_total", "counter", "Replies.");
+        c.set(vec![("vendor", "a".into())], 3.0);
+        let mut g = Family::new("supportprobe_open_probes", "gauge", "Open.");
+        g.set(vec![], 1.0);
+        let s = encode(vec![c.to_proto().unwrap(), g.to_proto().unwrap()], Exposition::OpenMetrics);
+        assert!(s.contains("# TYPE supportprobe_replies counter\n"), "{s}");
+        assert!(s.contains("# HELP supportprobe_replies Replies.\n"), "{s}");
+        assert!(s.contains("supportprobe_replies_total{vendor=\"a\"} 3\n"), "{s}");
+        assert!(s.contains("# TYPE supportprobe_open_probes gauge\n"), "{s}");
+        assert!(s.ends_with("# EOF\n"), "{s}");
+        assert_eq!(
+            Exposition::from_accept(Some("application/openmetrics-text;version=1.0.0,text/plain;q=0.5")),
+            Exposition::OpenMetrics
+        );
+        assert_eq!(Exposition::from_accept(Some("text/plain")), Exposition::Text);
+        assert_eq!(Exposition::from_accept(None), Exposition::Text);
     }
 }

@@ -213,7 +213,8 @@ pub async fn probes_json(State(state): State<Arc<AppState>>, Query(q): Query<Pro
         Err(r) => return r,
     };
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
-    let filter = crate::store::ProbeFilter { vendor: q.vendor, channel: q.channel, state: st, since };
+    let filter =
+        crate::store::ProbeFilter { vendor: q.vendor, channel: q.channel, state: st, since, ..Default::default() };
     let after = q.after.unwrap_or(0);
     match reading(&state, move |config, store| crate::cli::probe_rows_page(store, Some(config), &filter, after, limit))
         .await
@@ -268,4 +269,79 @@ pub async fn rate(
         }
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response(),
     }
+}
+
+/// The alert runbook (`docs/alerts.md`, built in): `/docs/alerts`, each
+/// alert a section whose anchor is its name in lower case, so an alert's
+/// `runbook_url` lands on it.
+pub async fn alerts_runbook() -> Response {
+    let body = markdown_page(include_str!("../docs/alerts.md"));
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+/// Just enough Markdown for the runbook: headings (with anchors), paragraphs,
+/// lists and `code`, every character of the text escaped.
+pub fn markdown_page(md: &str) -> String {
+    fn esc(s: &str) -> String {
+        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    }
+    fn inline(s: &str) -> String {
+        // Backticks alternate between text and code.
+        esc(s)
+            .split('`')
+            .enumerate()
+            .map(|(i, part)| if i % 2 == 1 { format!("<code>{part}</code>") } else { part.to_string() })
+            .collect()
+    }
+    let mut out = String::from(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>supportprobe alert runbook</title>\
+         <style>body{font:16px/1.5 system-ui,sans-serif;max-width:46em;margin:2em auto;padding:0 1em}code{background:#f2f2f2;padding:0 .2em}</style>\
+         </head><body>\n",
+    );
+    let mut list: Option<&str> = None;
+    let mut para: Vec<String> = Vec::new();
+    let flush = |out: &mut String, para: &mut Vec<String>, list: &mut Option<&str>| {
+        if !para.is_empty() {
+            out.push_str(&format!("<p>{}</p>\n", inline(&para.join(" "))));
+            para.clear();
+        }
+        if let Some(tag) = list.take() {
+            out.push_str(&format!("</{tag}>\n"));
+        }
+    };
+    for line in md.lines() {
+        let t = line.trim();
+        let item = t.strip_prefix("- ").map(|r| ("ul", r)).or_else(|| {
+            let (n, rest) = t.split_once(". ")?;
+            n.chars().all(|c| c.is_ascii_digit()).then_some(("ol", rest))
+        });
+        if let Some(h) = t.strip_prefix("## ") {
+            flush(&mut out, &mut para, &mut list);
+            let id: String = h.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase();
+            out.push_str(&format!("<h2 id=\"{id}\">{}</h2>\n", inline(h)));
+        } else if let Some(h) = t.strip_prefix("# ") {
+            flush(&mut out, &mut para, &mut list);
+            out.push_str(&format!("<h1>{}</h1>\n", inline(h)));
+        } else if t.is_empty() {
+            flush(&mut out, &mut para, &mut list);
+        } else if let Some((tag, rest)) = item {
+            if !para.is_empty() || list != Some(tag) {
+                flush(&mut out, &mut para, &mut list);
+                out.push_str(&format!("<{tag}>\n"));
+                list = Some(tag);
+            }
+            out.push_str(&format!("<li>{}</li>\n", inline(rest)));
+        } else if list.is_some() {
+            // A list item's continuation line.
+            if out.ends_with("</li>\n") {
+                out.truncate(out.len() - "</li>\n".len());
+                out.push_str(&format!(" {}</li>\n", inline(t)));
+            }
+        } else {
+            para.push(t.to_string());
+        }
+    }
+    flush(&mut out, &mut para, &mut list);
+    out.push_str("</body></html>\n");
+    out
 }

@@ -55,9 +55,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/probes", get(crate::pages::probes_json))
         .route("/api/v1/probes/{reference}/rating", post(crate::pages::rate))
         .route("/metrics", get(metrics_handler))
+        .route("/docs/alerts", get(crate::pages::alerts_runbook))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready_handler))
         .route("/-/reload", post(reload_handler))
+        .route("/-/resync", post(resync_handler))
         .route("/api/v1/probes/{reference}/events", post(record_handler))
         .route("/webhooks/{vendor}/{channel}", post(webhook_handler))
         .with_state(state)
@@ -206,16 +208,30 @@ async fn reload_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) 
     }
 }
 
-async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
+/// Every worker reads its probes from the store now (a probe `once` added beside the daemon).
+/// Harmless (it only makes the daemon read its own store sooner), so without
+/// an `api_token` it is open; with one, the token is required.
+async fn resync_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if state.config().daemon.api_token.is_some()
+        && let Err(r) = authorize(&state, &headers)
+    {
+        return r;
+    }
+    state.pokes.resync_all();
+    (StatusCode::OK, "resyncing\n").into_response()
+}
+
+async fn metrics_handler(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let s = state.clone();
+    let format = crate::metrics::Exposition::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     // The scrape reads what changed in the store since the last one: keep it off the async workers.
     let rendered = tokio::task::spawn_blocking(move || {
         let facts = *s.facts.lock().unwrap_or_else(|e| e.into_inner());
-        s.live.render(&s.config(), &s.store, &s.loads, facts, s.clock.now())
+        s.live.render_as(&s.config(), &s.store, &s.loads, facts, s.clock.now(), format)
     })
     .await;
     match rendered {
-        Ok(Ok(text)) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
+        Ok(Ok(text)) => ([(header::CONTENT_TYPE, format.content_type())], text).into_response(),
         Ok(Err(e)) => {
             warn!(error = %format!("{e:#}"), "cannot render metrics");
             (StatusCode::INTERNAL_SERVER_ERROR, "store unavailable\n").into_response()

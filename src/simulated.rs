@@ -31,7 +31,16 @@ pub fn load_with_env(
 
 /// [`load_with_env`] with the process environment.
 pub fn load(path: &Path) -> Result<(Config, Option<Settings>), Diagnostics> {
-    load_with_env(path, &|name| std::env::var(name).ok())
+    let config = Config::load(path)?;
+    let simulator = settings(&config)?;
+    Ok((config, simulator))
+}
+
+/// The config and its simulated vendors, secrets only checked for (plain `check`).
+pub fn load_offline(path: &Path) -> Result<(Config, Option<Settings>), Diagnostics> {
+    let config = Config::load_offline(path)?;
+    let simulator = settings(&config)?;
+    Ok((config, simulator))
 }
 
 /// Starts the simulated vendors on `settings.listen`, serving until

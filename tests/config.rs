@@ -52,7 +52,7 @@ fn every_invalid_fixture_is_rejected_with_its_location() {
         assert!(!err.contains("secret-value-of"), "{name} leaks a secret:\n{err}");
         // Every problem is located: `--> FILE:LINE:COL`, in the config or the scenario it uses.
         let located = err.lines().filter(|l| l.trim_start().starts_with("--> ")).count();
-        let problems = err.lines().filter(|l| l.starts_with("error: ")).count();
+        let problems = err.lines().filter(|l| l.starts_with("error: ") || l.starts_with("warning: ")).count();
         assert!(problems > 0 && located == problems, "{name}: every problem needs a location\n{err}");
         assert!(
             err.lines().filter(|l| l.trim_start().starts_with("--> ")).all(|l| l.split(':').count() == 3),
@@ -238,4 +238,229 @@ cron = "0 * * * * *"
     assert!(w.starts_with("rate budget of vendor snug is nearly used by its poll intervals alone"), "{w}");
     assert!(w.contains("need 200 requests/min of the 220/min it allows (91 %)"), "{w}");
     assert!(!warnings.iter().any(|w| w.contains("roomy")), "{warnings:#?}");
+}
+
+/// Ten typical mistakes in one three-vendor file: `check` names every one in
+/// one run, sorted by position, each located, with what was expected and a
+/// near name where there is one; an unset secret is a warning for plain
+/// `check` (it does not talk to vendors) and an error for `check --online`.
+#[test]
+fn check_reports_every_mistake_in_one_run() {
+    let bin = env!("CARGO_BIN_EXE_supportprobe");
+    let path = "tests/fixtures/config/invalid-ten-mistakes.toml";
+    let out = Command::new(bin)
+        .args(["check", "--config", path])
+        .env("TWILIO_ZENDESK_TOKEN", "tok-twilio")
+        .env_remove("TWILIO_ZENDSK_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("tok-twilio"), "{stderr}");
+    let located: Vec<(usize, usize)> = stderr
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix(&format!("--> {path}:")))
+        .map(|lc| {
+            let (l, c) = lc.split_once(':').unwrap();
+            (l.parse().unwrap(), c.parse().unwrap())
+        })
+        .collect();
+    let mut sorted = located.clone();
+    sorted.sort();
+    assert_eq!(located, sorted, "sorted by position:\n{stderr}");
+    for (line, expected) in [
+        (4, "unknown field `lisen`"),
+        (8, "unknown time zone `Asia/Shangai`"),
+        (15, "unknown calendar `cn-busines`"),
+        (17, "invalid URL `agora.zendesk.com`"),
+        (23, "duplicate key `name`"),
+        (25, "invalid duration `an hour`"),
+        (29, "environment variable `TWILIO_ZENDSK_TOKEN` is not set"),
+        (38, "missing field `username`"),
+        (40, "unknown field `max_open`"),
+        (44, "unknown vendor `twillio`"),
+        (45, "cron `0 10 * * Tue` has 5 fields"),
+        (50, "`phone` matches no channel of any vendor"),
+    ] {
+        let block = stderr
+            .split("\n\n")
+            .find(|b| b.contains(expected))
+            .unwrap_or_else(|| panic!("no `{expected}` in\n{stderr}"));
+        assert!(block.contains(&format!("--> {path}:{line}:")), "`{expected}` at line {line}:\n{block}");
+        assert!(block.lines().any(|l| l.trim_end().ends_with('^')), "a caret under `{expected}`:\n{block}");
+    }
+    let block = |needle: &str| stderr.split("\n\n").find(|b| b.contains(needle)).unwrap().to_string();
+    assert!(block("`lisen`").contains("help: did you mean `listen`?"));
+    assert!(block("cn-busines").contains("help: did you mean `cn-business`?"));
+    assert!(block("twillio").contains("help: did you mean `twilio`?"));
+    assert!(block("TWILIO_ZENDSK_TOKEN").contains("help: did you mean `TWILIO_ZENDESK_TOKEN`?"));
+    assert!(block("TWILIO_ZENDSK_TOKEN").starts_with("warning: "), "plain check: a warning");
+    assert!(block("duplicate key").contains(&format!("note: first defined at {path}:22:1")));
+    assert!(block("`phone`").starts_with("warning: "));
+    assert!(stderr.trim_end().ends_with("10 problems found, and 3 warnings"), "{stderr}");
+
+    // `check --online` needs the secret: the same variable is an error.
+    let out = Command::new(bin)
+        .args(["check", "--online", "--config", path])
+        .env("TWILIO_ZENDESK_TOKEN", "tok-twilio")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let env_block = stderr.split("\n\n").find(|b| b.contains("TWILIO_ZENDSK_TOKEN")).unwrap();
+    assert!(env_block.starts_with("error: "), "{env_block}");
+    assert!(stderr.trim_end().ends_with("11 problems found, and 2 warnings"), "{stderr}");
+}
+
+/// The silent traps are warnings, located, and the file is still valid:
+/// the same vendor twice, a burst past `max_open`, a P0 scenario on a public
+/// GitHub channel, a channel filter that matches nothing, unset secrets.
+#[test]
+fn silent_traps_are_warned_about() {
+    let text = format!(
+        r#"
+[daemon]
+data_dir = "/tmp/unused"
+probes_dir = "{}/probes"
+
+[vendors.alpha.caps]
+max_open = 3
+[vendors.alpha.channels.tickets.zendesk]
+base_url = "https://alpha.zendesk.example"
+email = "poc@example.com"
+token = "${{ALPHA_TOKEN}}"
+[vendors.alpha.channels.sdk.github]
+repository = "alpha/sdk"
+token = "${{ALPHA_TOKEN}}"
+
+[vendors.Alpha.channels.tickets.zendesk]
+base_url = "https://alpha-2.zendesk.example"
+email = "poc@example.com"
+token = "t"
+
+[vendors.beta.channels.tickets.zendesk]
+base_url = "https://alpha.zendesk.example"
+email = "poc@example.com"
+token = "t"
+
+[[schedules]]
+scenario = "p0-call-drops"
+vendors = ["alpha"]
+cron = "0 0 3 * * *"
+
+[[schedules]]
+scenario = "p2-sdk-integration"
+vendors = ["alpha"]
+cron = "0 0 3 * * *"
+
+[[schedules]]
+scenario = "p3-docs-mismatch"
+vendors = ["*"]
+channels = ["tickets", "phone"]
+cron = "0 0 3 * * *"
+"#,
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let file = SourceFile::new(Path::new("t.toml"), text);
+    let config =
+        Config::parse_with(&file, &|_| None, supportprobe::config::Secrets::Defer).unwrap_or_else(|d| panic!("{d}"));
+    let w: Vec<String> =
+        config.warnings.iter().map(|d| format!("{} {}", d.location().unwrap_or_default(), d.message)).collect();
+    let find = |needle: &str| {
+        w.iter().find(|m| m.contains(needle)).unwrap_or_else(|| panic!("no `{needle}` in {w:#?}")).clone()
+    };
+    assert!(find("vendor `Alpha` looks like vendor `alpha`").starts_with("t.toml:16:10 "), "{w:#?}");
+    assert!(find("vendors `alpha` and `beta` have the same zendesk channel").starts_with("t.toml:21:"), "{w:#?}");
+    // alpha: tickets + sdk (p0) + tickets + sdk (p2) + tickets (p3) at 03:00 = 5 against max_open 3.
+    assert!(find("open 5 probes on vendor `alpha` at once").contains("past its max_open = 3: 2 are skipped"), "{w:#?}");
+    let public = find("is a public github tracker");
+    assert!(public.contains("scenario `p0-call-drops` is P0") && public.contains("PRODUCTION DOWN"), "{public}");
+    assert!(!w.iter().any(|m| m.contains("p2-sdk-integration") && m.contains("public")), "a P2 is not warned: {w:#?}");
+    assert!(find("`phone` matches no channel of any vendor").starts_with("t.toml:39:"), "{w:#?}");
+    // One warning per unset variable, at its first use, the other uses listed.
+    let env: Vec<&supportprobe::config::Diagnostic> =
+        config.warnings.iter().filter(|d| d.message.contains("ALPHA_TOKEN")).collect();
+    assert_eq!(env.len(), 1, "{w:#?}");
+    assert_eq!(env[0].location().unwrap(), "t.toml:11:9");
+    assert!(env[0].notes.iter().any(|n| n == "note: also used at 14:9"), "{:?}", env[0].notes);
+    // The same file, for a command that talks to vendors: the unset variable is an error.
+    let err = Config::parse(&file, &|_| None).unwrap_err();
+    assert_eq!(err.errors(), 1, "{err}");
+    assert!(err.to_string().contains("error: environment variable `ALPHA_TOKEN` is not set"), "{err}");
+}
+
+/// `holidays = "cn"` brings mainland China's published holidays and its 调休
+/// make-up working days (worked on the calendar's ordinary weekday hours);
+/// sets mix with dates; an unknown set is an error with a near name; `check`
+/// warns when a set's data ends within the notice period.
+#[test]
+fn built_in_holiday_sets_bring_holidays_and_make_up_days() {
+    use chrono::{NaiveDate, TimeZone, Utc};
+    let text = r#"
+[calendars.cn-business]
+timezone = "Asia/Shanghai"
+weekly = { mon-fri = "09:00-18:00" }
+holidays = "cn"
+
+[calendars.us-business]
+timezone = "America/New_York"
+weekly = { mon-fri = "09:00-17:00" }
+holidays = ["us", "2026-12-24"]
+
+[vendors.a.promise]
+P2 = { first_response = "4h", calendar = "cn-business" }
+P3 = { first_response = "1d", calendar = "us-business" }
+[vendors.a.channels.tickets.zendesk]
+base_url = "https://a.zendesk.example"
+email = "poc@example.com"
+token = "t"
+"#;
+    let file = SourceFile::new(Path::new("h.toml"), text.to_string());
+    let config =
+        Config::parse_with(&file, &|_| None, supportprobe::config::Secrets::Defer).unwrap_or_else(|d| panic!("{d}"));
+    let cn = &config.calendars["cn-business"];
+    let sh = |s: &str| chrono_tz::Asia::Shanghai.from_local_datetime(&s.parse().unwrap()).unwrap().with_timezone(&Utc);
+    assert!(!cn.is_open(sh("2026-10-01T10:00:00")), "National Day");
+    assert!(!cn.is_open(sh("2026-02-23T10:00:00")), "the last day of the 2026 Spring Festival");
+    assert!(cn.is_open(sh("2026-02-24T10:00:00")));
+    assert!(cn.is_open(sh("2026-10-10T10:00:00")), "Saturday 10 October 2026 is a make-up working day");
+    assert!(!cn.is_open(sh("2026-10-10T18:30:00")), "on the ordinary weekday hours");
+    assert!(!cn.is_open(sh("2026-10-11T10:00:00")), "an ordinary Sunday");
+    // Thursday 8 October 09:00 to Monday 12 October 09:00: Thursday, Friday and the make-up Saturday.
+    let hours = cn.business_between(sh("2026-10-08T09:00:00"), sh("2026-10-12T09:00:00"));
+    assert_eq!(hours.num_seconds(), 27 * 3600);
+    assert_eq!(cn.holiday_sets(), [("cn".to_string(), NaiveDate::from_ymd_opt(2026, 12, 31).unwrap())]);
+
+    let us = &config.calendars["us-business"];
+    let ny =
+        |s: &str| chrono_tz::America::New_York.from_local_datetime(&s.parse().unwrap()).unwrap().with_timezone(&Utc);
+    assert!(!us.is_open(ny("2026-11-26T10:00:00")), "Thanksgiving");
+    assert!(!us.is_open(ny("2026-07-03T10:00:00")), "Independence Day observed on the Friday");
+    assert!(!us.is_open(ny("2026-12-24T10:00:00")), "a date of its own beside the set");
+    assert!(us.is_open(ny("2026-12-23T10:00:00")));
+
+    // check: the cn data ends on 31 December 2026; the us data a year later.
+    let late =
+        supportprobe::cli::holiday_coverage_warnings(&config, Utc.with_ymd_and_hms(2026, 12, 7, 0, 0, 0).unwrap());
+    assert_eq!(late.len(), 1, "{late:#?}");
+    assert!(
+        late[0].contains("calendar `cn-business`: the built-in `cn` holiday data ends on 2026-12-31, 24 days from now"),
+        "{late:#?}"
+    );
+    let early =
+        supportprobe::cli::holiday_coverage_warnings(&config, Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap());
+    assert!(early.is_empty(), "{early:#?}");
+    let after =
+        supportprobe::cli::holiday_coverage_warnings(&config, Utc.with_ymd_and_hms(2027, 1, 5, 0, 0, 0).unwrap());
+    assert!(after.iter().any(|w| w.contains("`cn` holiday data ended on 2026-12-31")), "{after:#?}");
+
+    // An unknown set: an error at its place, with the near name.
+    let bad = text.replace("holidays = \"cn\"", "holidays = [\"cnn\", \"2026-13-01\"]");
+    let err =
+        Config::parse_with(&SourceFile::new(Path::new("h.toml"), bad), &|_| None, supportprobe::config::Secrets::Defer)
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("unknown holiday set `cnn` (built in: cn, hk, tw, sg, us, uk)"), "{err}");
+    assert!(err.contains("help: did you mean `cn`?"), "{err}");
+    assert!(err.contains("--> h.toml:5:13"), "{err}");
+    assert!(err.contains("`2026-13-01` is not a date"), "{err}");
 }

@@ -152,8 +152,8 @@ async fn measured_to_the_second(kind: &str) {
     let s = h.config.scenario("t-follow").unwrap();
     let ctx = h.ctx();
     let (a, b) = tokio::join!(
-        supportprobe::engine::once(&ctx, &s, "botty", "c", None, CancellationToken::new()),
-        supportprobe::engine::once(&ctx, &s, "botty", "c", None, CancellationToken::new()),
+        supportprobe::engine::once(&ctx, &s, "botty", "c", None, true, CancellationToken::new()),
+        supportprobe::engine::once(&ctx, &s, "botty", "c", None, true, CancellationToken::new()),
     );
     let truth = h.truth().await;
     assert_eq!(truth.len(), 2, "{kind}: one ticket per probe: {truth:#?}");
@@ -188,7 +188,8 @@ async fn measured_to_the_second(kind: &str) {
 async fn wrong_credentials_fail_and_are_counted(kind: &str) {
     let h = harness(&config(kind), &test_probes()).await;
     let s = h.config.scenario("t-plain").unwrap();
-    let id = supportprobe::engine::once(&h.ctx(), &s, "locked", "c", None, CancellationToken::new()).await.unwrap();
+    let id =
+        supportprobe::engine::once(&h.ctx(), &s, "locked", "c", None, true, CancellationToken::new()).await.unwrap();
     let p = h.store.probe(id).unwrap().unwrap();
     assert_eq!((p.state, p.outcome), (State::Failed, Some(Outcome::Failed)), "{kind}: kept, as failed: {p:#?}");
     let errors = h.store.error_counts().unwrap();

@@ -164,7 +164,9 @@ async fn run(restart_imap: bool) {
     let ctx = h.ctx();
     let scenario = h.config.scenario("t-follow").unwrap();
     let engine = tokio::spawn(async move {
-        supportprobe::engine::once(&ctx, &scenario, "mailco", "support", None, CancellationToken::new()).await.unwrap()
+        supportprobe::engine::once(&ctx, &scenario, "mailco", "support", None, true, CancellationToken::new())
+            .await
+            .unwrap()
     });
     let store = h.store.clone();
     let reference = common::wait_for("the probe to be opened", Duration::from_secs(20), || {
@@ -392,7 +394,9 @@ async fn zendesk_notifications() {
     let ctx = h.ctx();
     let scenario = h.config.scenario("t-follow").unwrap();
     let engine = tokio::spawn(async move {
-        supportprobe::engine::once(&ctx, &scenario, "acme", "support", None, CancellationToken::new()).await.unwrap()
+        supportprobe::engine::once(&ctx, &scenario, "acme", "support", None, true, CancellationToken::new())
+            .await
+            .unwrap()
     });
     let store = h.store.clone();
     let reference = common::wait_for("the probe to be opened", Duration::from_secs(20), || {

@@ -77,6 +77,7 @@ where
             &vendor_,
             &channel_,
             Some(chrono::Duration::seconds(give_up)),
+            true,
             CancellationToken::new(),
         )
         .await
@@ -269,7 +270,7 @@ async fn a_vendors_channels_share_one_rate_budget() {
     for channel in ["tickets", "sdk", "tickets", "sdk", "tickets", "sdk"] {
         let (ctx, scenario, token) = (h.ctx(), scenario.clone(), stop.clone());
         runs.push(tokio::spawn(async move {
-            supportprobe::engine::once(&ctx, &scenario, "busy", channel, None, token).await.unwrap()
+            supportprobe::engine::once(&ctx, &scenario, "busy", channel, None, true, token).await.unwrap()
         }));
     }
     tokio::time::sleep(Duration::from_secs(20)).await;

@@ -221,6 +221,8 @@ fn probe<'a>(reference: &'a str, vendor: &'a str) -> NewProbe<'a> {
         due_at: chrono::Utc::now(),
         give_up_after: chrono::Duration::seconds(30),
         follow_up_delay: None,
+        manual: false,
+        counted: true,
     }
 }
 

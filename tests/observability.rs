@@ -219,9 +219,39 @@ async fn dashboards_return_data_and_the_breach_alert_reaches_alertmanager() {
     let channel = alert["labels"]["channel"].as_str().unwrap();
     assert!(["zendesk", "freshdesk", "intercom", "feishu"].contains(&channel), "{alert}");
     let description = alert["annotations"]["description"].as_str().unwrap();
+    // Named by its display name (supportprobe_vendor_info), routed as the POC team's ticket, linked.
+    let name = &h.config.vendor("hanyun").unwrap().name;
     assert!(
-        description.contains(&format!("hanyun ({channel}) missed its P0 first_response promise (30s)")),
+        description.contains(&format!("{name} ({channel}) missed its P0 first_response promise (30s)")),
         "{description}"
+    );
+    assert_eq!(
+        (alert["labels"]["severity"].as_str(), alert["labels"]["audience"].as_str()),
+        (Some("ticket"), Some("poc-team"))
+    );
+    assert!(alert["annotations"]["runbook_url"].as_str().unwrap().ends_with("/docs/alerts#supportpromisebreached"));
+    let page = client.get(format!("http://{}/docs/alerts", running.http)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<h2 id=\"supportpromisebreached\">"), "the runbook the alert links");
+
+    // Prometheus scraped the daemon's own process metrics and the build's revision.
+    for q in ["process_resident_memory_bytes{job=\"supportprobe\"} > 0", "supportprobe_build_info{revision!=\"\"}"] {
+        let (_, body) = query(q.into()).await.unwrap();
+        assert!(body["data"]["result"].as_array().is_some_and(|r| !r.is_empty()), "{q}: {body}");
+    }
+    // Asked for OpenMetrics (as Prometheus asks by default), the daemon answers in it.
+    let om = client
+        .get(format!("http://{}/metrics", running.http))
+        .header("Accept", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+        .send()
+        .await
+        .unwrap();
+    assert!(om.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text; version=1.0.0"));
+    let om = om.text().await.unwrap();
+    assert!(
+        om.ends_with("# EOF\n") && om.contains("# TYPE supportprobe_promise_breaches counter\n"),
+        "{}",
+        &om[..500.min(om.len())]
     );
 
     // The exposition passes promtool.

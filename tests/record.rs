@@ -33,6 +33,8 @@ fn a_measured_first_human_response_is_overridden_only_when_forced() {
         due_at: opened,
         give_up_after: chrono::Duration::days(3),
         follow_up_delay: None,
+        manual: false,
+        counted: true,
     };
     let id = store.insert_probe(&probe, opened).unwrap().unwrap();
     store

@@ -233,7 +233,7 @@ async fn rt_channel_over_rest2_tells_rt_autoreply_and_mailed_out_of_office_from_
     let ctx = h.ctx();
     let scenario = h.config.scenario("t-follow").unwrap();
     let engine = tokio::spawn(async move {
-        supportprobe::engine::once(&ctx, &scenario, "rtco", "desk", None, CancellationToken::new()).await.unwrap()
+        supportprobe::engine::once(&ctx, &scenario, "rtco", "desk", None, true, CancellationToken::new()).await.unwrap()
     });
     let probe = opened(&h.store).await;
     let (reference, ticket) = (probe.reference.clone(), probe.ticket_id.clone().unwrap());
@@ -306,7 +306,9 @@ async fn email_channel_to_rt_gets_rts_acknowledgement_and_the_relayed_agent_repl
     let ctx = h.ctx();
     let scenario = h.config.scenario("t-follow").unwrap();
     let engine = tokio::spawn(async move {
-        supportprobe::engine::once(&ctx, &scenario, "rtmail", "mail", None, CancellationToken::new()).await.unwrap()
+        supportprobe::engine::once(&ctx, &scenario, "rtmail", "mail", None, true, CancellationToken::new())
+            .await
+            .unwrap()
     });
     let probe = opened(&h.store).await;
     let reference = probe.reference.clone();

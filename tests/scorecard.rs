@@ -46,6 +46,8 @@ fn probe(store: &Store, config: &Config, vendor: &str, n: u32, open: i64, answer
         due_at: minutes(open),
         give_up_after: chrono::Duration::minutes(20),
         follow_up_delay: None,
+        manual: false,
+        counted: true,
     };
     let id = store.insert_probe(&np, minutes(open)).unwrap().unwrap();
     let opened = NewEvent { kind: "opened", key: "opened", at: Some(minutes(open)), ..Default::default() };

@@ -51,6 +51,11 @@ macro_rules! registry {
                     $(ChannelKind::$Variant => stringify!($module),)*
                 }
             }
+
+            /// Whether what a probe posts there is public (a GitHub issue on the vendor's repository).
+            pub fn is_public(self) -> bool {
+                self.as_str() == "github"
+            }
         }
 
         /// A channel table: shared settings plus exactly one kind table.

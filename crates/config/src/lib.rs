@@ -52,8 +52,8 @@ pub struct Config {
     pub notify: BTreeMap<String, NotifyTarget>,
     /// How the scorecard grades.
     pub scorecard: ScorecardGrades,
-    /// Things that are legal but probably not what was meant.
-    pub warnings: Vec<String>,
+    /// Things that are legal but probably not what was meant (located).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// `[scorecard]`: where a share within promise makes a grade.
@@ -240,22 +240,83 @@ impl Vendor {
     }
 }
 
+pub use supportprobe_channels::check::Secrets;
+
+/// The names in the process environment (for "did you mean" on an unset variable).
+fn env_names() -> Vec<String> {
+    std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()).collect()
+}
+
 impl Config {
-    /// Reads and validates a config file.
+    /// Reads and validates a config file, resolving its secrets from the
+    /// process environment (for the commands that talk to vendors: `run`,
+    /// `once`, `check --online`).
     pub fn load(path: &Path) -> Result<Config, Diagnostics> {
-        Config::load_with_env(path, &|name| std::env::var(name).ok())
+        Config::load_from_process(path, Secrets::Resolve)
+    }
+
+    /// Reads a config for a command that only reads (`probes`, `record`,
+    /// `report`, `rate`, `classify`, plain `check`): an unset secret is a
+    /// warning in [`Config::warnings`], not an error.
+    pub fn load_offline(path: &Path) -> Result<Config, Diagnostics> {
+        Config::load_from_process(path, Secrets::Defer)
+    }
+
+    /// With the process environment: an unset variable's "did you mean"
+    /// looks among the variables that are set.
+    pub fn load_from_process(path: &Path, secrets: Secrets) -> Result<Config, Diagnostics> {
+        let file = SourceFile::read(path, "config").map_err(|d| Diagnostics(vec![d]))?;
+        Config::parse_inner(&file, &|name| std::env::var(name).ok(), env_names(), secrets)
     }
 
     /// As [`load`](Self::load), with an explicit environment (for tests).
     pub fn load_with_env(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Diagnostics> {
+        Config::load_with(path, env, Secrets::Resolve)
+    }
+
+    pub fn load_with(
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+        secrets: Secrets,
+    ) -> Result<Config, Diagnostics> {
         let file = SourceFile::read(path, "config").map_err(|d| Diagnostics(vec![d]))?;
-        Config::parse(&file, env)
+        Config::parse_with(&file, env, secrets)
     }
 
     pub fn parse(file: &SourceFile, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Diagnostics> {
-        let raw: raw::RawConfig =
-            toml::from_str(&file.text).map_err(|e| Diagnostics(vec![toml_diagnostic(file, &e)]))?;
-        validate::validate(file, raw, env).map_err(Diagnostics)
+        Config::parse_with(file, env, Secrets::Resolve)
+    }
+
+    /// Reads a whole file in two passes (see [`diag::read_all`]): every
+    /// syntax, type and reference problem is found in one run, and the
+    /// warnings beside them; errors and warnings come sorted by position.
+    /// `env` is all that is known of the environment (no names to suggest).
+    pub fn parse_with(
+        file: &SourceFile,
+        env: &dyn Fn(&str) -> Option<String>,
+        secrets: Secrets,
+    ) -> Result<Config, Diagnostics> {
+        Config::parse_inner(file, env, Vec::new(), secrets)
+    }
+
+    fn parse_inner(
+        file: &SourceFile,
+        env: &dyn Fn(&str) -> Option<String>,
+        env_names: Vec<String>,
+        secrets: Secrets,
+    ) -> Result<Config, Diagnostics> {
+        let (raw, mut problems, pruned) = diag::read_all::<raw::RawConfig>(file);
+        let Some(raw) = raw else { return Err(Diagnostics::sorted(problems)) };
+        let reading = validate::Reading { env, env_names, secrets, pruned };
+        let (config, mut found) = validate::validate(file, raw, &reading);
+        problems.append(&mut found);
+        match config {
+            Some(mut c) if !problems.iter().any(Diagnostic::is_error) => {
+                c.warnings = Diagnostics::sorted(std::mem::take(&mut c.warnings)).0;
+                Ok(c)
+            }
+            _ => Err(Diagnostics::sorted(problems)),
+        }
     }
 
     /// Loads a scenario that no schedule uses (for `once`).

@@ -150,9 +150,10 @@ pub struct RawCalendar {
     /// `mon-fri = "09:00-18:00"`; keys are weekday sets, values time ranges.
     #[serde(default)]
     pub weekly: BTreeMap<Spanned<String>, Spanned<String>>,
-    /// `"2026-10-01..2026-10-07"` or single dates.
+    /// A built-in set (`"cn"`), or a list of sets, dates and inclusive
+    /// ranges: `["cn", "2026-12-24", "2026-10-01..2026-10-07"]`.
     #[serde(default)]
-    pub holidays: Vec<Spanned<String>>,
+    pub holidays: Holidays,
     /// Make-up working days: `"2026-10-10" = "09:00-18:00"`.
     #[serde(default)]
     pub workdays: BTreeMap<Spanned<String>, Spanned<String>>,
@@ -216,7 +217,9 @@ pub struct RawSchedule {
     pub vendors: Spanned<Vec<Spanned<String>>>,
     /// Channel ids or kinds; all channels of each vendor when absent.
     pub channels: Option<Vec<Spanned<String>>>,
-    pub cron: CronExpr,
+    /// Read as text and parsed when references are checked, so a bad cron
+    /// does not take its schedule's references out of the check.
+    pub cron: Spanned<String>,
     pub timezone: Option<TzName>,
     pub jitter: Option<Dur>,
     pub give_up_after: Option<Dur>,
@@ -285,4 +288,50 @@ pub struct RawEmail {
     pub ca_file: Option<Spanned<PathBuf>>,
     pub from: Spanned<String>,
     pub to: Vec<Spanned<String>>,
+}
+
+/// `holidays = "cn"` or `holidays = ["cn", "2026-12-24"]`: one entry or a
+/// list, each entry keeping its place in the file.
+#[derive(Debug, Default)]
+pub struct Holidays(pub Vec<Spanned<String>>);
+
+impl<'de> Deserialize<'de> for Holidays {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Holidays, D::Error> {
+        // A lone string keeps the span of the whole value.
+        let whole = Spanned::<HolidaysValue>::deserialize(d)?;
+        let span = whole.span();
+        Ok(Holidays(match whole.into_inner() {
+            HolidaysValue::One(s) => vec![Spanned::new(span, s)],
+            HolidaysValue::Many(v) => v,
+        }))
+    }
+}
+
+/// The two shapes `holidays` takes, before spans are attached.
+enum HolidaysValue {
+    One(String),
+    Many(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for HolidaysValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<HolidaysValue, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = HolidaysValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a holiday set name (`\"cn\"`) or a list of set names, dates and ranges")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<HolidaysValue, E> {
+                Ok(HolidaysValue::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<HolidaysValue, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element::<Spanned<String>>()? {
+                    out.push(v);
+                }
+                Ok(HolidaysValue::Many(out))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }

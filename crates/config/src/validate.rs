@@ -2,6 +2,7 @@
 //! collecting all problems (with locations) instead of stopping at the first.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
@@ -13,20 +14,31 @@ use super::*;
 use crate::calendar::{self, Window};
 use crate::model::PromiseMeasure;
 use supportprobe_channels::channel_from;
+use supportprobe_channels::check::Secrets;
 use supportprobe_channels::check::{
     Checker as Ctx, ca_from, exactly_one_kind, is_id, known, mailbox, resolve_path, secret_from,
 };
 use supportprobe_channels::email::config::{SmtpSettings, smtp_port};
-use supportprobe_core::secret::{Secret, expand};
+use supportprobe_core::diag::Pruned;
+use supportprobe_core::secret::Secret;
 
 const BUILTIN_ALWAYS: &str = "24x7";
 
-pub(super) fn validate(
-    file: &SourceFile,
-    raw: RawConfig,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config, Vec<Diagnostic>> {
-    let mut cx = Ctx::new(file, env);
+/// How a config is read: where its environment comes from, whether secrets
+/// are resolved, and what the typed read had to take out of the file.
+pub(super) struct Reading<'a> {
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// Names in the environment, for "did you mean" on an unset variable.
+    pub env_names: Vec<String>,
+    pub secrets: Secrets,
+    pub pruned: Pruned,
+}
+
+/// The problems found: errors (when any, no config) and warnings.
+pub(super) fn validate(file: &SourceFile, raw: RawConfig, reading: &Reading<'_>) -> (Option<Config>, Vec<Diagnostic>) {
+    let mut cx = Ctx::new(file, reading.env);
+    cx.secrets = reading.secrets;
+    let pruned = &reading.pruned;
 
     let api_token =
         secret_from(&mut cx, &raw.daemon.api_token, &raw.daemon.api_token_file, "api_token").map(|(s, _)| s);
@@ -58,16 +70,30 @@ pub(super) fn validate(
     }
 
     let calendar_ref = |cx: &mut Ctx<'_>, name: &Spanned<String>| -> Option<Arc<Calendar>> {
-        match calendars.get(name.get_ref()) {
-            Some(c) => Some(c.clone()),
-            None => {
-                cx.err(name, format!("unknown calendar `{}` ({})", name.get_ref(), known(calendars.keys())));
-                None
-            }
+        if let Some(c) = calendars.get(name.get_ref()) {
+            return Some(c.clone());
         }
+        if !pruned.covers(&["calendars", name.get_ref()]) {
+            let mut names: Vec<&str> = calendars.keys().map(String::as_str).collect();
+            names.extend(pruned.names_under(&["calendars"]));
+            cx.err_near(
+                name,
+                format!("unknown calendar `{}` ({})", name.get_ref(), known(calendars.keys())),
+                name.get_ref(),
+                names,
+            );
+        }
+        None
     };
 
     let mut vendors = BTreeMap::new();
+    let vendor_spans: BTreeMap<String, Range<usize>> =
+        raw.vendors.keys().map(|k| (k.get_ref().clone(), k.span())).collect();
+    let mut raw_channel_ids: BTreeSet<String> =
+        raw.vendors.values().flat_map(|v| v.channels.keys().map(|k| k.get_ref().clone())).collect();
+    raw_channel_ids.extend(pruned.names_under_any(&["vendors", "*", "channels"]).map(str::to_string));
+    // Vendors with a channel whose table has errors (already reported).
+    let mut broken_channels: BTreeSet<String> = BTreeSet::new();
     for (id, rv) in raw.vendors {
         if !is_id(id.get_ref()) {
             cx.err(&id, "vendor ids use letters, digits, `-` and `_` (they become metric labels)");
@@ -101,7 +127,14 @@ pub(super) fn validate(
                 cx.err(cid, "channel ids use letters, digits, `-` and `_`");
                 continue;
             }
-            let Some(spec) = channel_from(&mut cx, id.get_ref(), cid, rc) else { continue };
+            if pruned.touches(&["vendors", id.get_ref(), "channels", cid.get_ref()]) {
+                // Its table lost a broken part (already reported): the rest is not judged until that is fixed.
+                continue;
+            }
+            let Some(spec) = channel_from(&mut cx, id.get_ref(), cid, rc) else {
+                broken_channels.insert(id.get_ref().clone());
+                continue;
+            };
             if let Some(other) = kinds_seen.insert(spec.kind, cid.get_ref().clone()) {
                 cx.err(
                     cid,
@@ -143,6 +176,7 @@ pub(super) fn validate(
     let mut scenarios: BTreeMap<String, Arc<Scenario>> = BTreeMap::new();
     let mut failed_scenarios: BTreeSet<String> = BTreeSet::new();
     let mut schedules = Vec::new();
+    let mut cron_spans: BTreeMap<usize, Range<usize>> = BTreeMap::new();
     for (index, rs) in raw.schedules.into_iter().enumerate() {
         if !rs.enabled {
             continue;
@@ -181,6 +215,7 @@ pub(super) fn validate(
         };
 
         let all_vendors = rs.vendors.get_ref().iter().any(|v| v.get_ref() == "*");
+        let index = pruned.original_index("schedules", index);
         let vendor_ids: Vec<Spanned<String>> = if all_vendors {
             vendors.keys().map(|k| Spanned::new(rs.vendors.span(), k.clone())).collect()
         } else {
@@ -190,14 +225,28 @@ pub(super) fn validate(
             cx.err(&rs.vendors, "a schedule needs at least one vendor (or `[\"*\"]` for all)");
         }
         let mut targets = Vec::new();
+        // Channel names of `channels = [...]` that matched some vendor's channel.
+        let mut matched: BTreeSet<String> = BTreeSet::new();
         for v in &vendor_ids {
             let Some(vendor) = vendors.get(v.get_ref()) else {
-                cx.err(v, format!("unknown vendor `{}` ({})", v.get_ref(), known(vendors.keys())));
+                if !pruned.covers(&["vendors", v.get_ref()]) {
+                    let names: Vec<&str> = vendors.keys().map(String::as_str).collect();
+                    cx.err_near(
+                        v,
+                        format!("unknown vendor `{}` ({})", v.get_ref(), known(vendors.keys())),
+                        v.get_ref(),
+                        names,
+                    );
+                }
                 continue;
             };
             match &rs.channels {
                 None => {
-                    if vendor.channels.is_empty() && !all_vendors {
+                    if vendor.channels.is_empty()
+                        && !all_vendors
+                        && !pruned.touches(&["vendors", &vendor.id])
+                        && !broken_channels.contains(&vendor.id)
+                    {
                         cx.err(v, format!("vendor `{}` has no channels to probe", vendor.id));
                     }
                     for c in vendor.channels.keys() {
@@ -211,25 +260,75 @@ pub(super) fn validate(
                             .values()
                             .find(|spec| spec.id == *c.get_ref() || spec.kind.as_str() == c.get_ref());
                         match found {
-                            Some(spec) => targets.push(Target { vendor: vendor.id.clone(), channel: spec.id.clone() }),
+                            Some(spec) => {
+                                matched.insert(c.get_ref().clone());
+                                targets.push(Target { vendor: vendor.id.clone(), channel: spec.id.clone() })
+                            }
                             None if all_vendors => {}
-                            None => cx.err(
-                                c,
-                                format!(
-                                    "vendor `{}` has no channel `{}` ({})",
-                                    vendor.id,
+                            None if pruned.touches(&["vendors", &vendor.id])
+                                || broken_channels.contains(&vendor.id) => {}
+                            None => {
+                                let mut names: Vec<&str> = vendor.channels.keys().map(String::as_str).collect();
+                                names.extend(vendor.channels.values().map(|c| c.kind.as_str()));
+                                cx.err_near(
+                                    c,
+                                    format!(
+                                        "vendor `{}` has no channel `{}` ({})",
+                                        vendor.id,
+                                        c.get_ref(),
+                                        known(vendor.channels.keys())
+                                    ),
                                     c.get_ref(),
-                                    known(vendor.channels.keys())
-                                ),
-                            ),
+                                    names,
+                                )
+                            }
                         }
                     }
                 }
             }
         }
+        if let Some(list) = &rs.channels
+            && all_vendors
+        {
+            // Every channel id written in the file, and the kinds of the channels that are valid
+            // (any kind, when some channel has errors: its kind may be the one named).
+            let mut names: BTreeSet<&str> = raw_channel_ids.iter().map(String::as_str).collect();
+            for v in vendors.values() {
+                names.extend(v.channels.values().map(|c| c.kind.as_str()));
+            }
+            if !broken_channels.is_empty() || pruned.touches(&["vendors"]) {
+                names.extend(ChannelKind::ALL.iter().map(|k| k.as_str()));
+            }
+            for c in list {
+                if !matched.contains(c.get_ref()) && !names.contains(c.get_ref().as_str()) {
+                    let d = Diagnostic::at(
+                        file,
+                        c.span(),
+                        format!(
+                            "`{}` matches no channel of any vendor: this schedule opens no probes on it (channel ids and kinds: {})",
+                            c.get_ref(),
+                            names.iter().copied().collect::<Vec<_>>().join(", ")
+                        ),
+                    )
+                    .suggest(c.get_ref(), names.iter().copied())
+                    .warning();
+                    cx.warnings.push(d);
+                }
+            }
+        }
+        if targets.is_empty() && !vendor_ids.is_empty() && rs.channels.is_some() && all_vendors {
+            cx.warn(&rs.scenario, format!("schedule #{} has no target: it never opens a probe", index + 1));
+        }
         targets.sort();
         targets.dedup();
-        let Some(scenario) = scenario else { continue };
+        let cron = match super::raw::CronExpr::try_from(rs.cron.get_ref().clone()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                cx.err(&rs.cron, e);
+                None
+            }
+        };
+        let (Some(scenario), Some(cron)) = (scenario, cron) else { continue };
         if !scenario.follow_ups.is_empty() {
             let manual = targets.iter().find(|t| {
                 vendors
@@ -249,30 +348,53 @@ pub(super) fn validate(
         }
         let give_up_after = rs.give_up_after.unwrap_or(scenario.give_up_after);
         for t in &targets {
+            if let Some(kind) = vendors.get(&t.vendor).and_then(|v| v.channels.get(&t.channel)).map(|c| c.kind)
+                && kind.is_public()
+                && matches!(scenario.priority, Priority::P0 | Priority::P1)
+            {
+                cx.warn(
+                    &rs.scenario,
+                    format!(
+                        "scenario `{}` is {} and channel `{}` of vendor `{}` is a public {kind} tracker: its subject and body (\"{}\") are posted where anyone can read them; use a scenario worded for the public, or a private channel",
+                        scenario.id,
+                        scenario.priority,
+                        t.channel,
+                        t.vendor,
+                        scenario.subject_preview()
+                    ),
+                );
+            }
             let Some(promise) = vendors.get(&t.vendor).and_then(|v| v.promises.get(&scenario.priority)) else {
-                cx.warnings.push(format!(
-                    "vendor `{}` has no promise for {} (scenario `{}`): figures are measured but not judged",
-                    t.vendor, scenario.priority, scenario.id
-                ));
+                cx.warn(
+                    &rs.scenario,
+                    format!(
+                        "vendor `{}` has no promise for {} (scenario `{}`): figures are measured but not judged",
+                        t.vendor, scenario.priority, scenario.id
+                    ),
+                );
                 continue;
             };
             for (m, d) in &promise.targets {
                 if matches!(m, PromiseMeasure::FirstResponse | PromiseMeasure::Resolution) && give_up_after < *d {
-                    cx.warnings.push(format!(
-                        "schedule #{} gives up after {give_up_after}, before vendor `{}`'s {} {m} promise of {d}: expired probes count as breaches",
-                        index + 1,
-                        t.vendor,
-                        scenario.priority
-                    ));
+                    cx.warn(
+                        &rs.scenario,
+                        format!(
+                            "schedule #{} gives up after {give_up_after}, before vendor `{}`'s {} {m} promise of {d}: expired probes count as breaches",
+                            index + 1,
+                            t.vendor,
+                            scenario.priority
+                        ),
+                    );
                 }
             }
         }
+        cron_spans.insert(index, rs.cron.span());
         schedules.push(Schedule {
             index,
             scenario,
             targets,
-            cron: rs.cron.schedule,
-            cron_text: rs.cron.text,
+            cron: cron.schedule,
+            cron_text: cron.text,
             timezone: rs.timezone.map_or(chrono_tz::UTC, |t| t.0),
             jitter: rs.jitter.unwrap_or(Dur::ZERO),
             give_up_after,
@@ -287,8 +409,14 @@ pub(super) fn validate(
             continue;
         }
         for v in &rn.get_ref().vendors {
-            if !vendors.contains_key(v.get_ref()) {
-                cx.err(v, format!("unknown vendor `{}` ({})", v.get_ref(), known(vendors.keys())));
+            if !vendors.contains_key(v.get_ref()) && !pruned.covers(&["vendors", v.get_ref()]) {
+                let names: Vec<&str> = vendors.keys().map(String::as_str).collect();
+                cx.err_near(
+                    v,
+                    format!("unknown vendor `{}` ({})", v.get_ref(), known(vendors.keys())),
+                    v.get_ref(),
+                    names,
+                );
             }
         }
         if let Some(sink) = sink_from(&mut cx, name, rn) {
@@ -315,22 +443,141 @@ pub(super) fn validate(
     if let (Some(e), Some(a)) = (scorecard.excellent, scorecard.acceptable)
         && e < a
     {
-        cx.warnings.push(format!("[scorecard] excellent = {e} is below acceptable = {a}: excellent is taken as {a}"));
+        cx.warn_file(format!("[scorecard] excellent = {e} is below acceptable = {a}: excellent is taken as {a}"));
     }
+    same_vendor_twice(&mut cx, &vendors, &vendor_spans);
+    bursts_past_max_open(&mut cx, &vendors, &schedules, &cron_spans);
+    cx.finish_env(&reading.env_names);
     if !cx.errors.is_empty() {
-        return Err(cx.errors);
+        let mut all = cx.errors;
+        all.append(&mut cx.warnings);
+        return (None, all);
     }
-    Ok(Config {
-        notify,
-        file: file.clone(),
-        daemon,
-        calendars,
-        vendors,
-        scenarios,
-        schedules,
-        scorecard,
-        warnings: cx.warnings,
-    })
+    let warnings = std::mem::take(&mut cx.warnings);
+    (
+        Some(Config {
+            notify,
+            file: file.clone(),
+            daemon,
+            calendars,
+            vendors,
+            scenarios,
+            schedules,
+            scorecard,
+            warnings: warnings.clone(),
+        }),
+        warnings,
+    )
+}
+
+/// The same vendor configured twice under ids that differ only in letter
+/// case or punctuation (`Alpha` and `alpha`), or two vendors on one helpdesk
+/// address: their probes would be counted as two vendors.
+fn same_vendor_twice(cx: &mut Ctx<'_>, vendors: &BTreeMap<String, Vendor>, spans: &BTreeMap<String, Range<usize>>) {
+    let fold = |s: &str| s.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
+    let list: Vec<&Vendor> = vendors.values().collect();
+    for (i, a) in list.iter().enumerate() {
+        for b in &list[i + 1..] {
+            let (first, second) = match (spans.get(&a.id), spans.get(&b.id)) {
+                (Some(x), Some(y)) if x.start <= y.start => ((a, x), (b, y)),
+                (Some(x), Some(y)) => ((b, y), (a, x)),
+                _ => continue,
+            };
+            let (l, c) = cx.file.line_col(first.1.start);
+            let at = format!("{}:{l}:{c}", cx.file.path.display());
+            // Where a channel points: the first word of its description (a URL, a repository, an address).
+            let endpoint = |c: &ChannelSpec| c.settings.describe().split_whitespace().next().map(str::to_string);
+            let shared = a.channels.values().find_map(|ca| {
+                b.channels
+                    .values()
+                    .find(|cb| ca.kind == cb.kind && endpoint(ca).is_some() && endpoint(ca) == endpoint(cb))
+                    .map(|_| ca)
+            });
+            if fold(&a.id) == fold(&b.id) {
+                cx.warnings.push(
+                    Diagnostic::at(
+                        cx.file,
+                        second.1.clone(),
+                        format!(
+                            "vendor `{}` looks like vendor `{}` (ids differ only in case or punctuation): they are measured as two vendors",
+                            second.0.id, first.0.id
+                        ),
+                    )
+                    .note(format!("note: `{}` is defined at {at}", first.0.id))
+                    .warning(),
+                );
+            } else if let Some(ch) = shared {
+                cx.warnings.push(
+                    Diagnostic::at(
+                        cx.file,
+                        second.1.clone(),
+                        format!(
+                            "vendors `{}` and `{}` have the same {} channel ({}): one helpdesk measured as two vendors",
+                            first.0.id,
+                            second.0.id,
+                            ch.kind,
+                            endpoint(ch).unwrap_or_default()
+                        ),
+                    )
+                    .note(format!("note: `{}` is defined at {at}", first.0.id))
+                    .warning(),
+                );
+            }
+        }
+    }
+}
+
+/// Schedules that fire together open more probes on a vendor at one instant
+/// than its `max_open` allows: the rest are skipped every time.
+fn bursts_past_max_open(
+    cx: &mut Ctx<'_>,
+    vendors: &BTreeMap<String, Vendor>,
+    schedules: &[Schedule],
+    cron_spans: &BTreeMap<usize, Range<usize>>,
+) {
+    use chrono::Duration;
+    let start = Utc::now();
+    for v in vendors.values() {
+        let Some(max) = v.caps.max_open else { continue };
+        // Every fire of the next week that touches this vendor, with how many probes it opens.
+        let mut at: BTreeMap<chrono::DateTime<Utc>, (u32, Vec<usize>)> = BTreeMap::new();
+        for s in schedules {
+            let n = s.targets.iter().filter(|t| t.vendor == v.id).count() as u32;
+            if n == 0 {
+                continue;
+            }
+            let end = start + Duration::days(7);
+            for t in s.cron.after(&start.with_timezone(&s.timezone)).take(10_000) {
+                let t = t.with_timezone(&Utc);
+                if t > end {
+                    break;
+                }
+                let e = at.entry(t).or_default();
+                e.0 += n;
+                if !e.1.contains(&(s.index + 1)) {
+                    e.1.push(s.index + 1);
+                }
+            }
+        }
+        if let Some((t, (n, which))) = at.iter().find(|(_, (n, _))| *n > max) {
+            let names: Vec<String> = which.iter().map(|i| format!("#{i}")).collect();
+            let span =
+                schedules.iter().find(|s| s.index + 1 == which[0]).and_then(|s| cron_spans.get(&s.index)).cloned();
+            let d = match span {
+                Some(span) => Diagnostic::at(cx.file, span, String::new()),
+                None => Diagnostic::in_file(cx.file, String::new()),
+            };
+            cx.warnings.push(Diagnostic { message: format!(
+                "schedule{} {} open{} {n} probes on vendor `{}` at once (first at {}), past its max_open = {max}: {} skipped each time; spread the schedules' times or raise max_open",
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", "),
+                if names.len() == 1 { "s" } else { "" },
+                v.id,
+                t.format("%Y-%m-%d %H:%M UTC"),
+                if n - max == 1 { "one is".to_string() } else { format!("{} are", n - max) }
+            ), ..d.warning() });
+        }
+    }
 }
 
 fn weekly_from(cx: &mut Ctx<'_>, table: &BTreeMap<Spanned<String>, Spanned<String>>) -> [Vec<Window>; 7] {
@@ -365,11 +612,38 @@ fn calendar_from(cx: &mut Ctx<'_>, name: &Spanned<String>, rc: &RawCalendar) -> 
     let before = cx.errors.len();
     let weekly = weekly_from(cx, &rc.weekly);
     let mut holidays = BTreeSet::new();
-    for h in &rc.holidays {
-        match calendar::parse_date_range(h.get_ref()) {
+    // Built-in sets named (`"cn"`): their days off, make-up days and where their data ends.
+    let mut sets: Vec<&'static supportprobe_core::holidays::HolidaySet> = Vec::new();
+    for h in &rc.holidays.0 {
+        let text = h.get_ref().trim();
+        if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphabetic()) {
+            match supportprobe_core::holidays::set(text) {
+                Some(set) if !sets.iter().any(|s| s.name == set.name) => sets.push(set),
+                Some(_) => {}
+                None => {
+                    let names: Vec<&str> = supportprobe_core::holidays::names().collect();
+                    cx.err_near(
+                        h,
+                        format!("unknown holiday set `{text}` (built in: {})", names.join(", ")),
+                        text,
+                        names.clone(),
+                    );
+                }
+            }
+            continue;
+        }
+        match calendar::parse_date_range(text) {
             Ok((a, b)) => holidays.extend(a.iter_days().take_while(|d| *d <= b)),
+            // A lone word-like entry may have meant a set: say they exist.
+            Err(e) if !text.contains("..") => {
+                let names: Vec<&str> = supportprobe_core::holidays::names().collect();
+                cx.err(h, format!("{e}; or name a built-in holiday set ({})", names.join(", ")))
+            }
             Err(e) => cx.err(h, e),
         }
+    }
+    for set in &sets {
+        holidays.extend(set.holidays());
     }
     let mut workdays = BTreeMap::new();
     for (date, hours) in &rc.workdays {
@@ -392,8 +666,21 @@ fn calendar_from(cx: &mut Ctx<'_>, name: &Spanned<String>, rc: &RawCalendar) -> 
     if cx.errors.len() > before {
         return None;
     }
+    // A set's make-up working days keep the calendar's ordinary weekday hours
+    // (the first of Monday..Friday with any); a `workdays` entry of its own wins.
+    let ordinary: Vec<Window> = weekly[..5].iter().find(|w| !w.is_empty()).cloned().unwrap_or_default();
+    if !ordinary.is_empty() {
+        for set in &sets {
+            for day in set.workdays() {
+                if !holidays.contains(&day) {
+                    workdays.entry(day).or_insert_with(|| ordinary.clone());
+                }
+            }
+        }
+    }
+    let covered: Vec<(String, NaiveDate)> = sets.iter().map(|s| (s.name.to_string(), s.covered_until())).collect();
     match Calendar::weekly(name.get_ref(), rc.timezone.0, weekly, holidays, workdays) {
-        Ok(c) => Some(c),
+        Ok(c) => Some(c.with_holiday_sets(covered)),
         Err(e) => {
             cx.err(name, format!("calendar `{}` {e}", name.get_ref()));
             None
@@ -445,13 +732,7 @@ fn caps_from(cx: &mut Ctx<'_>, rc: &RawCaps) -> Caps {
 
 /// A URL that may hold `${VAR}` (and so a secret): the error never repeats its value.
 fn secret_url(cx: &mut Ctx<'_>, url: &Spanned<String>) -> Option<Secret> {
-    let (value, _) = match expand(url.get_ref(), cx.env) {
-        Ok(v) => v,
-        Err(e) => {
-            cx.err(url, e);
-            return None;
-        }
-    };
+    let (value, _) = cx.expand(url)?;
     match reqwest::Url::parse(&value) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => Some(Secret::new(value)),
         _ => {
@@ -480,9 +761,8 @@ fn sink_from(cx: &mut Ctx<'_>, name: &Spanned<String>, rn: &Spanned<super::raw::
         let url = secret_url(cx, &w.url);
         let mut headers = Vec::new();
         for (k, v) in &w.headers {
-            match expand(v.get_ref(), cx.env) {
-                Ok((value, _)) => headers.push((k.clone(), Secret::new(value))),
-                Err(e) => cx.err(v, e),
+            if let Some((value, _)) = cx.expand(v) {
+                headers.push((k.clone(), Secret::new(value)));
             }
         }
         return Some(Sink::Webhook { url: url?, headers });

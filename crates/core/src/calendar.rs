@@ -176,12 +176,16 @@ pub struct Calendar {
     name: String,
     tz: Tz,
     hours: Hours,
+    /// Built-in holiday sets it names (`holidays = "cn"`) and the last day
+    /// each one's data covers: past it, that region's holidays count as
+    /// business days, so `check` warns.
+    holiday_sets: Vec<(String, NaiveDate)>,
 }
 
 impl Calendar {
     /// The built-in `24x7` calendar: every instant counts.
     pub fn always(name: &str) -> Calendar {
-        Calendar { name: name.to_string(), tz: chrono_tz::UTC, hours: Hours::Always }
+        Calendar { name: name.to_string(), tz: chrono_tz::UTC, hours: Hours::Always, holiday_sets: Vec::new() }
     }
 
     /// A weekly calendar. At least one weekday must have a window.
@@ -199,7 +203,27 @@ impl Calendar {
             name: name.to_string(),
             tz,
             hours: Hours::Weekly(Box::new(WeeklyHours { weekly, holidays, workdays })),
+            holiday_sets: Vec::new(),
         })
+    }
+
+    /// Records the built-in holiday sets the calendar was built from.
+    pub fn with_holiday_sets(mut self, sets: Vec<(String, NaiveDate)>) -> Calendar {
+        self.holiday_sets = sets;
+        self
+    }
+
+    /// The built-in holiday sets it names, with the last day each covers.
+    pub fn holiday_sets(&self) -> &[(String, NaiveDate)] {
+        &self.holiday_sets
+    }
+
+    /// The weekly windows of a weekday (Monday first); none for `24x7`.
+    pub fn weekday_windows(&self, day: Weekday) -> &[Window] {
+        match &self.hours {
+            Hours::Always => &[],
+            Hours::Weekly(h) => &h.weekly[day.num_days_from_monday() as usize],
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -234,6 +258,9 @@ impl Calendar {
                 }
                 if !workdays.is_empty() {
                     s.push_str(&format!("; {} make-up workday(s)", workdays.len()));
+                }
+                for (set, until) in &self.holiday_sets {
+                    s.push_str(&format!("; `{set}` holidays to {until}"));
                 }
                 s
             }

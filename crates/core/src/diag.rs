@@ -10,17 +10,26 @@
 
 use std::fmt;
 use std::ops::Range;
+
+mod recover;
+pub use recover::{Pruned, read_all};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A source file the diagnostics point into.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: Arc<str>,
     /// Byte offset of each line's start, so locating is a binary search
     /// (thousands of problems in a big file stay linear).
     line_starts: Arc<[usize]>,
+}
+
+impl fmt::Debug for SourceFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SourceFile({})", self.path.display())
+    }
 }
 
 /// How much of a long source line is shown around the problem.
@@ -80,25 +89,66 @@ impl SourceFile {
     }
 }
 
+/// Whether a diagnostic stops the file from being used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    /// Legal, but probably not what was meant.
+    Warning,
+}
+
 /// One problem, optionally located in a file.
 #[derive(Clone, Debug)]
 pub struct Diagnostic {
     pub file: Option<SourceFile>,
     pub span: Option<Range<usize>>,
     pub message: String,
+    pub severity: Severity,
+    /// Lines shown under the caret: `help: did you mean …`, `note: first defined at …`.
+    pub notes: Vec<String>,
 }
 
 impl Diagnostic {
     pub fn at(file: &SourceFile, span: Range<usize>, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { file: Some(file.clone()), span: Some(span), message: message.into() }
+        Diagnostic {
+            file: Some(file.clone()),
+            span: Some(span),
+            message: message.into(),
+            severity: Severity::Error,
+            notes: Vec::new(),
+        }
     }
 
     pub fn in_file(file: &SourceFile, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { file: Some(file.clone()), span: None, message: message.into() }
+        Diagnostic { span: None, ..Diagnostic::at(file, 0..0, message) }
     }
 
     pub fn plain(message: impl Into<String>) -> Diagnostic {
-        Diagnostic { file: None, span: None, message: message.into() }
+        Diagnostic { file: None, span: None, message: message.into(), severity: Severity::Error, notes: Vec::new() }
+    }
+
+    /// The same diagnostic as a warning.
+    pub fn warning(mut self) -> Diagnostic {
+        self.severity = Severity::Warning;
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// Adds a line under the caret (`help: …`, `note: …`).
+    pub fn note(mut self, note: impl Into<String>) -> Diagnostic {
+        self.notes.push(note.into());
+        self
+    }
+
+    /// Adds `help: did you mean `X`?` when a candidate is near `name`.
+    pub fn suggest<'a>(self, name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Diagnostic {
+        match nearest(name, candidates) {
+            Some(n) => self.note(format!("help: did you mean `{n}`?")),
+            None => self,
+        }
     }
 
     /// `path:line:col` (or just the path) for one-line summaries.
@@ -116,12 +166,23 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "error: {}", self.message)?;
+        let word = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        writeln!(f, "{word}: {}", self.message)?;
+        let notes = |f: &mut fmt::Formatter<'_>, blank: &str| -> fmt::Result {
+            for n in &self.notes {
+                writeln!(f, "{blank} = {n}")?;
+            }
+            Ok(())
+        };
         let (Some(file), Some(loc)) = (&self.file, self.location()) else {
-            return Ok(());
+            return notes(f, "  ");
         };
         let Some(span) = &self.span else {
-            return writeln!(f, "  --> {loc}");
+            writeln!(f, "  --> {loc}")?;
+            return notes(f, "  ");
         };
         let (line, col) = file.line_col(span.start);
         let text = file.line_text(line - 1);
@@ -143,13 +204,42 @@ impl fmt::Display for Diagnostic {
         let room = (last + 1).saturating_sub(col).max(1);
         let width = first_line.chars().count().clamp(1, room);
         let pad = " ".repeat((col - 1 - first) + head.chars().count());
-        writeln!(f, "{blank} | {pad}{}", "^".repeat(width))
+        writeln!(f, "{blank} | {pad}{}", "^".repeat(width))?;
+        notes(f, &blank)
     }
 }
 
-/// Every problem found in a config and the scenarios it uses.
+/// Every problem found in a config and the scenarios it uses (errors and
+/// the warnings found beside them).
 #[derive(Debug)]
 pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// Sorted for reading: file by file in the order files first appear,
+    /// by position within a file, unlocated ones last; duplicates dropped.
+    pub fn sorted(mut list: Vec<Diagnostic>) -> Diagnostics {
+        let mut files: Vec<PathBuf> = Vec::new();
+        for d in &list {
+            if let Some(f) = &d.file
+                && !files.contains(&f.path)
+            {
+                files.push(f.path.clone());
+            }
+        }
+        let key = |d: &Diagnostic| {
+            let file = d.file.as_ref().and_then(|f| files.iter().position(|p| *p == f.path)).unwrap_or(usize::MAX);
+            (file, d.span.as_ref().map_or(usize::MAX, |s| s.start))
+        };
+        list.sort_by_key(key);
+        let mut seen = std::collections::HashSet::new();
+        list.retain(|d| seen.insert((key(d), d.message.clone())));
+        Diagnostics(list)
+    }
+
+    pub fn errors(&self) -> usize {
+        self.0.iter().filter(|d| d.is_error()).count()
+    }
+}
 
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -159,9 +249,43 @@ impl fmt::Display for Diagnostics {
             }
             write!(f, "{d}")?;
         }
-        let n = self.0.len();
-        write!(f, "\n{n} problem{} found", if n == 1 { "" } else { "s" })
+        let n = self.errors();
+        let w = self.0.len() - n;
+        write!(f, "\n{n} problem{} found", if n == 1 { "" } else { "s" })?;
+        if w > 0 {
+            write!(f, ", and {w} warning{}", if w == 1 { "" } else { "s" })?;
+        }
+        Ok(())
     }
+}
+
+/// The candidate nearest to `name` by edit distance (letter case aside),
+/// if it is near enough to be a typo: at most a third of the name's letters
+/// differ. `lisen` → `listen`, `Zendsk` → `zendesk`, `us-busines` → `us-business`.
+pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = name.to_lowercase();
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .filter(|c| *c != name)
+        .map(|c| (edit_distance(&lower, &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 impl std::error::Error for Diagnostics {}

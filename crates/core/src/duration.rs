@@ -1,5 +1,10 @@
 //! Human-friendly durations as they appear in config and scenario files:
-//! `90s`, `15m`, `4h`, `3d`, `1h30m`, `250ms`, `2w`.
+//! `90s`, `15m`, `15min`, `15 min`, `4h`, `1h30m`, `1h 30m`, `3d`, `250ms`, `2w`.
+//!
+//! The grammar: one or more parts, each a whole number, optional spaces and a
+//! unit (`ms`; `s`/`sec`/`second`; `m`/`min`/`minute`; `h`/`hr`/`hour`;
+//! `d`/`day`; `w`/`wk`/`week`; plurals and any letter case), parts separated
+//! by nothing, spaces or a comma. No fractions (`1.5h` is `1h30m`).
 //!
 //! [`Dur`] is a validated newtype deserialized with `try_from = "String"`, so a
 //! bad value in TOML is reported by the TOML parser with a caret under it.
@@ -16,7 +21,7 @@ pub struct Dur(std::time::Duration);
 
 /// Why a duration string was rejected.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid duration `{input}`: {reason} (expected e.g. `90s`, `15m`, `4h`, `3d`, `1h30m`)")]
+#[error("invalid duration `{input}`: {reason} (expected e.g. `90s`, `15m`, `15 min`, `4h`, `1h 30m`, `3d`, `1w`)")]
 pub struct DurError {
     input: String,
     reason: &'static str,
@@ -74,23 +79,19 @@ impl FromStr for Dur {
             }
             let (num, tail) = rest.split_at(digits);
             let value: u128 = num.parse().map_err(|_| err("number too large"))?;
+            // `15 min`: spaces between a number and its unit are what people type.
+            let tail = tail.trim_start();
             let unit_len = tail.bytes().take_while(u8::is_ascii_alphabetic).count();
             if unit_len == 0 {
-                return Err(err("missing unit (ms, s, m, h, d or w)"));
+                return Err(err("missing unit (ms, s, m or min, h, d or w)"));
             }
             let (unit, tail) = tail.split_at(unit_len);
-            let factor: u128 = match unit {
-                "ms" => 1,
-                "s" => 1_000,
-                "m" => 60_000,
-                "h" => 3_600_000,
-                "d" => 86_400_000,
-                "w" => 604_800_000,
-                _ => return Err(err("unknown unit (use ms, s, m, h, d or w)")),
-            };
+            let factor = unit_factor(&unit.to_ascii_lowercase())
+                .ok_or_else(|| err("unknown unit (use ms, s, m or min, h, d or w)"))?;
             total_ms =
                 value.checked_mul(factor).and_then(|v| total_ms.checked_add(v)).ok_or_else(|| err("too large"))?;
-            rest = tail;
+            // `1h 30m` and `1h, 30m`: parts may be separated by spaces or a comma.
+            rest = tail.trim_start_matches([' ', '\t', ',']);
         }
         // Cap at 10 years: nothing in a POC is longer, and it keeps chrono conversions exact.
         if total_ms > 10 * 366 * 86_400_000 {
@@ -99,6 +100,20 @@ impl FromStr for Dur {
         let ms = u64::try_from(total_ms).map_err(|_| err("too large"))?;
         Ok(Dur(std::time::Duration::from_millis(ms)))
     }
+}
+
+/// Milliseconds in one of a unit's spellings: the short forms and the English
+/// words, singular or plural (`s`, `sec`, `secs`, `second`, `seconds`, …).
+fn unit_factor(unit: &str) -> Option<u128> {
+    Some(match unit {
+        "ms" | "msec" | "msecs" | "millis" | "millisecond" | "milliseconds" => 1,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000,
+        "d" | "day" | "days" => 86_400_000,
+        "w" | "wk" | "wks" | "week" | "weeks" => 604_800_000,
+        _ => return None,
+    })
 }
 
 impl TryFrom<String> for Dur {
@@ -163,6 +178,19 @@ mod tests {
             ("250ms", 250),
             ("0s", 0),
             (" 5m ", 300_000),
+            ("15min", 900_000),
+            ("15 min", 900_000),
+            ("15 minutes", 900_000),
+            ("1h 30m", 5_400_000),
+            ("1 hour 30 minutes", 5_400_000),
+            ("1h, 30m", 5_400_000),
+            ("2d", 172_800_000),
+            ("2 days", 172_800_000),
+            ("1w", 604_800_000),
+            ("1 week", 604_800_000),
+            ("4 HOURS", 14_400_000),
+            ("90 sec", 90_000),
+            ("500 ms", 500),
         ];
         for (input, ms) in cases {
             assert_eq!(input.parse::<Dur>().unwrap().std().as_millis(), ms, "{input}");
@@ -176,6 +204,9 @@ mod tests {
             ("15", "missing unit"),
             ("m15", "must start with a number"),
             ("15x", "unknown unit"),
+            ("15 mon", "unknown unit"),
+            ("1h 30", "missing unit"),
+            ("1h and 30m", "must start with a number"),
             ("1.5h", "missing unit"),
             ("99999999999999999999999999999999999999999d", "number too large"),
             ("11000d", "longer than 10 years"),

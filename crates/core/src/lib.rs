@@ -3,13 +3,17 @@
 //! see [`clock`]).
 //!
 //! - [`model`]: the vocabulary (priorities, measures, reply classes, channel kinds).
-//! - [`duration`], [`calendar`]: durations as written in config, business-hours calendars.
+//! - [`duration`], [`calendar`], [`holidays`]: durations as written in config, business-hours
+//!   calendars, the built-in public-holiday sets they can name.
 //! - [`lifecycle`]: a probe's states and events; [`sla`]: figures held against promises.
 //! - [`classify`]: who wrote a reply (human, bot, auto-acknowledgement, …) and why;
 //!   [`mail`]: parsing the mail it reads.
 //! - [`template`], [`scenario`]: what a probe says; [`reference`]: the probe's tag.
 //! - [`diag`], [`value`]: located config diagnostics and the validated values they check; [`redact`]: keeping secrets out of text.
 #![forbid(unsafe_code)]
+// A config diagnostic (file, span, message, notes) is large, and is built only when a
+// file is read and found wrong: boxing it would buy nothing on any hot path.
+#![allow(clippy::result_large_err)]
 
 pub mod calendar;
 pub mod classify;
@@ -17,6 +21,7 @@ pub mod clock;
 pub mod communication;
 pub mod diag;
 pub mod duration;
+pub mod holidays;
 pub mod lifecycle;
 pub mod mail;
 pub mod model;

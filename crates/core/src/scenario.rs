@@ -120,6 +120,12 @@ pub struct Message {
 }
 
 impl Scenario {
+    /// The subject as written (placeholders unrendered), cut to 60 characters, for messages.
+    pub fn subject_preview(&self) -> String {
+        let s = self.subject.source();
+        if s.chars().count() <= 60 { s.to_string() } else { format!("{}…", s.chars().take(60).collect::<String>()) }
+    }
+
     /// Reads and validates `dir/ID.toml`.
     pub fn load(dir: &Path, id: &str) -> Result<Scenario, Vec<Diagnostic>> {
         let path = dir.join(format!("{id}.toml"));
@@ -128,8 +134,8 @@ impl Scenario {
     }
 
     pub fn parse(file: &SourceFile, id: &str) -> Result<Scenario, Vec<Diagnostic>> {
-        let raw: RawScenario = toml::from_str(&file.text).map_err(|e| vec![crate::diag::toml_diagnostic(file, &e)])?;
-        let mut errors = Vec::new();
+        let (raw, mut errors, _) = crate::diag::read_all::<RawScenario>(file);
+        let Some(raw) = raw else { return Err(errors) };
         if let Some(declared) = &raw.id
             && declared != id
         {
@@ -216,7 +222,7 @@ body = "Thanks, closing."
 
     #[test]
     fn errors_are_located() {
-        let err = parse(&MINIMAL.replace("\"1d\"", "\"1 day\"")).unwrap_err();
+        let err = parse(&MINIMAL.replace("\"1d\"", "\"a day\"")).unwrap_err();
         let s = err[0].to_string();
         assert!(s.contains("probes/x.toml:5:17"), "{s}");
         assert!(s.contains("invalid duration"), "{s}");

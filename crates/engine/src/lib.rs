@@ -232,7 +232,24 @@ pub async fn once(
     vendor: &str,
     channel: &str,
     give_up_after: Option<chrono::Duration>,
+    counted: bool,
     shutdown: CancellationToken,
+) -> Result<i64, OnceError> {
+    let id = insert_once(ctx, scenario, vendor, channel, give_up_after, counted)?;
+    follow(ctx, id, shutdown).await?;
+    Ok(id)
+}
+
+/// Creates a manual probe (marked `manual`; in the POC's figures only when
+/// `counted`), due now, for whoever follows the store: this process, or a
+/// running daemon told to look.
+pub fn insert_once(
+    ctx: &Ctx,
+    scenario: &crate::scenario::Scenario,
+    vendor: &str,
+    channel: &str,
+    give_up_after: Option<chrono::Duration>,
+    counted: bool,
 ) -> Result<i64, OnceError> {
     let v = ctx.config.vendor(vendor).ok_or_else(|| OnceError::UnknownVendor(vendor.into()))?;
     let spec = ctx
@@ -256,11 +273,12 @@ pub async fn once(
                 due_at: now,
                 give_up_after: give_up_after.unwrap_or_else(|| scenario.give_up_after.chrono()),
                 follow_up_delay: None,
+                manual: true,
+                counted,
             },
             now,
         )?
         .ok_or_else(|| StoreError::Corrupt { column: "reference", value: reference.clone() })?;
-    follow(ctx, id, shutdown).await?;
     Ok(id)
 }
 

@@ -91,6 +91,8 @@ fn fire_target(ctx: &Ctx, schedule: &Schedule, target: &Target, now: Ts, grace: 
             due_at: fire + jitter_offset(schedule.jitter.chrono(), &slot),
             give_up_after: schedule.give_up_after.chrono(),
             follow_up_delay: schedule.follow_up_delay.map(|d| d.chrono()),
+            manual: false,
+            counted: true,
         };
         if ctx.store.fire(&probe, &key, fire, now)?.is_some() {
             created += 1;

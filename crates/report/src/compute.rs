@@ -157,6 +157,10 @@ pub fn scorecard(config: &Config, store: &Store, o: &Options, now: DateTime<Utc>
                 continue;
             };
             method.probes_seen += 1;
+            if !p.counted {
+                method.excluded_manual += 1;
+                continue;
+            }
             match exclusion(&p) {
                 Some("dry_run") => method.excluded_dry_run += 1,
                 Some("skipped") => method.excluded_skipped += 1,

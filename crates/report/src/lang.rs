@@ -153,6 +153,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("counted", "Counted", "计入统计"),
     ("excluded_skipped", "Left out: skipped (caps, pause, quiet hours)", "未计入：跳过（上限、暂停、静默时段）"),
     ("excluded_dry_run", "Left out: dry runs", "未计入：演练（dry run）"),
+    ("excluded_manual", "Left out: manual runs (once without --count)", "未计入：手动运行（once 未加 --count）"),
     ("excluded_failed_open", "Left out: could not be opened", "未计入：未能创建"),
     ("excluded_not_opened_yet", "Left out: not opened yet", "未计入：尚未创建"),
     ("excluded_other_hours", "Left out: opened on the other side of business hours", "未计入：在另一时段发起"),

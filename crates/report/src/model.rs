@@ -268,6 +268,8 @@ pub struct Method {
     pub probes_counted: u64,
     pub excluded_skipped: u64,
     pub excluded_dry_run: u64,
+    /// Manual runs (`once` without `--count`).
+    pub excluded_manual: u64,
     pub excluded_failed_open: u64,
     pub excluded_not_opened_yet: u64,
     /// Left out by `--hours`: opened on the other side of the promise calendar's hours.

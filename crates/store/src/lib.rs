@@ -336,6 +336,8 @@ mod tests {
             due_at: t(0),
             give_up_after: chrono::Duration::hours(1),
             follow_up_delay: None,
+            manual: false,
+            counted: true,
         }
     }
 

@@ -57,17 +57,21 @@ pub struct Probe {
     pub reopened: u32,
     /// Opened inside the promise calendar's hours.
     pub in_hours: Option<bool>,
+    /// Started by hand (`once`), not by a schedule.
+    pub manual: bool,
+    /// In the POC's figures (metrics, scorecard): scheduled probes, and manual ones run with `--count`.
+    pub counted: bool,
 }
 
 /// How many columns [`PROBE_COLUMNS`] names: the index of a column selected after them.
-pub(crate) const PROBE_COLUMN_COUNT: usize = 35;
+pub(crate) const PROBE_COLUMN_COUNT: usize = 37;
 
 pub(crate) const PROBE_COLUMNS: &str =
     "id, reference, slot, vendor, channel, kind, scenario, priority, state, outcome, due_at,
     give_up_after_ms, follow_up_delay_ms, attempts, next_attempt_at, sent_at, ticket_id, ticket_url, opened_at,
     first_response_at, first_human_response_at, resolved_at, resolved_by, expired_at, closed_at, bot_turns,
     responders, (SELECT known_until FROM looks WHERE looks.probe_id = probes.id), note, created_at, escalated_at,
-    diagnostics_at, diagnostics_rule, reopened, in_hours";
+    diagnostics_at, diagnostics_rule, reopened, in_hours, manual, counted";
 
 /// Reads one probe row; the outer error is SQLite's, the inner a corrupt value.
 pub(crate) fn probe_from_row(r: &Row<'_>) -> Result<Result<Probe, StoreError>, rusqlite::Error> {
@@ -108,7 +112,9 @@ pub(crate) fn probe_from_row(r: &Row<'_>) -> Result<Result<Probe, StoreError>, r
             diagnostics_at: t(31, "diagnostics_at")?,
             diagnostics_rule: r.get(32)?,
             reopened: r.get(33)?,
-            in_hours: r.get(PROBE_COLUMN_COUNT - 1)?,
+            in_hours: r.get(34)?,
+            manual: r.get(35)?,
+            counted: r.get(PROBE_COLUMN_COUNT - 1)?,
         })
     };
     Ok(build())
@@ -123,6 +129,14 @@ pub struct ProbeFilter {
     pub state: Option<State>,
     /// Created at or after.
     pub since: Option<Ts>,
+    /// Created before.
+    pub until: Option<Ts>,
+    pub priority: Option<Priority>,
+    pub scenario: Option<String>,
+    /// Only probes started by hand (`once`), or only scheduled ones.
+    pub manual: Option<bool>,
+    /// Pages run from the newest probe back (`after` is then the id to go below).
+    pub newest_first: bool,
 }
 
 /// A probe to create.
@@ -138,15 +152,19 @@ pub struct NewProbe<'a> {
     pub due_at: Ts,
     pub give_up_after: chrono::Duration,
     pub follow_up_delay: Option<chrono::Duration>,
+    /// Started by hand (`once`).
+    pub manual: bool,
+    /// In the POC's figures.
+    pub counted: bool,
 }
 
 pub(crate) fn insert_probe(conn: &Connection, p: &NewProbe<'_>, now: Ts) -> Result<Option<i64>, StoreError> {
     let n = exec(
         conn,
         "INSERT OR IGNORE INTO probes(reference, slot, vendor, channel, kind, scenario, priority, state, due_at,
-         give_up_after_ms, follow_up_delay_ms, created_at, updated_at, rev)
+         give_up_after_ms, follow_up_delay_ms, created_at, updated_at, rev, manual, counted)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'scheduled', ?8, ?9, ?10, ?11, ?11,
-                 (SELECT COALESCE(MAX(rev), 0) + 1 FROM probes))",
+                 (SELECT COALESCE(MAX(rev), 0) + 1 FROM probes), ?12, ?13)",
         params![
             p.reference,
             p.slot,
@@ -159,6 +177,8 @@ pub(crate) fn insert_probe(conn: &Connection, p: &NewProbe<'_>, now: Ts) -> Resu
             p.give_up_after.num_milliseconds(),
             p.follow_up_delay.map(|d| d.num_milliseconds()),
             ts(now),
+            p.manual,
+            p.counted,
         ],
     )?;
     Ok((n == 1).then(|| conn.last_insert_rowid()))
@@ -239,14 +259,32 @@ impl Store {
     /// memory does not grow with the store.
     pub fn probes_page(&self, filter: &ProbeFilter, after: i64, limit: u32) -> Result<Vec<Probe>, StoreError> {
         let conn = self.conn();
+        let (cmp, order, after) = if filter.newest_first {
+            ("<", "DESC", if after <= 0 { i64::MAX } else { after })
+        } else {
+            (">", "ASC", after)
+        };
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {PROBE_COLUMNS} FROM probes
-             WHERE id > ?5 AND (?1 IS NULL OR vendor = ?1) AND (?2 IS NULL OR channel = ?2 OR kind = ?2)
+             WHERE id {cmp} ?5 AND (?1 IS NULL OR vendor = ?1) AND (?2 IS NULL OR channel = ?2 OR kind = ?2)
                AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR created_at >= ?4)
-             ORDER BY id LIMIT ?6"
+               AND (?7 IS NULL OR created_at < ?7) AND (?8 IS NULL OR priority = ?8)
+               AND (?9 IS NULL OR scenario = ?9) AND (?10 IS NULL OR manual = ?10)
+             ORDER BY id {order} LIMIT ?6"
         ))?;
         let rows = stmt.query_map(
-            params![filter.vendor, filter.channel, filter.state.map(State::as_str), filter.since.map(ts), after, limit],
+            params![
+                filter.vendor,
+                filter.channel,
+                filter.state.map(State::as_str),
+                filter.since.map(ts),
+                after,
+                limit,
+                filter.until.map(ts),
+                filter.priority.map(|p| p.as_str()),
+                filter.scenario,
+                filter.manual
+            ],
             probe_from_row,
         )?;
         let mut out = Vec::new();

@@ -134,6 +134,8 @@ mod tests {
             due_at: t(0),
             give_up_after: chrono::Duration::hours(1),
             follow_up_delay: None,
+            manual: false,
+            counted: true,
         };
         let id = store.insert_probe(&p, t(0)).unwrap().unwrap();
         let r = |q| Rating { quality: q, solved: Some(Solved::Partly), note: None };

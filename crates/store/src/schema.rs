@@ -131,6 +131,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE probes ADD COLUMN diagnostics_rule TEXT;
     ALTER TABLE probes ADD COLUMN reopened INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE probes ADD COLUMN in_hours INTEGER;",
+    // 6: probes started by hand (`once`), and whether they count in the POC's figures
+    "ALTER TABLE probes ADD COLUMN manual INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE probes ADD COLUMN counted INTEGER NOT NULL DEFAULT 1;",
 ];
 
 impl Store {

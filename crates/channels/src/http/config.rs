@@ -2,7 +2,7 @@
 //! is checked (every problem located), and the line `check` prints for it.
 
 use serde::Deserialize;
-use supportprobe_core::secret::{Secret, expand};
+use supportprobe_core::secret::Secret;
 use toml::Spanned;
 
 use crate::check::{Checker, HttpUrl};
@@ -156,12 +156,9 @@ pub(crate) fn from_raw(cx: &mut Checker<'_>, rh: &Spanned<RawGeneric>) -> Option
     let mut ok = true;
     let mut headers = Vec::new();
     for (name, value) in &g.headers {
-        match expand(value.get_ref(), cx.env) {
-            Ok((v, _)) => headers.push((name.clone(), Secret::new(v))),
-            Err(e) => {
-                cx.err(value, e);
-                ok = false;
-            }
+        match cx.expand(value) {
+            Some((v, _)) => headers.push((name.clone(), Secret::new(v))),
+            None => ok = false,
         }
     }
     let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"];
