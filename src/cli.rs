@@ -346,7 +346,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     Ok(_lock) => {
                         let tracker = tokio_util::task::TaskTracker::new();
                         if let (false, Some(settings)) = (no_simulator, &simulator) {
-                            crate::simulated::start(settings, &tracker, token.clone()).await?;
+                            crate::simulated::start(settings, &tracker, token.clone()).await.context(
+                                "is a daemon or `supportprobe simulate` already serving the simulated vendors? \
+                                 `once --no-simulator` uses those",
+                            )?;
                         }
                         let id = crate::engine::once(&ctx, &scenario, &vendor, &channel, give_up, count, token.clone())
                             .await?;
