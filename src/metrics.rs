@@ -221,28 +221,36 @@ impl Family {
     }
 }
 
-/// `k="v",k="v"` (as [`inner`] wrote it) back into label pairs.
+/// `k="v",k="v"` (as [`inner`] wrote it) back into label pairs. Values
+/// without an escape (nearly all) are copied as one slice.
 fn parse_labels(text: &str) -> Vec<proto::LabelPair> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(6);
     let mut rest = text;
     while let Some((key, after)) = rest.split_once("=\"") {
-        let mut value = String::new();
-        let mut chars = after.char_indices();
-        let mut end = after.len();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => match chars.next() {
-                    Some((_, 'n')) => value.push('\n'),
-                    Some((_, other)) => value.push(other),
-                    None => {}
-                },
-                '"' => {
-                    end = i + 1;
-                    break;
+        let bytes = after.as_bytes();
+        let stop = bytes.iter().position(|b| *b == b'"' || *b == b'\\').unwrap_or(bytes.len());
+        let (value, end) = if bytes.get(stop) == Some(&b'"') {
+            (after[..stop].to_string(), stop + 1)
+        } else {
+            let mut value = String::with_capacity(after.len());
+            let mut end = after.len();
+            let mut chars = after.char_indices();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => match chars.next() {
+                        Some((_, 'n')) => value.push('\n'),
+                        Some((_, other)) => value.push(other),
+                        None => {}
+                    },
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => value.push(c),
                 }
-                c => value.push(c),
             }
-        }
+            (value, end)
+        };
         let mut pair = proto::LabelPair::default();
         pair.set_name(key.trim_start_matches(',').to_string());
         pair.set_value(value);
