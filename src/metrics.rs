@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::lifecycle::Ts;
-use crate::model::{Measure, Outcome, Priority, State};
+use crate::model::{Measure, Outcome, Priority, ReplyClass, State};
 use crate::sla::Verdict;
 use crate::store::{Probe, Store, StoreError};
 
@@ -796,6 +796,26 @@ impl Aggregates {
             "counter",
             "Probes by how they ended (resolved, unresolved, unanswered, failed, skipped).",
         );
+        // Every scheduled vendor, channel, priority and scenario is there from the first scrape,
+        // at 0 for each outcome, so `increase()` counts the first probe too.
+        let scheduled: BTreeSet<(SeriesKey, String)> = config
+            .schedules
+            .iter()
+            .flat_map(|s| {
+                s.targets.iter().filter_map(move |t| {
+                    let kind = config.channel(&t.vendor, &t.channel)?.kind.to_string();
+                    Some(((t.vendor.clone(), kind, s.scenario.priority), s.scenario.id.clone()))
+                })
+            })
+            .collect();
+        for (k, scenario) in &scheduled {
+            for outcome in Outcome::ALL {
+                let mut l = base(k);
+                l.push(("scenario", scenario.clone()));
+                l.push(("outcome", outcome.to_string()));
+                probes_total.set(l, 0.0);
+            }
+        }
         for ((k, scenario, outcome), n) in &self.outcomes {
             let mut l = base(k);
             l.push(("scenario", scenario.to_string()));
@@ -807,6 +827,11 @@ impl Aggregates {
             "counter",
             "Probes whose ticket or chat was opened at the vendor.",
         );
+        for (k, scenario) in &scheduled {
+            let mut l = base(k);
+            l.push(("scenario", scenario.clone()));
+            opened_total.set(l, 0.0);
+        }
         for ((k, scenario), n) in &self.opened {
             let mut l = base(k);
             l.push(("scenario", scenario.to_string()));
@@ -814,6 +839,14 @@ impl Aggregates {
         }
         let mut open_probes =
             Family::new("supportprobe_open_probes", "gauge", "Probes not finished yet, by lifecycle state.");
+        // Each unfinished state of every configured series, 0 when none is in it.
+        for k in config.series_keys() {
+            for state in State::ALL.iter().filter(|s| !s.is_final()) {
+                let mut l = base(&k);
+                l.push(("state", state.to_string()));
+                open_probes.set(l, 0.0);
+            }
+        }
         for ((k, state), n) in &self.states {
             if *n > 0 {
                 let mut l = base(k);
@@ -1029,6 +1062,23 @@ impl Aggregates {
         }
 
         let mut replies = Family::new("supportprobe_replies_total", "counter", "Replies from vendors, by class.");
+        // The vendor side's classes for every configured channel, from the first scrape.
+        for v in config.vendors.values() {
+            for c in v.channels.values() {
+                for class in [
+                    ReplyClass::Human,
+                    ReplyClass::Bot,
+                    ReplyClass::AutoAck,
+                    ReplyClass::OutOfOffice,
+                    ReplyClass::Bounce,
+                ] {
+                    replies.set(
+                        vec![("vendor", v.id.clone()), ("channel", c.kind.to_string()), ("class", class.to_string())],
+                        0.0,
+                    );
+                }
+            }
+        }
         for ((vendor, kind, class), n) in &self.replies {
             replies
                 .set(vec![("vendor", vendor.clone()), ("channel", kind.clone()), ("class", class.clone())], *n as f64);

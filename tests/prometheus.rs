@@ -149,6 +149,39 @@ fn the_first_scrape_shows_every_configured_series_at_zero() {
     }
     assert!(checked > 50, "{checked} met/breach series checked");
     assert!(!text.contains("supportprobe_figure_quantile_seconds{"), "no quantile before anything is measured");
+    // Every scheduled target is counted from 0: opened, each outcome; each channel's replies by
+    // class; each unfinished state.
+    let mut scheduled = 0;
+    for s in &config.schedules {
+        for t in &s.targets {
+            let kind = config.channel(&t.vendor, &t.channel).unwrap().kind;
+            let l = format!(
+                "vendor=\"{}\",channel=\"{kind}\",priority=\"{}\",scenario=\"{}\"",
+                t.vendor, s.scenario.priority, s.scenario.id
+            );
+            assert_eq!(value(&format!("supportprobe_probes_opened_total{{{l}}}")), "0");
+            for outcome in ["resolved", "unresolved", "unanswered", "failed", "skipped"] {
+                assert_eq!(value(&format!("supportprobe_probes_total{{{l},outcome=\"{outcome}\"}}")), "0");
+            }
+            scheduled += 1;
+        }
+    }
+    assert!(scheduled > 10, "{scheduled}");
+    for v in config.vendors.values() {
+        for c in v.channels.values() {
+            for class in ["human", "bot", "auto_ack", "out_of_office", "bounce"] {
+                let series = format!(
+                    "supportprobe_replies_total{{vendor=\"{}\",channel=\"{}\",class=\"{class}\"}}",
+                    v.id, c.kind
+                );
+                assert_eq!(value(&series), "0");
+            }
+            for priority in v.promises.keys() {
+                let l = format!("vendor=\"{}\",channel=\"{}\",priority=\"{priority}\"", v.id, c.kind);
+                assert_eq!(value(&format!("supportprobe_open_probes{{{l},state=\"open\"}}")), "0");
+            }
+        }
+    }
 }
 
 /// Routing and links: a vendor being late is a `ticket` for the POC team,
