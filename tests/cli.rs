@@ -102,7 +102,15 @@ async fn once_then_probes_json() {
 /// unless `--count`; `probes` lists newest first, filters and sorts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_is_left_out_of_the_figures_unless_counted_and_probes_filters_and_sorts() {
-    let h = common::harness(ONE_VENDOR, &common::test_probes()).await;
+    // A notification target that takes breaches (nothing delivers in `once`: they stay queued).
+    let with_notify = format!(
+        "{ONE_VENDOR}\n[notify.team]\nevents = [\"promise_breached\"]\n[notify.team.webhook]\nurl = \"http://127.0.0.1:9/\"\n"
+    );
+    let h = common::harness(&with_notify, &common::test_probes()).await;
+    let queued = || -> u64 {
+        let store = supportprobe::store::Store::open(&h.config.daemon.data_dir).unwrap();
+        store.delivery_counts().unwrap().iter().filter(|d| d.1 == "promise_breached").map(|d| d.3).sum()
+    };
     let once = |count: bool| {
         let mut c = Command::new(BIN);
         c.args(["once", "--no-simulator", "--scenario", "t-plain", "--vendor", "acme", "--channel", "zendesk"]);
@@ -138,6 +146,7 @@ async fn once_is_left_out_of_the_figures_unless_counted_and_probes_filters_and_s
     assert_eq!(rows[0]["breaches"], serde_json::json!(["first_response"]), "measured all the same");
     assert_eq!(metric(breaches), 0.0, "a manual run is not in the POC's figures");
     assert_eq!(metric("supportprobe_probes_opened_total"), 0.0);
+    assert_eq!(queued(), 0, "nobody is told of a manual run's breach");
 
     once(true);
     let rows = probes(&[]);
@@ -145,6 +154,7 @@ async fn once_is_left_out_of_the_figures_unless_counted_and_probes_filters_and_s
     assert_eq!((rows[0]["manual"].as_bool(), rows[0]["counted"].as_bool()), (Some(true), Some(true)), "newest first");
     assert!(rows[0]["opened_at"].as_str() >= rows[1]["opened_at"].as_str());
     assert_eq!(metric(breaches), 1.0, "--count puts it in");
+    assert!(queued() > 0, "a counted run's breach is notified");
     let oldest = probes(&["--reverse"]);
     assert_eq!(oldest[0]["reference"], rows[1]["reference"]);
     assert_eq!(probes(&["--limit", "1"]).len(), 1);

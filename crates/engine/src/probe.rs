@@ -210,8 +210,9 @@ pub fn refresh_cached(
             new_breaches.push(r.clone());
         }
     }
-    // Notifications: a breach while waiting now; its final figure when it has one.
-    if !config.notify.is_empty() {
+    // Notifications: a breach while waiting now; its final figure when it has one. A manual
+    // run outside the POC's figures (`once` without `--count`) tells nobody of its breaches.
+    if !config.notify.is_empty() && p.counted {
         let finished = derived.finished();
         for r in rows.iter().filter(|r| r.verdict == Verdict::Breached) {
             let final_ = r.end.is_some() || finished;
