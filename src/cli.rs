@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -388,14 +389,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
         } => {
             let config = load(&path)?;
-            if let Some(v) = &vendor
-                && config.vendor(v).is_none()
-            {
-                let known: Vec<&str> = config.vendors.keys().map(String::as_str).collect();
-                let near = crate::config::diag::nearest(v, known.iter().copied())
-                    .map(|n| format!("; did you mean `{n}`?"))
-                    .unwrap_or_default();
-                anyhow::bail!("no vendor `{v}` in {} (its vendors: {}){near}", path.display(), known.join(", "));
+            if let Some(v) = &vendor {
+                known_vendor(&config, &path, v)?;
             }
             let store = Store::open_for_reading(&config.daemon.data_dir)?;
             let filter = crate::store::ProbeFilter {
@@ -412,19 +407,20 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut printer = ProbePrinter::new(json)?;
             let limit = limit.unwrap_or(usize::MAX);
             if sort == "created" {
-                let mut n = 0;
-                for_each_probe_row(&store, &filter, Some(&config), |row| {
-                    if n < limit {
+                // Streamed in the store's order: reading stops at the limit.
+                let mut left = limit;
+                if left > 0 {
+                    for_each_probe_row(&store, &filter, Some(&config), |row| {
                         printer.row(row)?;
-                    }
-                    n += 1;
-                    Ok(())
-                })?;
+                        left -= 1;
+                        Ok(if left == 0 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+                    })?;
+                }
             } else {
                 let mut rows = Vec::new();
                 for_each_probe_row(&store, &filter, Some(&config), |row| {
                     rows.push(row);
-                    Ok(())
+                    Ok(ControlFlow::Continue(()))
                 })?;
                 let key = |r: &ProbeRow| {
                     if sort == "first-human" { r.first_human_response_seconds } else { r.resolution_seconds }
@@ -488,10 +484,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report { config: path, from, to, vendor, format, out, lang, hours } => {
             let config = load(&path)?;
             for v in &vendor {
-                if config.vendor(v).is_none() {
-                    let known: Vec<&str> = config.vendors.keys().map(String::as_str).collect();
-                    bail!("no vendor `{v}` in {} (its vendors: {})", path.display(), known.join(", "));
-                }
+                known_vendor(&config, &path, v)?;
             }
             let store = Store::open_for_reading(&config.daemon.data_dir)?;
             let in_hours = hours.map(|h| h == "in");
@@ -536,6 +529,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// A vendor id given on the command line must be one of the config's: the
+/// error lists them and names the nearest.
+fn known_vendor(config: &Config, path: &Path, v: &str) -> anyhow::Result<()> {
+    if config.vendor(v).is_some() {
+        return Ok(());
+    }
+    let known: Vec<&str> = config.vendors.keys().map(String::as_str).collect();
+    let near = crate::config::diag::nearest(v, known.iter().copied())
+        .map(|n| format!("; did you mean `{n}`?"))
+        .unwrap_or_default();
+    bail!("no vendor `{v}` in {} (its vendors: {}){near}", path.display(), known.join(", "))
 }
 
 /// Tells the running daemon to read its store now (`POST /-/resync`) and waits
@@ -1006,7 +1012,7 @@ pub fn probe_rows(store: &Store) -> anyhow::Result<Vec<ProbeRow>> {
     let mut rows = Vec::new();
     for_each_probe_row(store, &crate::store::ProbeFilter::default(), None, |r| {
         rows.push(r);
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     })?;
     Ok(rows)
 }
@@ -1035,7 +1041,7 @@ pub fn for_each_probe_row(
     store: &Store,
     filter: &crate::store::ProbeFilter,
     config: Option<&Config>,
-    mut f: impl FnMut(ProbeRow) -> anyhow::Result<()>,
+    mut f: impl FnMut(ProbeRow) -> anyhow::Result<ControlFlow<()>>,
 ) -> anyhow::Result<()> {
     let mut overrides = overrides_by_probe(store)?;
     let mut after = 0;
@@ -1045,7 +1051,9 @@ pub fn for_each_probe_row(
         after = last.id;
         for p in page {
             let o = overrides.remove(&p.id).unwrap_or_default();
-            f(probe_row(store, config, &p, o)?)?;
+            if f(probe_row(store, config, &p, o)?)?.is_break() {
+                return Ok(());
+            }
         }
     }
     Ok(())

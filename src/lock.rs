@@ -68,24 +68,25 @@ impl DataDirLock {
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
         let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let text = format!("pid {} on {} since {since}\n", std::process::id(), host());
-        file.set_len(0).map_err(io)?;
-        file.seek(SeekFrom::Start(0)).map_err(io)?;
-        file.write_all(text.as_bytes()).map_err(io)?;
-        file.sync_data().map_err(io)?;
-        Ok(DataDirLock { file, path, holder: text.trim().to_string() })
+        let holder = format!("pid {} on {} since {since}", std::process::id(), host());
+        rewrite(&mut file, &holder).map_err(io)?;
+        Ok(DataDirLock { file, path, holder })
     }
 
     /// Adds where the holder serves HTTP (`…, listening on 127.0.0.1:9897`),
     /// so a `once` beside it can tell it about a new probe even when the
     /// config says port 0.
     pub fn announce_listen(&mut self, addr: std::net::SocketAddr) -> std::io::Result<()> {
-        let text = format!("{}, listening on {addr}\n", self.holder);
-        self.file.set_len(0)?;
-        self.file.seek(SeekFrom::Start(0))?;
-        self.file.write_all(text.as_bytes())?;
-        self.file.sync_data()
+        rewrite(&mut self.file, &format!("{}, listening on {addr}", self.holder))
     }
+}
+
+/// Replaces the lock file's text (what a second process is told) with `holder`.
+fn rewrite(file: &mut File, holder: &str) -> std::io::Result<()> {
+    file.set_len(0)?;
+    file.seek(SeekFrom::Start(0))?;
+    file.write_all(format!("{holder}\n").as_bytes())?;
+    file.sync_data()
 }
 
 /// The address a lock holder announced (`listening on ADDR`), if any.

@@ -264,23 +264,15 @@ impl Config {
 
     /// With the process environment: an unset variable's "did you mean"
     /// looks among the variables that are set.
-    pub fn load_from_process(path: &Path, secrets: Secrets) -> Result<Config, Diagnostics> {
+    fn load_from_process(path: &Path, secrets: Secrets) -> Result<Config, Diagnostics> {
         let file = SourceFile::read(path, "config").map_err(|d| Diagnostics(vec![d]))?;
         Config::parse_inner(&file, &|name| std::env::var(name).ok(), env_names(), secrets)
     }
 
     /// As [`load`](Self::load), with an explicit environment (for tests).
     pub fn load_with_env(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Diagnostics> {
-        Config::load_with(path, env, Secrets::Resolve)
-    }
-
-    pub fn load_with(
-        path: &Path,
-        env: &dyn Fn(&str) -> Option<String>,
-        secrets: Secrets,
-    ) -> Result<Config, Diagnostics> {
         let file = SourceFile::read(path, "config").map_err(|d| Diagnostics(vec![d]))?;
-        Config::parse_with(&file, env, secrets)
+        Config::parse(&file, env)
     }
 
     pub fn parse(file: &SourceFile, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, Diagnostics> {

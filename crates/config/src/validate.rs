@@ -229,15 +229,7 @@ pub(super) fn validate(file: &SourceFile, raw: RawConfig, reading: &Reading<'_>)
         let mut matched: BTreeSet<String> = BTreeSet::new();
         for v in &vendor_ids {
             let Some(vendor) = vendors.get(v.get_ref()) else {
-                if !pruned.covers(&["vendors", v.get_ref()]) {
-                    let names: Vec<&str> = vendors.keys().map(String::as_str).collect();
-                    cx.err_near(
-                        v,
-                        format!("unknown vendor `{}` ({})", v.get_ref(), known(vendors.keys())),
-                        v.get_ref(),
-                        names,
-                    );
-                }
+                unknown_vendor(&mut cx, pruned, &vendors, v);
                 continue;
             };
             match &rs.channels {
@@ -409,14 +401,8 @@ pub(super) fn validate(file: &SourceFile, raw: RawConfig, reading: &Reading<'_>)
             continue;
         }
         for v in &rn.get_ref().vendors {
-            if !vendors.contains_key(v.get_ref()) && !pruned.covers(&["vendors", v.get_ref()]) {
-                let names: Vec<&str> = vendors.keys().map(String::as_str).collect();
-                cx.err_near(
-                    v,
-                    format!("unknown vendor `{}` ({})", v.get_ref(), known(vendors.keys())),
-                    v.get_ref(),
-                    names,
-                );
+            if !vendors.contains_key(v.get_ref()) {
+                unknown_vendor(&mut cx, pruned, &vendors, v);
             }
         }
         if let Some(sink) = sink_from(&mut cx, name, rn) {
@@ -527,6 +513,16 @@ fn same_vendor_twice(cx: &mut Ctx<'_>, vendors: &BTreeMap<String, Vendor>, spans
     }
 }
 
+/// A reference to a vendor the config does not define, with the nearest id;
+/// quiet when the vendor's table was taken out for an error already reported.
+fn unknown_vendor(cx: &mut Ctx<'_>, pruned: &Pruned, vendors: &BTreeMap<String, Vendor>, v: &Spanned<String>) {
+    if pruned.covers(&["vendors", v.get_ref()]) {
+        return;
+    }
+    let names: Vec<&str> = vendors.keys().map(String::as_str).collect();
+    cx.err_near(v, format!("unknown vendor `{}` ({})", v.get_ref(), known(vendors.keys())), v.get_ref(), names);
+}
+
 /// Schedules that fire together open more probes on a vendor at one instant
 /// than its `max_open` allows: the rest are skipped every time.
 fn bursts_past_max_open(
@@ -537,21 +533,27 @@ fn bursts_past_max_open(
 ) {
     use chrono::Duration;
     let start = Utc::now();
+    let end = start + Duration::days(7);
+    // Each schedule's fires in the next week, worked out once (on first need) for every vendor it touches.
+    let mut fires: Vec<Option<Vec<chrono::DateTime<Utc>>>> = vec![None; schedules.len()];
     for v in vendors.values() {
         let Some(max) = v.caps.max_open else { continue };
         // Every fire of the next week that touches this vendor, with how many probes it opens.
         let mut at: BTreeMap<chrono::DateTime<Utc>, (u32, Vec<usize>)> = BTreeMap::new();
-        for s in schedules {
+        for (i, s) in schedules.iter().enumerate() {
             let n = s.targets.iter().filter(|t| t.vendor == v.id).count() as u32;
             if n == 0 {
                 continue;
             }
-            let end = start + Duration::days(7);
-            for t in s.cron.after(&start.with_timezone(&s.timezone)).take(10_000) {
-                let t = t.with_timezone(&Utc);
-                if t > end {
-                    break;
-                }
+            let week = fires[i].get_or_insert_with(|| {
+                s.cron
+                    .after(&start.with_timezone(&s.timezone))
+                    .take(10_000)
+                    .map(|t| t.with_timezone(&Utc))
+                    .take_while(|t| *t <= end)
+                    .collect()
+            });
+            for &t in week.iter() {
                 let e = at.entry(t).or_default();
                 e.0 += n;
                 if !e.1.contains(&(s.index + 1)) {
